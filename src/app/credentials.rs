@@ -1,0 +1,279 @@
+//! Credential use cases: add, list, details, edit, delete, change password, and opening the
+//! stored password for the one caller that needs it (the IMAP login).
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{App, AppError, AppResult, iso_time};
+use crate::domain::{
+    CredentialFields, CredentialPatch, NewCredential, PasswordChange, RawCredential, Secret,
+};
+use crate::store::{AuditEntry, CredentialRow};
+use crate::vault::OpenError;
+
+/// The associated data that binds a sealed password to its credential row.
+pub(super) fn password_ad(id: i64) -> String {
+    format!("credential:{id}:password")
+}
+
+/// A credential as clients see it: every field but the password.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    pub id: i64,
+    pub mailbox: String,
+    pub username: Option<String>,
+    pub login_name: String,
+    pub host: String,
+    pub port: u16,
+    pub use_secure_connection: bool,
+    pub security: &'static str,
+    pub configuration_name: String,
+    pub description: String,
+    pub ca_bundle: Option<String>,
+    pub pinned_sha256: Option<String>,
+    pub enabled: bool,
+    pub has_password: bool,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    pub last_test: Option<LastTestView>,
+    pub health: HealthView,
+    pub aliases_count: i64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastTestView {
+    pub at: String,
+    pub ok: bool,
+    pub category: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthView {
+    pub state: String,
+    pub last_success_at: Option<String>,
+    pub failing_since: Option<String>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+}
+
+impl CredentialView {
+    fn from_row(row: &CredentialRow) -> Self {
+        let f = &row.fields;
+        Self {
+            id: row.id,
+            mailbox: f.mailbox.as_str().to_string(),
+            username: f.username.as_ref().map(|u| u.as_str().to_string()),
+            login_name: f.login_name().to_string(),
+            host: f.host.as_str().to_string(),
+            port: f.port.get(),
+            use_secure_connection: f.security.is_secure(),
+            security: f.security.as_str(),
+            configuration_name: f.configuration_name.as_str().to_string(),
+            description: f.description.as_str().to_string(),
+            ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
+            pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
+            enabled: f.enabled,
+            has_password: !row.sealed_password.ciphertext.is_empty(),
+            created_at: iso_time(row.created_at),
+            created_by: row.created_by.clone(),
+            updated_at: iso_time(row.updated_at),
+            updated_by: row.updated_by.clone(),
+            last_test: row.last_test.as_ref().map(|t| LastTestView {
+                at: iso_time(t.at),
+                ok: t.ok,
+                category: t.category.clone(),
+                message: t.message.clone(),
+            }),
+            health: HealthView {
+                state: row.health.state.clone(),
+                last_success_at: row.health.last_success_at.map(iso_time),
+                failing_since: row.health.failing_since.map(iso_time),
+                last_error: row.health.last_error.clone(),
+                next_attempt_at: row.health.next_attempt_at.map(iso_time),
+            },
+            aliases_count: 0,
+            warnings: f.warnings(),
+        }
+    }
+}
+
+/// The non-secret values of a credential, for audit details.
+fn audit_fields(f: &CredentialFields) -> serde_json::Value {
+    json!({
+        "mailbox": f.mailbox.as_str(),
+        "username": f.username.as_ref().map(|u| u.as_str()),
+        "host": f.host.as_str(),
+        "port": f.port.get(),
+        "security": f.security.as_str(),
+        "configuration_name": f.configuration_name.as_str(),
+        "description": f.description.as_str(),
+        "ca_bundle": f.ca_bundle.is_some(),
+        "pinned_sha256": f.pinned_sha256.as_ref().map(|p| p.as_str()),
+        "enabled": f.enabled,
+    })
+}
+
+/// The fields whose values differ, as `{field: {from, to}}`.
+fn audit_changes(before: &CredentialFields, after: &CredentialFields) -> serde_json::Value {
+    let (a, b) = (audit_fields(before), audit_fields(after));
+    let mut out = serde_json::Map::new();
+    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+        for (k, va) in a {
+            let vb = &b[k];
+            if va != vb {
+                out.insert(k.clone(), json!({"from": va, "to": vb}));
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+impl App {
+    pub async fn create_credential(
+        &self,
+        actor: &str,
+        raw: &RawCredential,
+    ) -> AppResult<CredentialView> {
+        let new = NewCredential::parse(raw)?;
+        let audit = AuditEntry::new(actor, "credential.create", "credential")
+            .summary(format!(
+                "created credential {:?} for {}",
+                new.fields.configuration_name.as_str(),
+                new.fields.mailbox
+            ))
+            .details(audit_fields(&new.fields));
+        let seal = |id| {
+            self.keys
+                .read()
+                .expect("key ring lock")
+                .seal(&new.password, &password_ad(id))
+        };
+        let row = self
+            .store
+            .insert_credential(&new.fields, seal, audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        tracing::info!(credential = row.id, actor, "credential created");
+        Ok(CredentialView::from_row(&row))
+    }
+
+    pub async fn list_credentials(&self) -> AppResult<Vec<CredentialView>> {
+        let rows = self
+            .store
+            .list_credentials()
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        Ok(rows.iter().map(CredentialView::from_row).collect())
+    }
+
+    pub async fn get_credential(&self, id: i64) -> AppResult<CredentialView> {
+        self.credential_row(id)
+            .await
+            .map(|r| CredentialView::from_row(&r))
+    }
+
+    pub(crate) async fn credential_row(&self, id: i64) -> AppResult<CredentialRow> {
+        self.store
+            .get_credential(id)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))
+    }
+
+    /// Edits every field but the password; the result is checked whole.
+    pub async fn update_credential(
+        &self,
+        actor: &str,
+        id: i64,
+        raw: RawCredential,
+    ) -> AppResult<CredentialView> {
+        let patch = CredentialPatch::new(raw)?;
+        let current = self.credential_row(id).await?;
+        let fields = patch.apply(&current.fields)?;
+        let changes = audit_changes(&current.fields, &fields);
+        let audit = AuditEntry::new(actor, "credential.update", "credential")
+            .summary(format!(
+                "edited credential {:?}",
+                fields.configuration_name.as_str()
+            ))
+            .details(changes);
+        let row = self
+            .store
+            .update_credential(id, &fields, audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        Ok(CredentialView::from_row(&row))
+    }
+
+    pub async fn delete_credential(&self, actor: &str, id: i64) -> AppResult<()> {
+        let current = self.credential_row(id).await?;
+        let audit = AuditEntry::new(actor, "credential.delete", "credential")
+            .summary(format!(
+                "deleted credential {:?} for {}",
+                current.fields.configuration_name.as_str(),
+                current.fields.mailbox
+            ))
+            .details(audit_fields(&current.fields));
+        self.store
+            .delete_credential(id, audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))
+    }
+
+    /// Change Password: both values required and equal, else nothing changes.
+    pub async fn change_password(
+        &self,
+        actor: &str,
+        id: i64,
+        new_password: Option<&Secret>,
+        confirm_password: Option<&Secret>,
+    ) -> AppResult<CredentialView> {
+        let change = PasswordChange::parse(new_password, confirm_password)?;
+        let current = self.credential_row(id).await?;
+        let sealed = self
+            .keys
+            .read()
+            .expect("key ring lock")
+            .seal(&change.password, &password_ad(id));
+        let audit =
+            AuditEntry::new(actor, "credential.password_change", "credential").summary(format!(
+                "changed the password of credential {:?}",
+                current.fields.configuration_name.as_str()
+            ));
+        self.store
+            .set_credential_password(id, &sealed, audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        self.get_credential(id).await
+    }
+
+    /// The stored password in clear, for the IMAP login only. If the key that sealed it is not
+    /// loaded (rotated by another process), the key ring is read again once.
+    pub async fn credential_password(&self, id: i64) -> AppResult<Secret> {
+        let row = self.credential_row(id).await?;
+        let ad = password_ad(id);
+        let first = self
+            .keys
+            .read()
+            .expect("key ring lock")
+            .open(&row.sealed_password, &ad);
+        let opened = match first {
+            Err(OpenError::MissingKey(_)) => {
+                self.reload_keys()?;
+                self.keys
+                    .read()
+                    .expect("key ring lock")
+                    .open(&row.sealed_password, &ad)
+            }
+            other => other,
+        };
+        opened.map_err(|e| {
+            AppError::Other(anyhow::anyhow!(
+                "the stored password of credential {id} cannot be opened: {e}"
+            ))
+        })
+    }
+}

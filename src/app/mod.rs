@@ -1,0 +1,158 @@
+//! Use cases shared by the web API, the admin UI and the CLI: they behave the same because
+//! they all call these functions.
+//!
+//! Owns: opening the store and the key ring together, the error kinds callers branch on, and
+//! the output shapes (`…View`) that API and CLI print. Must not know about HTTP or clap.
+
+mod access;
+mod credentials;
+mod keys;
+
+use std::sync::RwLock;
+
+use anyhow::{Context, bail};
+
+use crate::config::Settings;
+use crate::domain::{ValidationError, ValidationErrors};
+use crate::store::{Store, StoreError};
+use crate::vault::KeyRing;
+
+pub use access::{FirstStart, NewToken, Principal};
+pub use credentials::{CredentialView, HealthView, LastTestView};
+pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
+
+/// What went wrong, in the kinds the edges map to statuses and exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("{message}")]
+    Conflict {
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<ValidationErrors> for AppError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Validation(e)
+    }
+}
+
+impl From<ValidationError> for AppError {
+    fn from(e: ValidationError) -> Self {
+        Self::Validation(e.into())
+    }
+}
+
+impl AppError {
+    fn from_store(e: StoreError, what: &'static str) -> Self {
+        match e {
+            StoreError::Conflict { field, message } => Self::Conflict {
+                field: Some(field),
+                message,
+            },
+            StoreError::NotFound => Self::NotFound(what),
+            StoreError::Other(e) => Self::Other(e),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The application: the store and the keys that open its secrets.
+pub struct App {
+    store: Store,
+    keys: RwLock<KeyRing>,
+    settings: Settings,
+}
+
+impl App {
+    /// Opens the database and the key ring, and checks that the keys open what is stored.
+    ///
+    /// A new key file is written only when nothing sealed exists yet (a new installation);
+    /// a missing or wrong key for existing secrets is an error, never a fresh key.
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        let store = match &settings.database_url {
+            Some(url) => Store::connect(url).await?,
+            None => {
+                create_private_dir(&settings.data_dir)?;
+                Store::open_sqlite(&settings.sqlite_path()).await?
+            }
+        };
+        let sealed = store
+            .sealed_key_counts()
+            .await
+            .map_err(anyhow::Error::from)?;
+        let new_installation = sealed.is_empty();
+        if new_installation {
+            create_private_dir(&settings.data_dir)?;
+        }
+        let keys = KeyRing::load(&settings.data_dir, new_installation)?;
+        let missing: Vec<&str> = sealed
+            .iter()
+            .filter(|(id, _)| !keys.has_key(id))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "the master key does not match this database: its secrets are sealed with key {}, \
+                 but {} holds key {}. Start with the key this database was created with \
+                 (MAILROOM_MASTER_KEY or the key file); a different key cannot open them",
+                missing.join(", "),
+                keys.source(),
+                keys.key_ids().join(", ")
+            );
+        }
+        Ok(Self {
+            store,
+            keys: RwLock::new(keys),
+            settings,
+        })
+    }
+
+    /// An app over an existing store with the given keys (tests).
+    pub fn with_parts(store: Store, keys: KeyRing, settings: Settings) -> Self {
+        Self {
+            store,
+            keys: RwLock::new(keys),
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Creates the data directory readable by its owner only.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Unix milliseconds as RFC 3339 (UTC), for output.
+pub fn iso_time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}

@@ -1,0 +1,252 @@
+//! `mailroom credential …`: add, list, show, edit, delete, set-password.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::cli_actor;
+use super::output::{print_json, print_table, read_password, read_stdin_lines};
+use crate::app::{App, CredentialView};
+use crate::domain::RawCredential;
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Add a credential (the password is asked for, or read with --password-stdin).
+    Add {
+        #[command(flatten)]
+        fields: FieldArgs,
+        /// Read the password from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List credentials.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one credential.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit any field but the password.
+    Edit {
+        id: i64,
+        #[command(flatten)]
+        fields: FieldArgs,
+        /// Resume processing of this credential.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Pause processing of this credential.
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a credential.
+    Delete { id: i64 },
+    /// Change Password: asks twice, or reads one line (or two, new then confirm) from stdin.
+    SetPassword {
+        id: i64,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FieldArgs {
+    /// Mailbox address (also the IMAP login unless --username is given).
+    #[arg(long)]
+    mailbox: Option<String>,
+    /// Separate IMAP login name ("" clears it on edit).
+    #[arg(long)]
+    username: Option<String>,
+    /// IMAP host name or IP address, alone.
+    #[arg(long)]
+    host: Option<String>,
+    /// IMAP port (default 993).
+    #[arg(long)]
+    port: Option<i64>,
+    /// tls (default), starttls or none.
+    #[arg(long)]
+    security: Option<String>,
+    /// Configuration Name (shown in lists).
+    #[arg(long, alias = "name")]
+    configuration_name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// File with PEM certificates to trust for this server ("" on edit clears).
+    #[arg(long)]
+    ca_bundle: Option<PathBuf>,
+    /// SHA-256 fingerprint of the server certificate to accept.
+    #[arg(long)]
+    pinned_sha256: Option<String>,
+}
+
+impl FieldArgs {
+    fn into_raw(self) -> anyhow::Result<RawCredential> {
+        let ca_bundle = match self.ca_bundle {
+            Some(p) if p.as_os_str().is_empty() => Some(String::new()),
+            Some(p) => Some(
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading the CA bundle {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(RawCredential {
+            mailbox: self.mailbox,
+            username: self.username,
+            host: self.host,
+            port: self.port,
+            security: self.security,
+            configuration_name: self.configuration_name,
+            description: self.description,
+            ca_bundle,
+            pinned_sha256: self.pinned_sha256,
+            ..RawCredential::default()
+        })
+    }
+}
+
+fn print_credential(c: &CredentialView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(c);
+    }
+    let rows = [
+        ("ID", c.id.to_string()),
+        ("Configuration Name", c.configuration_name.clone()),
+        ("Mailbox", c.mailbox.clone()),
+        ("Login", c.login_name.clone()),
+        ("Host", format!("{}:{}", c.host, c.port)),
+        ("Security", c.security.to_string()),
+        ("Description", c.description.clone()),
+        ("Enabled", c.enabled.to_string()),
+        ("Password", "set (hidden)".to_string()),
+        ("Health", c.health.state.clone()),
+        ("Aliases", c.aliases_count.to_string()),
+        (
+            "Last test",
+            c.last_test.as_ref().map_or("never".into(), |t| {
+                format!("{} {} {}", t.at, t.category, t.message)
+            }),
+        ),
+        ("Updated", format!("{} by {}", c.updated_at, c.updated_by)),
+    ];
+    for (k, v) in rows {
+        println!("{k:<20} {v}");
+    }
+    for w in &c.warnings {
+        println!("warning: {w}");
+    }
+    Ok(())
+}
+
+pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    match cmd {
+        CredentialCommand::Add {
+            fields,
+            password_stdin,
+            json,
+        } => {
+            let mut raw = fields.into_raw()?;
+            raw.password = Some(read_password(password_stdin, "Password", true)?);
+            let c = app.create_credential(&actor, &raw).await?;
+            print_credential(&c, json)
+        }
+        CredentialCommand::List { json } => {
+            let items = app.list_credentials().await?;
+            if json {
+                return print_json(&items);
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.configuration_name.clone(),
+                        c.mailbox.clone(),
+                        format!("{}:{}", c.host, c.port),
+                        c.security.to_string(),
+                        c.health.state.clone(),
+                        c.aliases_count.to_string(),
+                        c.last_test
+                            .as_ref()
+                            .map_or("never".into(), |t| t.category.clone()),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "NAME",
+                    "MAILBOX",
+                    "HOST:PORT",
+                    "SECURITY",
+                    "HEALTH",
+                    "ALIASES",
+                    "LAST TEST",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        CredentialCommand::Show { id, json } => {
+            print_credential(&app.get_credential(id).await?, json)
+        }
+        CredentialCommand::Edit {
+            id,
+            fields,
+            enable,
+            disable,
+            json,
+        } => {
+            let mut raw = fields.into_raw()?;
+            raw.enabled = match (enable, disable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let c = app.update_credential(&actor, id, raw).await?;
+            print_credential(&c, json)
+        }
+        CredentialCommand::Delete { id } => {
+            app.delete_credential(&actor, id).await?;
+            println!("Deleted credential {id}.");
+            Ok(())
+        }
+        CredentialCommand::SetPassword {
+            id,
+            password_stdin,
+            json,
+        } => {
+            let (new, confirm) = if password_stdin {
+                let mut lines = read_stdin_lines()?.into_iter();
+                let new = lines.next();
+                let confirm = lines.next().or_else(|| new.clone());
+                (new, confirm)
+            } else {
+                let new = read_password(false, "New Password", false)?;
+                let confirm = read_password(false, "Confirm Password", false)?;
+                (Some(new), Some(confirm))
+            };
+            let c = app
+                .change_password(&actor, id, new.as_ref(), confirm.as_ref())
+                .await?;
+            if json {
+                print_json(&c)
+            } else {
+                println!(
+                    "Password changed for credential {id}. Test the connection with the new password."
+                );
+                Ok(())
+            }
+        }
+    }
+}

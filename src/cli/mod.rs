@@ -1,0 +1,102 @@
+//! The `mailroom` command line: `serve`, and a subcommand per noun working directly on the data
+//! directory (no server needed). Data goes to stdout (`--json` for machines), errors to stderr.
+//!
+//! Owns argument parsing and printing. Must not hold business rules: every command calls `app`.
+
+mod credential;
+mod keys;
+mod output;
+mod serve;
+mod token;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{DEFAULT_DATA_DIR, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "Self-hosted email integration service"
+)]
+pub struct Cli {
+    /// Data directory (SQLite database and master key file of the embedded default).
+    #[arg(long, global = true, env = "MAILROOM_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Database URL (postgres://…); default: SQLite in the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "MAILROOM_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (API, and later the admin UI and mailbox processing).
+    Serve(serve::ServeArgs),
+    /// Email Integration credentials.
+    #[command(subcommand)]
+    Credential(credential::CredentialCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Administrator users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Master keys that seal stored passwords.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// The actor the audit log records for CLI changes.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = Settings::new(cli.data_dir.clone(), cli.database_url.clone());
+    let result = runtime.block_on(async move {
+        if let Command::Keys(keys::KeysCommand::Generate) = &cli.command {
+            return keys::generate();
+        }
+        let app = App::open(settings).await?;
+        let result = match cli.command {
+            Command::Serve(args) => serve::run(app, args).await,
+            Command::Credential(c) => credential::run(&app, c).await,
+            Command::Token(c) => token::run(&app, c).await,
+            Command::User(c) => user::run(&app, c).await,
+            Command::Keys(c) => keys::run(&app, c).await,
+        };
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

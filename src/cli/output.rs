@@ -1,0 +1,90 @@
+//! Printing for the CLI: errors with their cause chain, JSON, tables, and reading passwords
+//! from a prompt or standard input (never from a flag).
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::app::AppError;
+use crate::domain::Secret;
+
+pub fn print_error(e: &anyhow::Error) {
+    if let Some(AppError::Validation(errors)) = e.downcast_ref::<AppError>() {
+        for v in &errors.0 {
+            eprintln!("error: {}: {} ({})", v.field, v.message, v.rule);
+        }
+        return;
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints rows as left-aligned columns under a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Reads all of standard input as one or more passwords, one per line (line ends removed,
+/// nothing else trimmed).
+pub fn read_stdin_lines() -> anyhow::Result<Vec<Secret>> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from standard input")?;
+    let secrets: Vec<Secret> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .map(|l| Secret::new(l.to_string()))
+        .collect();
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(secrets)
+}
+
+/// One password: from standard input, or typed at a prompt (twice when `confirm`).
+pub fn read_password(from_stdin: bool, label: &str, confirm: bool) -> anyhow::Result<Secret> {
+    if from_stdin {
+        return read_stdin_lines()?
+            .into_iter()
+            .next()
+            .context("standard input held no password");
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no terminal to ask for the {label}: pass it on standard input with --password-stdin"
+        );
+    }
+    let first = Secret::new(rpassword::prompt_password(format!("{label}: "))?);
+    if confirm {
+        let second = Secret::new(rpassword::prompt_password(format!("Confirm {label}: "))?);
+        if first != second {
+            bail!("the two entries do not match; nothing was changed");
+        }
+    }
+    Ok(first)
+}

@@ -1,0 +1,17 @@
+//! Value types that can only be built by parsing, and the pure rules of the product.
+//!
+//! Owns: what a valid mailbox address, host, port, name or password is, and the error that
+//! names the offending field and rule. Must not do I/O or know about HTTP, SQL or the CLI.
+
+mod credential;
+mod email;
+mod secret;
+mod validation;
+
+pub use credential::{
+    CaBundle, ConfigurationName, CredentialFields, CredentialPatch, Description, Host, LoginName,
+    NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
+};
+pub use email::EmailAddress;
+pub use secret::Secret;
+pub use validation::{ValidationError, ValidationErrors};

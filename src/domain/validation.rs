@@ -1,0 +1,85 @@
+//! The validation error: which field broke which rule, in words a person can act on.
+
+use std::fmt;
+
+/// One broken rule on one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The contract name of the field (`mailbox`, `port`…).
+    pub field: &'static str,
+    /// A stable machine name of the rule (`required`, `too_long`, `invalid_format`…).
+    pub rule: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, rule: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            rule,
+            message: message.into(),
+        }
+    }
+
+    pub fn required(field: &'static str, label: &str) -> Self {
+        Self::new(field, "required", format!("{label} is required."))
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Every broken rule of one form, in field order; never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl ValidationErrors {
+    pub fn first(&self) -> &ValidationError {
+        &self.0[0]
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|e| e.to_string()).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+impl From<ValidationError> for ValidationErrors {
+    fn from(e: ValidationError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// Collects the results of several field parsers so a form reports every problem at once.
+#[derive(Default)]
+pub(crate) struct Collector(Vec<ValidationError>);
+
+impl Collector {
+    pub fn take<T>(&mut self, r: Result<T, ValidationError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ValidationErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(self.0))
+        }
+    }
+}

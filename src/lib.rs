@@ -1,0 +1,10 @@
+//! Mailroom: IMAP mailboxes in, routed cases out. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod telemetry;
+pub mod vault;
+pub mod web;

@@ -1,0 +1,126 @@
+//! The audit log: who changed what, when. Entries are written by the store functions that make
+//! the change, in the same transaction. Details never hold secret values.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreResult, now_ms, with_pool};
+
+/// What a change writes to the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// `token:NAME#ID`, `user:NAME` or `cli:OSUSER`.
+    pub actor: String,
+    /// `credential.create`, `credential.password_change`, `token.revoke`…
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: Option<i64>,
+    pub summary: String,
+    /// Changed field names and non-secret values.
+    pub details: serde_json::Value,
+}
+
+impl AuditEntry {
+    pub fn new(actor: &str, action: &'static str, target_type: &'static str) -> Self {
+        Self {
+            actor: actor.to_string(),
+            action,
+            target_type,
+            target_id: None,
+            summary: String::new(),
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, id: i64) -> Self {
+        self.target_id = Some(id);
+        self
+    }
+
+    pub fn summary(mut self, s: impl Into<String>) -> Self {
+        self.summary = s.into();
+        self
+    }
+
+    pub fn details(mut self, d: serde_json::Value) -> Self {
+        self.details = d;
+        self
+    }
+}
+
+/// Inserts `$entry` (an `&AuditEntry`) through `$exec`, inside the caller's transaction.
+macro_rules! write_audit {
+    ($exec:expr, $entry:expr) => {{
+        let entry: &$crate::store::AuditEntry = $entry;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target_type, target_id, summary, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($crate::store::now_ms())
+        .bind(&entry.actor)
+        .bind(entry.action)
+        .bind(entry.target_type)
+        .bind(entry.target_id)
+        .bind(&entry.summary)
+        .bind(entry.details.to_string())
+        .execute($exec)
+        .await
+    }};
+}
+pub(crate) use write_audit;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    pub summary: String,
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    /// Writes one entry on its own (for events that change nothing else, such as a login).
+    pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        with_pool!(self, pool => { write_audit!(pool, entry)?; });
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn list_audit(
+        &self,
+        limit: i64,
+        before_id: Option<i64>,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let before = before_id.unwrap_or(i64::MAX);
+        let _ = now_ms;
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, at, actor, action, target_type, target_id, summary, details \
+                 FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let details: String = r.try_get("details")?;
+                    Ok(AuditRow {
+                        id: r.try_get("id")?,
+                        at: r.try_get("at")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target_type: r.try_get("target_type")?,
+                        target_id: r.try_get("target_id")?,
+                        summary: r.try_get("summary")?,
+                        details: serde_json::from_str(&details).unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(Into::into)
+        })
+    }
+}

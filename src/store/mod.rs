@@ -1,0 +1,200 @@
+//! The only place with SQL. One `Store` over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Every query is written once with `$n` placeholders and runs on both backends through
+//! `with_pool!`, which expands the same code for each pool type. Times are unix milliseconds
+//! (BIGINT). Each change writes its audit entry in the same transaction, so the audit log never
+//! disagrees with the data. Must not know about HTTP, the CLI, key material or plaintext secrets.
+
+mod access;
+mod audit;
+mod credentials;
+mod schema;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use access::{TokenRow, UserRow};
+pub use audit::{AuditEntry, AuditRow};
+pub use credentials::{CredentialRow, LastTest};
+
+/// Errors a caller branches on; everything else is `Other`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Other(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, for either backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode.
+    pub async fn open_sqlite(path: &Path) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+        let store = Self {
+            backend: Backend::Sqlite(pool),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL (`postgres://…`) or SQLite (`sqlite://path`).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Self::open_sqlite(Path::new(path)).await;
+        }
+        let options = PgConnectOptions::from_str(url)
+            .context("MAILROOM_DATABASE_URL is not a valid postgres:// URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let store = Self {
+            backend: Backend::Postgres(pool),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the schema steps not applied yet, each in its own transaction.
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let dialect = match self.backend {
+            Backend::Sqlite(_) => schema::Dialect::Sqlite,
+            Backend::Postgres(_) => schema::Dialect::Postgres,
+        };
+        with_pool!(self, pool => {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(pool)
+            .await
+            .context("creating schema_migrations")?;
+            for (version, sql) in schema::MIGRATIONS.iter().enumerate() {
+                let version = version as i64 + 1;
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                        .bind(version)
+                        .fetch_optional(pool)
+                        .await?;
+                if done.is_some() {
+                    continue;
+                }
+                let mut tx = pool.begin().await?;
+                for statement in schema::statements(sql, dialect) {
+                    sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
+                        .execute(&mut *tx)
+                        .await
+                        .with_context(|| format!("schema step {version}: {statement}"))?;
+                }
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            anyhow::Ok(())
+        })
+    }
+
+    /// Closes the pool (flushes the SQLite WAL on the last connection).
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// For readiness checks.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+}
+
+/// Maps a unique-index violation to a conflict on the field whose key column it names.
+fn unique_conflict(e: sqlx::Error, rules: &[(&str, &'static str, &str)]) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
+            for (column, field, message) in rules {
+                if text.contains(column) {
+                    return StoreError::Conflict {
+                        field,
+                        message: (*message).to_string(),
+                    };
+                }
+            }
+        }
+    }
+    e.into()
+}

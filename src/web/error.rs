@@ -1,0 +1,112 @@
+//! `ApiError`: every error an HTTP client sees, as `{"error": {code, message, field}}`.
+//! 500s are logged with their cause and shown without internal detail.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppError;
+use crate::domain::ValidationErrors;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Every broken rule, for validation errors.
+    pub errors: Option<ValidationErrors>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            errors: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required: send Authorization: Bearer <token>.",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found."),
+        )
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Validation(errors) => {
+                let first = errors.first();
+                let mut api = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    first.message.clone(),
+                )
+                .field(first.field);
+                api.errors = Some(errors);
+                api
+            }
+            AppError::Conflict { field, message } => {
+                let api = Self::new(StatusCode::CONFLICT, "conflict", message);
+                match field {
+                    Some(f) => api.field(f),
+                    None => api,
+                }
+            }
+            AppError::NotFound(what) => {
+                let mut w = what.to_string();
+                if let Some(first) = w.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                Self::not_found(&w)
+            }
+            AppError::Other(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error; the server log has the details.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        });
+        if let Some(errors) = &self.errors {
+            error["rule"] = json!(errors.first().rule);
+            error["details"] = errors
+                .0
+                .iter()
+                .map(|e| json!({"field": e.field, "rule": e.rule, "message": e.message}))
+                .collect();
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}

@@ -1,0 +1,111 @@
+//! The HTTP edge: the JSON API under `/api/v1`, health endpoints, and (later) the admin pages.
+//!
+//! Owns routing, authentication of requests, and turning `app` results into HTTP. Must not hold
+//! business rules or SQL: every handler is a thin call into `app`.
+
+mod api;
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::app::App;
+pub use error::ApiError;
+pub use openapi::ROUTES;
+
+/// The largest request body accepted.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub type SharedApp = Arc<App>;
+
+/// The whole HTTP application.
+pub fn router(app: SharedApp) -> Router {
+    let api = api::routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_token,
+        ))
+        .fallback(|| async { ApiError::not_found("Route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This method is not allowed on this route.",
+            )
+        });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::not_found("Page") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error; the server log has the details.",
+            )
+            .into_response()
+        }))
+        .with_state(app)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<SharedApp>) -> impl IntoResponse {
+    match app.store().ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable", "reason": "database unreachable"})),
+            )
+        }
+    }
+}
+
+/// A bound listener and the address it got (port 0 picks a free port).
+pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: SharedApp,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
