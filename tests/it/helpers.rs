@@ -1,0 +1,306 @@
+//! Test harness: `TestApp::spawn()` starts the real application on port 0 with its own data
+//! directory (or its own PostgreSQL database) and gives one method per kind of request.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mailroom::app::App;
+use mailroom::config::Settings;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which database a test app runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub token: String,
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A response: status, parsed JSON body (Null when not JSON) and the raw text.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The `error.field` of an error response.
+    pub fn error_field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Every (field, rule) pair of a validation error.
+    pub fn rules(&self) -> Vec<(String, String)> {
+        self.body["error"]["details"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        (
+                            d["field"].as_str().unwrap_or("").to_string(),
+                            d["rule"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Creates a fresh PostgreSQL database for one test and returns its URL.
+/// Fails loudly when the server is not there: these tests never skip.
+pub async fn fresh_pg_database() -> String {
+    use sqlx::Executor;
+    let name = format!("mailroom_test_{}", rand_suffix());
+    let pool = sqlx::PgPool::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (user postgres, trust auth)");
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create test database");
+    pool.close().await;
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_on(Backend::Sqlite).await
+    }
+
+    pub async fn spawn_on(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_pg_database().await),
+        };
+        let settings = Settings::new(data_dir.path().join("data"), database_url.clone());
+        let app = Arc::new(App::open(settings).await.expect("open app"));
+        let token = app
+            .create_token("test-harness", "test")
+            .await
+            .expect("token")
+            .token;
+        let (listener, addr) = mailroom::web::bind("127.0.0.1:0").await.expect("bind");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_app = app.clone();
+        let server = tokio::spawn(async move {
+            mailroom::web::serve(listener, server_app, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            token,
+            app,
+            client: reqwest::Client::new(),
+            data_dir,
+            database_url,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// Stops the server and closes the database (checkpointing SQLite).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+        self.app.close().await;
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, text }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.client.get(self.url(path)).bearer_auth(&self.token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(&self.token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.client.delete(self.url(path)).bearer_auth(&self.token))
+            .await
+    }
+
+    /// A request with a raw body and content type (for malformed input).
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.send(
+            self.client
+                .request(m, self.url(path))
+                .bearer_auth(&self.token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// A request with no Authorization header at all.
+    pub async fn anonymous(&self, method: &str, path: &str) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.send(
+            self.client
+                .request(m, self.url(path))
+                .header("content-type", "application/json")
+                .body("{}"),
+        )
+        .await
+    }
+
+    /// Creates a credential from `valid_credential(n)` with overrides; panics unless 201.
+    pub async fn create_credential(&self, body: &Value) -> Value {
+        let r = self.post("/api/v1/credentials", body).await;
+        assert_eq!(r.status, 201, "create credential: {}", r.text);
+        r.body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid credential body; `n` makes mailbox and name unique.
+pub fn valid_credential(n: u32) -> Value {
+    serde_json::json!({
+        "mailbox": format!("payroll{n}@example.com"),
+        "password": "Correct horse battery staple",
+        "host": "imap.example.com",
+        "configuration_name": format!("Payroll {n}"),
+        "description": "Payroll mailbox for new hires",
+    })
+}
+
+/// Merges `overrides` into `base` (top-level keys; Null removes the key).
+pub fn with(mut base: Value, overrides: Value) -> Value {
+    for (k, v) in overrides.as_object().unwrap() {
+        if v.is_null() {
+            base.as_object_mut().unwrap().remove(k);
+        } else {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
+
+/// Every file below `dir`, read as bytes (for searching for leaked secrets).
+pub fn all_file_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs the real `mailroom` binary with a data directory and optional standard input.
+pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("MAILROOM_MASTER_KEY")
+        .env_remove("MAILROOM_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailroom");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().expect("wait for mailroom")
+}
