@@ -4,6 +4,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod imap;
+pub mod ingest;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

@@ -37,13 +37,13 @@ pub struct FirstStart {
     pub token: NewToken,
 }
 
-fn random_text(bytes: usize) -> String {
+pub(super) fn random_text(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
     URL_SAFE_NO_PAD.encode(b)
 }
 
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

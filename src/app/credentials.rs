@@ -8,7 +8,7 @@ use super::{App, AppError, AppResult, iso_time};
 use crate::domain::{
     CredentialFields, CredentialPatch, NewCredential, PasswordChange, RawCredential, Secret,
 };
-use crate::store::{AuditEntry, CredentialRow};
+use crate::store::{AuditEntry, CredentialRow, ExceptionEntry};
 use crate::vault::OpenError;
 
 /// The associated data that binds a sealed password to its credential row.
@@ -158,7 +158,30 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
         tracing::info!(credential = row.id, actor, "credential created");
-        Ok(CredentialView::from_row(&row))
+        let mut view = CredentialView::from_row(&row);
+        self.add_alias_info(std::slice::from_mut(&mut view)).await?;
+        Ok(view)
+    }
+
+    /// Sets the alias count, and warns when no alias equals the credential's own mailbox.
+    async fn add_alias_info(&self, views: &mut [CredentialView]) -> AppResult<()> {
+        let keys = self
+            .store
+            .alias_keys_by_credential()
+            .await
+            .map_err(|e| AppError::from_store(e, "alias"))?;
+        for v in views {
+            let own = keys.get(&v.id).map(Vec::as_slice).unwrap_or(&[]);
+            v.aliases_count = own.len() as i64;
+            let mailbox_key = v.mailbox.to_lowercase();
+            if !own.contains(&mailbox_key) {
+                v.warnings.push(format!(
+                    "No alias equals this credential's mailbox {}: add one so that mail sent to the mailbox address itself is routed.",
+                    v.mailbox
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub async fn list_credentials(&self) -> AppResult<Vec<CredentialView>> {
@@ -167,13 +190,18 @@ impl App {
             .list_credentials()
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
-        Ok(rows.iter().map(CredentialView::from_row).collect())
+        let mut views: Vec<CredentialView> = rows.iter().map(CredentialView::from_row).collect();
+        self.add_alias_info(&mut views).await?;
+        Ok(views)
     }
 
     pub async fn get_credential(&self, id: i64) -> AppResult<CredentialView> {
-        self.credential_row(id)
+        let mut view = self
+            .credential_row(id)
             .await
-            .map(|r| CredentialView::from_row(&r))
+            .map(|r| CredentialView::from_row(&r))?;
+        self.add_alias_info(std::slice::from_mut(&mut view)).await?;
+        Ok(view)
     }
 
     pub(crate) async fn credential_row(&self, id: i64) -> AppResult<CredentialRow> {
@@ -205,7 +233,9 @@ impl App {
             .update_credential(id, &fields, audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
-        Ok(CredentialView::from_row(&row))
+        let mut view = CredentialView::from_row(&row);
+        self.add_alias_info(std::slice::from_mut(&mut view)).await?;
+        Ok(view)
     }
 
     pub async fn delete_credential(&self, actor: &str, id: i64) -> AppResult<()> {
@@ -217,10 +247,29 @@ impl App {
                 current.fields.mailbox
             ))
             .details(audit_fields(&current.fields));
-        self.store
-            .delete_credential(id, audit)
+        // Refused while aliases belong to it: nothing deleted, the refusal in the exception log.
+        let name = current.fields.configuration_name.as_str().to_string();
+        let refusal_message = |aliases: &[String]| {
+            format!(
+                "Credential {name:?} cannot be deleted while aliases belong to it: {}. Delete these aliases (or move their addresses to another credential) first; nothing was deleted.",
+                aliases.join(", ")
+            )
+        };
+        let outcome = self
+            .store
+            .delete_credential_without_aliases(id, audit, |aliases| ExceptionEntry {
+                credential_id: Some(id),
+                alias_id: None,
+                source: "credential.delete",
+                message: refusal_message(aliases),
+                details: json!({"aliases": aliases, "actor": actor, "configuration_name": &name}),
+            })
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        outcome.map_err(|aliases| AppError::Conflict {
+            field: None,
+            message: refusal_message(&aliases),
+        })
     }
 
     /// Change Password: both values required and equal, else nothing changes.

@@ -5,8 +5,16 @@
 //! the output shapes (`…View`) that API and CLI print. Must not know about HTTP or clap.
 
 mod access;
+mod aliases;
+mod cases;
+mod connection_test;
 mod credentials;
+mod exceptions;
 mod keys;
+pub mod processing;
+mod reference;
+mod routing;
+mod sessions;
 
 use std::sync::RwLock;
 
@@ -18,8 +26,18 @@ use crate::store::{Store, StoreError};
 use crate::vault::KeyRing;
 
 pub use access::{FirstStart, NewToken, Principal};
+pub use aliases::AliasView;
+pub use cases::{CaseView, RetryOutcome};
+pub use connection_test::{ConnectionOverrides, ConnectionTestView, TestedTarget};
 pub use credentials::{CredentialView, HealthView, LastTestView};
+pub use exceptions::ExceptionView;
 pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
+pub use reference::{
+    ClientView, ContactView, ImportError, ImportItem, ImportReport, NamedView, RowError,
+    StampsView, kind_title,
+};
+pub use routing::{Named as RoutedNamed, RouteRequest, RouteView};
+pub use sessions::AdminSession;
 
 /// What went wrong, in the kinds the edges map to statuses and exit codes.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +95,9 @@ impl App {
     /// A new key file is written only when nothing sealed exists yet (a new installation);
     /// a missing or wrong key for existing secrets is an error, never a fresh key.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        if let Err(e) = &settings.deny_networks {
+            bail!("{e}");
+        }
         let store = match &settings.database_url {
             Some(url) => Store::connect(url).await?,
             None => {

@@ -49,6 +49,8 @@ pub enum CredentialCommand {
     },
     /// Delete a credential.
     Delete { id: i64 },
+    /// Test Connection with the stored password; prints each step, exits non-zero on failure.
+    Test(super::connection::CredentialTestArgs),
     /// Change Password: asks twice, or reads one line (or two, new then confirm) from stdin.
     SetPassword {
         id: i64,
@@ -216,6 +218,7 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             let c = app.update_credential(&actor, id, raw).await?;
             print_credential(&c, json)
         }
+        CredentialCommand::Test(args) => super::connection::run_stored(app, args).await,
         CredentialCommand::Delete { id } => {
             app.delete_credential(&actor, id).await?;
             println!("Deleted credential {id}.");

@@ -3,9 +3,13 @@
 //!
 //! Owns argument parsing and printing. Must not hold business rules: every command calls `app`.
 
+mod alias;
+mod connection;
 mod credential;
 mod keys;
 mod output;
+mod reference;
+mod route;
 mod serve;
 mod token;
 mod user;
@@ -56,6 +60,28 @@ pub enum Command {
     /// Master keys that seal stored passwords.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Test Connection on values that are not saved (the password is read from stdin or a prompt).
+    ConnectionTest(connection::ConnectionTestArgs),
+    /// Aliases: the recipient addresses of a credential and where their mail goes.
+    #[command(subcommand)]
+    Alias(alias::AliasCommand),
+    /// Workspaces cases are routed to.
+    #[command(subcommand)]
+    Workspace(reference::NamedCommand),
+    /// Project types (kinds of case).
+    #[command(subcommand)]
+    ProjectType(reference::NamedCommand),
+    /// Clients (client number for CLID=, email domains, default workspace).
+    #[command(subcommand)]
+    Client(reference::ClientCommand),
+    /// Contacts (sender addresses with their workspace and client).
+    #[command(subcommand)]
+    Contact(reference::ContactCommand),
+    /// Dry run: where an email to these recipients from this sender would go, and why.
+    Route(route::RouteArgs),
+    /// The exception log.
+    #[command(subcommand)]
+    Exception(alias::ExceptionCommand),
 }
 
 /// The actor the audit log records for CLI changes.
@@ -89,6 +115,18 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Token(c) => token::run(&app, c).await,
             Command::User(c) => user::run(&app, c).await,
             Command::Keys(c) => keys::run(&app, c).await,
+            Command::ConnectionTest(a) => connection::run_form(&app, a).await,
+            Command::Alias(c) => alias::run(&app, c).await,
+            Command::Workspace(c) => {
+                reference::run_named(&app, crate::store::NamedKind::Workspace, c).await
+            }
+            Command::ProjectType(c) => {
+                reference::run_named(&app, crate::store::NamedKind::ProjectType, c).await
+            }
+            Command::Client(c) => reference::run_client(&app, c).await,
+            Command::Contact(c) => reference::run_contact(&app, c).await,
+            Command::Route(a) => route::run(&app, a).await,
+            Command::Exception(c) => alias::run_exceptions(&app, c).await,
         };
         result
     });

@@ -1,4 +1,5 @@
-//! `mailroom serve`: the first-start bootstrap, then the HTTP server until SIGTERM or Ctrl-C.
+//! `mailroom serve`: the first-start bootstrap, the mailbox workers, and the HTTP server until
+//! SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
 
@@ -12,9 +13,14 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "MAILROOM_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
+    /// Serve the API and pages only; do not process mailboxes.
+    #[arg(long)]
+    pub no_processing: bool,
 }
 
 pub async fn run(app: App, args: ServeArgs) -> anyhow::Result<()> {
+    // Signal handlers first, so a stop request that comes right after start is not lost.
+    let shutdown = shutdown_signal()?;
     if let Some(first) = app.first_start().await? {
         println!(
             "First start: created the administrator and an API token. They are shown only this once:"
@@ -24,32 +30,39 @@ pub async fn run(app: App, args: ServeArgs) -> anyhow::Result<()> {
         println!("  API token:      {}", first.token.token);
     }
     let (listener, addr) = crate::web::bind(&args.listen).await?;
+    let app = Arc::new(app);
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let workers = (!args.no_processing).then(|| {
+        tokio::spawn(crate::app::processing::run_workers(
+            app.clone(),
+            workers_stopped,
+        ))
+    });
     println!("Mailroom listening on http://{addr}");
     tracing::info!(%addr, backend = app.store().backend_name(), "listening");
-    let app = Arc::new(app);
-    crate::web::serve(listener, app.clone(), shutdown_signal()).await?;
+    crate::web::serve(listener, app.clone(), shutdown).await?;
+    let _ = stop_workers.send(true);
+    if let Some(w) = workers {
+        let _ = w.await;
+    }
     app.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes on SIGTERM or Ctrl-C; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

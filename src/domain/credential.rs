@@ -606,6 +606,7 @@ impl CredentialPatch {
 }
 
 /// Change Password: New Password and Confirm Password, both required and equal.
+#[derive(Debug)]
 pub struct PasswordChange {
     pub password: Secret,
 }

@@ -3,15 +3,23 @@
 //! Owns: what a valid mailbox address, host, port, name or password is, and the error that
 //! names the offending field and rule. Must not do I/O or know about HTTP, SQL or the CLI.
 
+mod alias;
 mod credential;
 mod email;
+mod reference;
+pub mod routing;
 mod secret;
 mod validation;
 
+pub use alias::{AliasFields, FIELD_MAPPING_NAMES, FieldMappings, RawAlias};
 pub use credential::{
     CaBundle, ConfigurationName, CredentialFields, CredentialPatch, Description, Host, LoginName,
     NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
 };
 pub use email::EmailAddress;
+pub use reference::{
+    ClientFields, ClientNumber, ContactFields, EmailDomain, RawClient, RawContact, RawNamed,
+    RefName,
+};
 pub use secret::Secret;
 pub use validation::{ValidationError, ValidationErrors};

@@ -367,3 +367,37 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Records the poller's view of a credential: state, times, last error, and how many login
+    /// rejections happened in a row.
+    pub async fn set_health(&self, id: i64, h: &Health, auth_failures: i64) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE credentials SET health_state = $1, last_success_at = $2, failing_since = $3, \
+                 last_error = $4, next_attempt_at = $5, auth_failures = $6 WHERE id = $7",
+            )
+            .bind(&h.state)
+            .bind(h.last_success_at)
+            .bind(h.failing_since)
+            .bind(&h.last_error)
+            .bind(h.next_attempt_at)
+            .bind(auth_failures)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Consecutive login rejections of a credential.
+    pub async fn auth_failures(&self, id: i64) -> StoreResult<i64> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT auth_failures FROM credentials WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .unwrap_or(0))
+        })
+    }
+}

@@ -6,9 +6,14 @@
 //! disagrees with the data. Must not know about HTTP, the CLI, key material or plaintext secrets.
 
 mod access;
+mod aliases;
 mod audit;
+mod cases;
 mod credentials;
+mod exceptions;
+mod reference;
 mod schema;
+mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,8 +24,16 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use access::{TokenRow, UserRow};
+pub use aliases::AliasRow;
 pub use audit::{AuditEntry, AuditRow};
-pub use credentials::{CredentialRow, LastTest};
+pub use cases::{
+    AttachmentRow, Batch, BatchItem, BatchOutcome, CaseFilter, CaseRow, ExceptionMessage,
+    ItemOutcome, NewAttachment, NewCase,
+};
+pub use credentials::{CredentialRow, Health, LastTest};
+pub use exceptions::{ExceptionEntry, ExceptionRow};
+pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, Stamps};
+pub use sessions::SessionRow;
 
 /// Errors a caller branches on; everything else is `Other`.
 #[derive(Debug, thiserror::Error)]
@@ -134,16 +147,15 @@ impl Store {
         };
         with_pool!(self, pool => {
             sqlx::query(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .execute(pool)
             .await
             .context("creating schema_migrations")?;
-            for (version, sql) in schema::MIGRATIONS.iter().enumerate() {
-                let version = version as i64 + 1;
-                let done: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                        .bind(version)
+            for (name, sql) in schema::MIGRATIONS {
+                let done: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM schema_migrations WHERE name = $1")
+                        .bind(*name)
                         .fetch_optional(pool)
                         .await?;
                 if done.is_some() {
@@ -154,10 +166,10 @@ impl Store {
                     sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                         .execute(&mut *tx)
                         .await
-                        .with_context(|| format!("schema step {version}: {statement}"))?;
+                        .with_context(|| format!("schema step {name}: {statement}"))?;
                 }
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(version)
+                sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
+                    .bind(*name)
                     .bind(now_ms())
                     .execute(&mut *tx)
                     .await?;

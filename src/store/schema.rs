@@ -1,5 +1,5 @@
-//! The schema, as ordered steps. Written once; `{id}` and `{blob}` become each backend's type.
-//! Never edit a released step: add a new one.
+//! The schema, as ordered named steps. Written once; `{id}` and `{blob}` become each backend's
+//! type. Never edit a released step: append a new one with a new name.
 
 #[derive(Clone, Copy)]
 pub enum Dialect {
@@ -20,9 +20,11 @@ pub fn statements(step: &str, dialect: Dialect) -> Vec<String> {
         .collect()
 }
 
-pub const MIGRATIONS: &[&str] = &[
-    // 1: credentials, access, audit
-    r#"
+/// (unique name, statements separated by `;`), applied in this order.
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_credentials_access_audit",
+        r#"
 CREATE TABLE credentials (
     id {id},
     mailbox TEXT NOT NULL,
@@ -86,4 +88,192 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at)
 "#,
+    ),
+    (
+        "0002_admin_sessions",
+        r#"
+CREATE TABLE admin_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+)
+"#,
+    ),
+    (
+        "0003_aliases_reference_exceptions",
+        r#"
+CREATE TABLE workspaces (
+    id {id},
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX workspaces_name_key ON workspaces (name_key);
+CREATE TABLE project_types (
+    id {id},
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX project_types_name_key ON project_types (name_key);
+INSERT INTO project_types (name, name_key, created_at, created_by, updated_at, updated_by)
+    VALUES ('Client Service Case', 'client service case', 0, 'system', 0, 'system');
+CREATE TABLE clients (
+    id {id},
+    name TEXT NOT NULL,
+    client_number TEXT,
+    client_number_key TEXT,
+    default_workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX clients_client_number_key ON clients (client_number_key);
+CREATE INDEX clients_default_workspace_id ON clients (default_workspace_id);
+CREATE TABLE client_domains (
+    client_id BIGINT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    domain TEXT NOT NULL
+);
+CREATE UNIQUE INDEX client_domains_domain ON client_domains (domain);
+CREATE INDEX client_domains_client_id ON client_domains (client_id);
+CREATE TABLE contacts (
+    id {id},
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    client_id BIGINT REFERENCES clients (id),
+    workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX contacts_email_key ON contacts (email_key);
+CREATE INDEX contacts_client_id ON contacts (client_id);
+CREATE INDEX contacts_workspace_id ON contacts (workspace_id);
+CREATE TABLE aliases (
+    id {id},
+    credential_id BIGINT NOT NULL REFERENCES credentials (id),
+    email_alias TEXT NOT NULL,
+    email_alias_key TEXT NOT NULL,
+    is_default BOOLEAN NOT NULL,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
+    project_type_id BIGINT NOT NULL REFERENCES project_types (id),
+    client_id BIGINT REFERENCES clients (id),
+    always_use_default_workspace BOOLEAN NOT NULL,
+    include_attachments BOOLEAN NOT NULL,
+    reply_template_id BIGINT,
+    field_mappings TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX aliases_email_alias_key ON aliases (email_alias_key);
+CREATE UNIQUE INDEX aliases_one_default ON aliases (credential_id) WHERE is_default;
+CREATE INDEX aliases_credential_id ON aliases (credential_id);
+CREATE INDEX aliases_workspace_id ON aliases (workspace_id);
+CREATE INDEX aliases_project_type_id ON aliases (project_type_id);
+CREATE INDEX aliases_client_id ON aliases (client_id);
+CREATE TABLE exceptions (
+    id {id},
+    at BIGINT NOT NULL,
+    credential_id BIGINT,
+    alias_id BIGINT,
+    source TEXT NOT NULL,
+    message TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX exceptions_credential_id ON exceptions (credential_id)
+"#,
+    ),
+    (
+        "0004_processing",
+        r#"
+CREATE TABLE folder_checkpoints (
+    credential_id BIGINT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    last_uid BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (credential_id, folder)
+);
+CREATE TABLE processed_messages (
+    credential_id BIGINT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    uid BIGINT NOT NULL,
+    message_key TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    case_id BIGINT,
+    processed_at BIGINT NOT NULL,
+    PRIMARY KEY (credential_id, folder, uidvalidity, uid)
+);
+CREATE TABLE cases (
+    id {id},
+    credential_id BIGINT NOT NULL,
+    alias_id BIGINT,
+    workspace_id BIGINT NOT NULL,
+    project_type_id BIGINT NOT NULL,
+    client_id BIGINT,
+    contact_id BIGINT,
+    message_key TEXT NOT NULL,
+    message_id TEXT,
+    subject TEXT NOT NULL,
+    issue TEXT NOT NULL,
+    sender TEXT,
+    sender_name TEXT,
+    recipients TEXT NOT NULL,
+    sent_at BIGINT,
+    communication_method TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    automatic TEXT,
+    routing TEXT NOT NULL,
+    folder TEXT,
+    uidvalidity BIGINT,
+    uid BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX cases_message_key ON cases (credential_id, message_key);
+CREATE INDEX cases_workspace_id ON cases (workspace_id);
+CREATE INDEX cases_alias_id ON cases (alias_id);
+CREATE INDEX cases_created_at ON cases (created_at);
+CREATE TABLE attachment_blobs (
+    sha256 TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    bytes {blob} NOT NULL
+);
+CREATE TABLE case_attachments (
+    id {id},
+    case_id BIGINT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL
+);
+CREATE INDEX case_attachments_case_id ON case_attachments (case_id);
+CREATE TABLE exception_messages (
+    exception_id BIGINT PRIMARY KEY,
+    uid BIGINT,
+    uidvalidity BIGINT,
+    folder TEXT,
+    raw {blob} NOT NULL,
+    resolved_at BIGINT,
+    resolved_case_id BIGINT
+);
+ALTER TABLE credentials ADD COLUMN auth_failures BIGINT NOT NULL DEFAULT 0
+"#,
+    ),
 ];

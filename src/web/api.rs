@@ -31,6 +31,9 @@ pub fn routes() -> Router<SharedApp> {
         )
         .route("/credentials/{id}/password", post(change_password))
         .route("/audit", get(list_audit))
+        .merge(super::api_connection::routes())
+        .merge(super::api_aliases::routes())
+        .merge(super::api_processing::routes())
 }
 
 /// Ids in paths: anything that is not a positive integer is simply not found.

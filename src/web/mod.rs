@@ -3,7 +3,11 @@
 //! Owns routing, authentication of requests, and turning `app` results into HTTP. Must not hold
 //! business rules or SQL: every handler is a thin call into `app`.
 
+mod admin;
 mod api;
+mod api_aliases;
+mod api_connection;
+mod api_processing;
 mod auth;
 mod error;
 mod extract;
@@ -50,6 +54,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api)
+        .merge(admin::routes())
         .fallback(|| async { ApiError::not_found("Page") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -104,8 +109,11 @@ pub async fn serve(
     app: SharedApp,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -45,9 +45,240 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         200,
     ),
     (
+        "post",
+        "/api/v1/connection-tests",
+        "Test Connection on unsaved form values (password included)",
+        Some("ConnectionTestInput"),
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/credentials/{id}/connection-tests",
+        "Test Connection on a stored credential (optional host/port/security overrides)",
+        Some("ConnectionTestOverrides"),
+        200,
+    ),
+    (
         "get",
         "/api/v1/audit",
         "The audit log, newest first (?limit=&before=)",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/credentials/{id}/aliases",
+        "A credential's aliases",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/credentials/{id}/aliases",
+        "Add an alias to a credential",
+        Some("AliasInput"),
+        201,
+    ),
+    ("get", "/api/v1/aliases", "Every alias", None, 200),
+    ("get", "/api/v1/aliases/{id}", "Alias details", None, 200),
+    (
+        "patch",
+        "/api/v1/aliases/{id}",
+        "Edit an alias (absent fields kept, null clears)",
+        Some("AliasPatch"),
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/aliases/{id}",
+        "Delete an alias",
+        None,
+        204,
+    ),
+    (
+        "post",
+        "/api/v1/routing/resolve",
+        "Dry run: where mail to these recipients from this sender would go, and why",
+        Some("RouteRequest"),
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/exceptions",
+        "The exception log, newest first (?limit=&before=&credential_id=)",
+        None,
+        200,
+    ),
+    ("get", "/api/v1/workspaces", "List workspaces", None, 200),
+    (
+        "post",
+        "/api/v1/workspaces",
+        "Add a workspace",
+        Some("NamedInput"),
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/import",
+        "Import workspaces (all or nothing)",
+        Some("NamedImport"),
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{id}",
+        "Workspace details",
+        None,
+        200,
+    ),
+    (
+        "patch",
+        "/api/v1/workspaces/{id}",
+        "Rename a workspace",
+        Some("NamedInput"),
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{id}",
+        "Delete a workspace nothing uses",
+        None,
+        204,
+    ),
+    (
+        "get",
+        "/api/v1/project-types",
+        "List project types",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/project-types",
+        "Add a project type",
+        Some("NamedInput"),
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/project-types/import",
+        "Import project types (all or nothing)",
+        Some("NamedImport"),
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/project-types/{id}",
+        "Project type details",
+        None,
+        200,
+    ),
+    (
+        "patch",
+        "/api/v1/project-types/{id}",
+        "Rename a project type",
+        Some("NamedInput"),
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/project-types/{id}",
+        "Delete a project type no alias uses",
+        None,
+        204,
+    ),
+    ("get", "/api/v1/clients", "List clients", None, 200),
+    (
+        "post",
+        "/api/v1/clients",
+        "Add a client",
+        Some("ClientInput"),
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/clients/import",
+        "Import clients (all or nothing)",
+        Some("ClientImport"),
+        201,
+    ),
+    ("get", "/api/v1/clients/{id}", "Client details", None, 200),
+    (
+        "patch",
+        "/api/v1/clients/{id}",
+        "Edit a client",
+        Some("ClientInput"),
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/clients/{id}",
+        "Delete a client no alias or contact uses",
+        None,
+        204,
+    ),
+    ("get", "/api/v1/contacts", "List contacts", None, 200),
+    (
+        "post",
+        "/api/v1/contacts",
+        "Add a contact",
+        Some("ContactInput"),
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/contacts/import",
+        "Import contacts (all or nothing)",
+        Some("ContactImport"),
+        201,
+    ),
+    ("get", "/api/v1/contacts/{id}", "Contact details", None, 200),
+    (
+        "patch",
+        "/api/v1/contacts/{id}",
+        "Edit a contact",
+        Some("ContactInput"),
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/contacts/{id}",
+        "Delete a contact",
+        None,
+        204,
+    ),
+    (
+        "post",
+        "/api/v1/credentials/{id}/poll",
+        "Run a poll of this credential now",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/cases",
+        "List cases (?credential_id=&alias_id=&workspace_id=&since=&until=&limit=&before=)",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/cases/{id}",
+        "Case details with its attachments",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/cases/{id}/attachments/{attachment_id}",
+        "An attachment's bytes",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/exceptions/{id}/retry",
+        "Retry an exception-log entry (routing again)",
         None,
         200,
     ),
@@ -85,8 +316,14 @@ pub fn openapi_value() -> Value {
                 "4XX": {"$ref": "#/components/responses/Error"}
             }
         });
-        if path.contains("{id}") {
-            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+        let params: Vec<Value> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split('}').next())
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
         }
         if let Some(schema) = body {
             op["requestBody"] = json!({
@@ -97,7 +334,7 @@ pub fn openapi_value() -> Value {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = op;
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "Mailroom API", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
@@ -112,6 +349,22 @@ pub fn openapi_value() -> Value {
                 "CredentialPatch": {
                     "type": "object", "additionalProperties": false,
                     "properties": credential_properties(false)
+                },
+                "ConnectionTestInput": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["mailbox", "password", "host"],
+                    "properties": credential_properties(true)
+                },
+                "ConnectionTestOverrides": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "host": {"type": "string"},
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                        "use_secure_connection": {"type": "boolean"},
+                        "security": {"type": "string", "enum": ["tls", "starttls", "none"]},
+                        "ca_bundle": {"type": "string"},
+                        "pinned_sha256": {"type": "string"}
+                    }
                 },
                 "PasswordChange": {
                     "type": "object", "additionalProperties": false,
@@ -133,7 +386,93 @@ pub fn openapi_value() -> Value {
                 "Error": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         }
-    })
+    });
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(alias_schemas());
+    }
+    doc
+}
+
+/// Request schemas of aliases, reference data and the routing dry run.
+fn alias_schemas() -> serde_json::Map<String, Value> {
+    let alias = json!({
+        "email_alias": {"type": "string", "format": "email", "description": "Unique across all aliases, case-insensitive."},
+        "is_default": {"type": "boolean", "default": false, "description": "At most one per credential."},
+        "workspace_id": {"type": "integer"},
+        "project_type_id": {"type": "integer", "description": "Default: Client Service Case."},
+        "client_id": {"type": ["integer", "null"]},
+        "always_use_default_workspace": {"type": "boolean", "default": false},
+        "include_attachments": {"type": "boolean", "default": true},
+        "reply_template_id": {"type": ["integer", "null"], "description": "null = No Reply."},
+        "field_mappings": {"type": ["object", "null"], "additionalProperties": {"type": "string"},
+            "propertyNames": {"enum": crate::domain::FIELD_MAPPING_NAMES}}
+    });
+    let client = json!({
+        "name": {"type": "string", "maxLength": 200},
+        "client_number": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,50}$", "description": "Named in emails as CLID=<client number>."},
+        "email_domains": {"type": ["array", "null"], "items": {"type": "string"}},
+        "default_workspace_id": {"type": "integer"}
+    });
+    let contact = json!({
+        "email": {"type": "string", "format": "email"},
+        "name": {"type": "string", "maxLength": 200},
+        "client_id": {"type": ["integer", "null"]},
+        "workspace_id": {"type": "integer"}
+    });
+    let named = json!({"name": {"type": "string", "maxLength": 200}});
+    let list = json!({"type": "array", "items": {"type": "string", "format": "email"}});
+    let mut m = serde_json::Map::new();
+    let mut put = |name: &str, v: Value| {
+        m.insert(name.to_string(), v);
+    };
+    put(
+        "AliasInput",
+        json!({"type": "object", "additionalProperties": false,
+        "required": ["email_alias", "workspace_id"], "properties": alias}),
+    );
+    put(
+        "AliasPatch",
+        json!({"type": "object", "additionalProperties": false, "properties": alias}),
+    );
+    put(
+        "NamedInput",
+        json!({"type": "object", "additionalProperties": false,
+        "required": ["name"], "properties": named}),
+    );
+    put(
+        "NamedImport",
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/NamedInput"}}),
+    );
+    put(
+        "ClientInput",
+        json!({"type": "object", "additionalProperties": false,
+        "required": ["name", "default_workspace_id"], "properties": client}),
+    );
+    put(
+        "ClientImport",
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/ClientInput"}}),
+    );
+    put(
+        "ContactInput",
+        json!({"type": "object", "additionalProperties": false,
+        "required": ["email", "name", "workspace_id"], "properties": contact}),
+    );
+    put(
+        "ContactImport",
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/ContactInput"}}),
+    );
+    put(
+        "RouteRequest",
+        json!({"type": "object", "additionalProperties": false,
+        "required": ["from"],
+        "properties": {
+            "credential_id": {"type": "integer", "description": "Match only this credential's aliases."},
+            "to": list, "cc": list, "delivered_to": list, "x_original_to": list,
+            "from": {"type": "string", "format": "email"},
+            "body": {"type": "string", "description": "Searched for WSID=<id> and CLID=<client number>."}
+        }}),
+    );
+    m
 }
 
 pub async fn document() -> impl IntoResponse {

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::{TestApp, valid_credential};
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
+    path.replace("{id}", "1").replace("{attachment_id}", "1")
 }
 
 #[tokio::test]
@@ -72,7 +72,9 @@ async fn openapi_describes_every_route() {
     // And every listed route is one the router really answers.
     for (method, path, ..) in mailroom::web::ROUTES {
         let m = method.to_uppercase();
-        let r = app.raw(&m, &concrete(path), "application/json", b"{}".to_vec()).await;
+        let r = app
+            .raw(&m, &concrete(path), "application/json", b"{}".to_vec())
+            .await;
         assert_ne!(r.status, 405, "{m} {path}");
         assert_ne!(r.body["error"]["message"], "Route not found.", "{m} {path}");
     }
@@ -97,7 +99,12 @@ async fn unknown_routes_and_methods_answer_json() {
     let r = app.get("/api/v1/credentials/999").await;
     assert_eq!((r.status, r.error_code()), (404, "not_found"));
     let r = app
-        .raw("PUT", "/api/v1/credentials/1", "application/json", b"{}".to_vec())
+        .raw(
+            "PUT",
+            "/api/v1/credentials/1",
+            "application/json",
+            b"{}".to_vec(),
+        )
         .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.error_code(), "method_not_allowed");
@@ -109,20 +116,74 @@ async fn malformed_input_is_rejected_and_stores_nothing() {
     let app = TestApp::spawn().await;
     let huge = "x".repeat(1_000_000);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("application/json", b"{\"mailbox\": ".to_vec(), 400, "invalid_json"),
-        ("application/json", b"not json at all".to_vec(), 400, "invalid_json"),
-        ("application/json", b"[1, 2, 3]".to_vec(), 422, "invalid_type"),
-        ("application/json", b"{\"port\": \"993\"}".to_vec(), 422, "invalid_type"),
-        ("application/json", b"{\"port\": 99999999999999999999}".to_vec(), 422, "invalid_type"),
-        ("application/json", b"{\"use_secure_connection\": \"yes\"}".to_vec(), 422, "invalid_type"),
-        ("application/json", b"{\"mailbox\": 42}".to_vec(), 422, "invalid_type"),
-        ("application/json", b"{\"surprise\": 1}".to_vec(), 422, "unknown_field"),
-        ("application/json", b"{\"mailbox\": \"\xff\xfe@example.com\"}".to_vec(), 400, "invalid_json"),
-        ("application/json", b"{} trailing".to_vec(), 400, "invalid_json"),
+        (
+            "application/json",
+            b"{\"mailbox\": ".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            b"not json at all".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            b"[1, 2, 3]".to_vec(),
+            422,
+            "invalid_type",
+        ),
+        (
+            "application/json",
+            b"{\"port\": \"993\"}".to_vec(),
+            422,
+            "invalid_type",
+        ),
+        (
+            "application/json",
+            b"{\"port\": 99999999999999999999}".to_vec(),
+            422,
+            "invalid_type",
+        ),
+        (
+            "application/json",
+            b"{\"use_secure_connection\": \"yes\"}".to_vec(),
+            422,
+            "invalid_type",
+        ),
+        (
+            "application/json",
+            b"{\"mailbox\": 42}".to_vec(),
+            422,
+            "invalid_type",
+        ),
+        (
+            "application/json",
+            b"{\"surprise\": 1}".to_vec(),
+            422,
+            "unknown_field",
+        ),
+        (
+            "application/json",
+            b"{\"mailbox\": \"\xff\xfe@example.com\"}".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            b"{} trailing".to_vec(),
+            400,
+            "invalid_json",
+        ),
         ("text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
         (
             "application/json",
-            serde_json::to_vec(&crate::helpers::with(valid_credential(1), json!({"description": huge}))).unwrap(),
+            serde_json::to_vec(&crate::helpers::with(
+                valid_credential(1),
+                json!({"description": huge}),
+            ))
+            .unwrap(),
             422,
             "validation_failed",
         ),
@@ -136,13 +197,36 @@ async fn malformed_input_is_rejected_and_stores_nothing() {
     for (ct, body, status, code) in cases {
         let preview = String::from_utf8_lossy(&body[..body.len().min(60)]).to_string();
         let r = app.raw("POST", "/api/v1/credentials", ct, body).await;
-        assert_eq!(r.status, status, "{preview}: {}", &r.text[..r.text.len().min(300)]);
+        assert_eq!(
+            r.status,
+            status,
+            "{preview}: {}",
+            &r.text[..r.text.len().min(300)]
+        );
         assert_eq!(r.error_code(), code, "{preview}");
-        assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
-    let r = app.raw("POST", "/api/v1/credentials", "application/json", b"{\"surprise\": 1}".to_vec()).await;
+    let r = app
+        .raw(
+            "POST",
+            "/api/v1/credentials",
+            "application/json",
+            b"{\"surprise\": 1}".to_vec(),
+        )
+        .await;
     assert_eq!(r.error_field(), "surprise");
-    let r = app.raw("POST", "/api/v1/credentials", "application/json", b"{\"port\": \"993\"}".to_vec()).await;
+    let r = app
+        .raw(
+            "POST",
+            "/api/v1/credentials",
+            "application/json",
+            b"{\"port\": \"993\"}".to_vec(),
+        )
+        .await;
     assert_eq!(r.error_field(), "port");
     let list = app.get("/api/v1/credentials").await;
     assert_eq!(list.body["items"], json!([]));

@@ -15,8 +15,18 @@ fn ok(out: &std::process::Output) -> String {
 
 fn add_args(n: u32) -> Vec<String> {
     [
-        "credential", "add", "--mailbox", &format!("hr{n}@example.com"), "--host", "imap.example.com",
-        "--configuration-name", &format!("HR {n}"), "--description", "HR inbox", "--password-stdin", "--json",
+        "credential",
+        "add",
+        "--mailbox",
+        &format!("hr{n}@example.com"),
+        "--host",
+        "imap.example.com",
+        "--configuration-name",
+        &format!("HR {n}"),
+        "--description",
+        "HR inbox",
+        "--password-stdin",
+        "--json",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -29,35 +39,78 @@ fn credential_lifecycle_through_the_cli() {
     let data = dir.path().join("data");
     let args = add_args(1);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let created: serde_json::Value = serde_json::from_str(&ok(&run_cli(&data, &args, Some("Cli-Pass-123\n")))).unwrap();
+    let created: serde_json::Value =
+        serde_json::from_str(&ok(&run_cli(&data, &args, Some("Cli-Pass-123\n")))).unwrap();
     assert_eq!(created["port"], 993);
-    assert_eq!(created["created_by"].as_str().unwrap().starts_with("cli:"), true);
+    assert_eq!(
+        created["created_by"].as_str().unwrap().starts_with("cli:"),
+        true
+    );
     let id = created["id"].as_i64().unwrap().to_string();
 
-    let listed: serde_json::Value = serde_json::from_str(&ok(&run_cli(&data, &["credential", "list", "--json"], None))).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    let table = ok(&run_cli(&data, &["credential", "list"], None));
-    assert!(table.starts_with("ID") && table.contains("hr1@example.com") && table.contains("imap.example.com:993"), "{table}");
-
-    let edited: serde_json::Value = serde_json::from_str(&ok(&run_cli(
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run_cli(
         &data,
-        &["credential", "edit", &id, "--port", "143", "--security", "starttls", "--disable", "--json"],
+        &["credential", "list", "--json"],
         None,
     )))
     .unwrap();
-    assert_eq!((edited["port"].as_i64(), edited["security"].as_str(), edited["enabled"].as_bool()), (Some(143), Some("starttls"), Some(false)));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let table = ok(&run_cli(&data, &["credential", "list"], None));
+    assert!(
+        table.starts_with("ID")
+            && table.contains("hr1@example.com")
+            && table.contains("imap.example.com:993"),
+        "{table}"
+    );
+
+    let edited: serde_json::Value = serde_json::from_str(&ok(&run_cli(
+        &data,
+        &[
+            "credential",
+            "edit",
+            &id,
+            "--port",
+            "143",
+            "--security",
+            "starttls",
+            "--disable",
+            "--json",
+        ],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(
+        (
+            edited["port"].as_i64(),
+            edited["security"].as_str(),
+            edited["enabled"].as_bool()
+        ),
+        (Some(143), Some("starttls"), Some(false))
+    );
 
     // Validation errors name the field and rule on stderr, exit non-zero, and store nothing.
-    let out = run_cli(&data, &["credential", "edit", &id, "--host", "imaps://x:993"], None);
+    let out = run_cli(
+        &data,
+        &["credential", "edit", &id, "--host", "imaps://x:993"],
+        None,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("host:") && err.contains("host_only"), "{err}");
 
     // Change Password: mismatch is refused, a matching pair accepted.
-    let out = run_cli(&data, &["credential", "set-password", &id, "--password-stdin"], Some("one\ntwo\n"));
+    let out = run_cli(
+        &data,
+        &["credential", "set-password", &id, "--password-stdin"],
+        Some("one\ntwo\n"),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("confirm_password"));
-    ok(&run_cli(&data, &["credential", "set-password", &id, "--password-stdin"], Some("New-Pass-456\nNew-Pass-456\n")));
+    ok(&run_cli(
+        &data,
+        &["credential", "set-password", &id, "--password-stdin"],
+        Some("New-Pass-456\nNew-Pass-456\n"),
+    ));
 
     // Without a terminal and without --password-stdin, the CLI says how to pass a password.
     let out = run_cli(&data, &["credential", "set-password", &id], None);
@@ -69,7 +122,12 @@ fn credential_lifecycle_through_the_cli() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("credential not found"));
 
     ok(&run_cli(&data, &["credential", "delete", &id], None));
-    let listed: serde_json::Value = serde_json::from_str(&ok(&run_cli(&data, &["credential", "list", "--json"], None))).unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run_cli(
+        &data,
+        &["credential", "list", "--json"],
+        None,
+    )))
+    .unwrap();
     assert_eq!(listed, serde_json::json!([]));
 }
 
@@ -78,7 +136,14 @@ fn there_is_no_password_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_cli(
         &dir.path().join("data"),
-        &["credential", "add", "--mailbox", "a@example.com", "--password", "visible-in-ps"],
+        &[
+            "credential",
+            "add",
+            "--mailbox",
+            "a@example.com",
+            "--password",
+            "visible-in-ps",
+        ],
         None,
     );
     assert!(!out.status.success());
@@ -93,16 +158,32 @@ fn tokens_and_users() {
     assert!(token.trim().starts_with("mrt_"));
     let list = ok(&run_cli(&data, &["token", "list"], None));
     assert!(list.contains("ci") && list.contains("active"));
-    assert!(!list.contains(token.trim()), "the token value is shown only once");
+    assert!(
+        !list.contains(token.trim()),
+        "the token value is shown only once"
+    );
     ok(&run_cli(&data, &["token", "revoke", "1"], None));
-    let list: serde_json::Value = serde_json::from_str(&ok(&run_cli(&data, &["token", "list", "--json"], None))).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&run_cli(&data, &["token", "list", "--json"], None))).unwrap();
     assert!(list[0]["revoked_at"].is_i64());
 
-    ok(&run_cli(&data, &["user", "create", "--username", "alice", "--password-stdin"], Some("a long admin password\n")));
-    let out = run_cli(&data, &["user", "create", "--username", "ALICE", "--password-stdin"], Some("another long password\n"));
+    ok(&run_cli(
+        &data,
+        &["user", "create", "--username", "alice", "--password-stdin"],
+        Some("a long admin password\n"),
+    ));
+    let out = run_cli(
+        &data,
+        &["user", "create", "--username", "ALICE", "--password-stdin"],
+        Some("another long password\n"),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    let out = run_cli(&data, &["user", "create", "--username", "bob", "--password-stdin"], Some("short\n"));
+    let out = run_cli(
+        &data,
+        &["user", "create", "--username", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
 }

@@ -47,21 +47,42 @@ async fn create_applies_defaults_and_hides_the_password(backend: Backend) {
 
     // Security off: saved, with a clear-text warning.
     let plain = app
-        .create_credential(&with(valid_credential(2), json!({"use_secure_connection": false, "port": 143})))
+        .create_credential(&with(
+            valid_credential(2),
+            json!({"use_secure_connection": false, "port": 143}),
+        ))
         .await;
     assert_eq!(plain["security"], "none");
-    assert!(plain["warnings"][0].as_str().unwrap().contains("clear text"));
+    assert!(
+        plain["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("clear text")
+    );
     // STARTTLS as the advanced choice.
     let st = app
-        .create_credential(&with(valid_credential(3), json!({"security": "starttls", "port": 143})))
+        .create_credential(&with(
+            valid_credential(3),
+            json!({"security": "starttls", "port": 143}),
+        ))
         .await;
-    assert_eq!((st["security"].as_str(), st["use_secure_connection"].as_bool()), (Some("starttls"), Some(true)));
+    assert_eq!(
+        (
+            st["security"].as_str(),
+            st["use_secure_connection"].as_bool()
+        ),
+        (Some("starttls"), Some(true))
+    );
     // Password with every kind of character, kept exactly (not trimmed, case kept).
     let odd = " Pä$$ wörd\t\"'\\ ";
     let c4 = app
         .create_credential(&with(valid_credential(4), json!({"password": odd})))
         .await;
-    let opened = app.app.credential_password(c4["id"].as_i64().unwrap()).await.unwrap();
+    let opened = app
+        .app
+        .credential_password(c4["id"].as_i64().unwrap())
+        .await
+        .unwrap();
     assert_eq!(opened.expose(), odd);
 }
 
@@ -71,29 +92,81 @@ fn rule_cases() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"mailbox": null}), "mailbox", "required"),
         (json!({"mailbox": "  "}), "mailbox", "required"),
         (json!({"mailbox": "payroll"}), "mailbox", "invalid_email"),
-        (json!({"mailbox": "Pay Roll <payroll@example.com>"}), "mailbox", "invalid_email"),
-        (json!({"mailbox": "pay roll@example.com"}), "mailbox", "invalid_email"),
-        (json!({"mailbox": "payroll@localhost"}), "mailbox", "invalid_email"),
+        (
+            json!({"mailbox": "Pay Roll <payroll@example.com>"}),
+            "mailbox",
+            "invalid_email",
+        ),
+        (
+            json!({"mailbox": "pay roll@example.com"}),
+            "mailbox",
+            "invalid_email",
+        ),
+        (
+            json!({"mailbox": "payroll@localhost"}),
+            "mailbox",
+            "invalid_email",
+        ),
         (json!({"password": null}), "password", "required"),
         (json!({"password": ""}), "password", "required"),
-        (json!({"password": "p".repeat(1025)}), "password", "too_long"),
+        (
+            json!({"password": "p".repeat(1025)}),
+            "password",
+            "too_long",
+        ),
         (json!({"host": null}), "host", "required"),
-        (json!({"host": "imaps://imap.example.com:993/"}), "host", "host_only"),
+        (
+            json!({"host": "imaps://imap.example.com:993/"}),
+            "host",
+            "host_only",
+        ),
         (json!({"host": "imap.example.com:993"}), "host", "host_only"),
-        (json!({"host": "imap example com"}), "host", "invalid_format"),
+        (
+            json!({"host": "imap example com"}),
+            "host",
+            "invalid_format",
+        ),
         (json!({"host": "bad_host!.com"}), "host", "invalid_format"),
         (json!({"port": 0}), "port", "out_of_range"),
         (json!({"port": 65536}), "port", "out_of_range"),
         (json!({"port": -1}), "port", "out_of_range"),
         (json!({"security": "ssl"}), "security", "invalid_choice"),
-        (json!({"use_secure_connection": false, "security": "tls"}), "use_secure_connection", "conflict"),
-        (json!({"configuration_name": null}), "configuration_name", "required"),
-        (json!({"configuration_name": ""}), "configuration_name", "required"),
-        (json!({"configuration_name": "n".repeat(101)}), "configuration_name", "too_long"),
+        (
+            json!({"use_secure_connection": false, "security": "tls"}),
+            "use_secure_connection",
+            "conflict",
+        ),
+        (
+            json!({"configuration_name": null}),
+            "configuration_name",
+            "required",
+        ),
+        (
+            json!({"configuration_name": ""}),
+            "configuration_name",
+            "required",
+        ),
+        (
+            json!({"configuration_name": "n".repeat(101)}),
+            "configuration_name",
+            "too_long",
+        ),
         (json!({"description": null}), "description", "required"),
-        (json!({"description": "d".repeat(1001)}), "description", "too_long"),
-        (json!({"ca_bundle": "not a certificate"}), "ca_bundle", "invalid_format"),
-        (json!({"pinned_sha256": "abc"}), "pinned_sha256", "invalid_format"),
+        (
+            json!({"description": "d".repeat(1001)}),
+            "description",
+            "too_long",
+        ),
+        (
+            json!({"ca_bundle": "not a certificate"}),
+            "ca_bundle",
+            "invalid_format",
+        ),
+        (
+            json!({"pinned_sha256": "abc"}),
+            "pinned_sha256",
+            "invalid_format",
+        ),
     ]
 }
 
@@ -101,7 +174,10 @@ async fn every_rule_names_its_field_and_rule(backend: Backend) {
     let app = TestApp::spawn_on(backend).await;
     for (overrides, field, rule) in rule_cases() {
         let r = app
-            .post("/api/v1/credentials", &with(valid_credential(1), overrides.clone()))
+            .post(
+                "/api/v1/credentials",
+                &with(valid_credential(1), overrides.clone()),
+            )
             .await;
         assert_eq!(r.status, 422, "{overrides}: {}", r.text);
         assert_eq!(r.error_code(), "validation_failed");
@@ -125,7 +201,16 @@ async fn every_rule_names_its_field_and_rule(backend: Backend) {
     // Every broken rule is reported at once.
     let r = app.post("/api/v1/credentials", &json!({})).await;
     let fields: Vec<String> = r.rules().into_iter().map(|(f, _)| f).collect();
-    assert_eq!(fields, ["mailbox", "password", "host", "configuration_name", "description"]);
+    assert_eq!(
+        fields,
+        [
+            "mailbox",
+            "password",
+            "host",
+            "configuration_name",
+            "description"
+        ]
+    );
     // Nothing but the one valid credential was stored.
     let list = app.get("/api/v1/credentials").await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
@@ -141,14 +226,23 @@ async fn mailbox_and_name_are_unique_case_insensitively(backend: Backend) {
     let r = app
         .post(
             "/api/v1/credentials",
-            &with(valid_credential(2), json!({"mailbox": "payroll@example.com"})),
+            &with(
+                valid_credential(2),
+                json!({"mailbox": "payroll@example.com"}),
+            ),
         )
         .await;
-    assert_eq!((r.status, r.error_code(), r.error_field()), (409, "conflict", "mailbox"));
+    assert_eq!(
+        (r.status, r.error_code(), r.error_field()),
+        (409, "conflict", "mailbox")
+    );
     let r = app
         .post(
             "/api/v1/credentials",
-            &with(valid_credential(3), json!({"configuration_name": "PAYROLL"})),
+            &with(
+                valid_credential(3),
+                json!({"configuration_name": "PAYROLL"}),
+            ),
         )
         .await;
     assert_eq!((r.status, r.error_field()), (409, "configuration_name"));
@@ -156,12 +250,21 @@ async fn mailbox_and_name_are_unique_case_insensitively(backend: Backend) {
     let other = app.create_credential(&valid_credential(4)).await;
     let id = other["id"].as_i64().unwrap();
     let r = app
-        .patch(&format!("/api/v1/credentials/{id}"), &json!({"mailbox": "PAYROLL@example.COM"}))
+        .patch(
+            &format!("/api/v1/credentials/{id}"),
+            &json!({"mailbox": "PAYROLL@example.COM"}),
+        )
         .await;
     assert_eq!((r.status, r.error_field()), (409, "mailbox"));
     let still = app.get(&format!("/api/v1/credentials/{id}")).await;
     assert_eq!(still.body["mailbox"], "payroll4@example.com");
-    assert_eq!(app.get("/api/v1/credentials").await.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get("/api/v1/credentials").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn edit_changes_fields_but_never_the_password(backend: Backend) {
@@ -184,15 +287,22 @@ async fn edit_changes_fields_but_never_the_password(backend: Backend) {
     // The password cannot be edited here.
     let r = app.patch(&path, &json!({"password": "new one"})).await;
     assert_eq!((r.status, r.error_field()), (422, "password"));
-    assert_eq!(app.app.credential_password(id).await.unwrap().expose(), "Correct horse battery staple");
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        "Correct horse battery staple"
+    );
     // An invalid edit changes nothing.
-    let r = app.patch(&path, &json!({"port": 0, "description": "changed"})).await;
+    let r = app
+        .patch(&path, &json!({"port": 0, "description": "changed"}))
+        .await;
     assert_eq!((r.status, r.error_field()), (422, "port"));
     assert_eq!(app.get(&path).await.body["description"], "New text");
     // Pausing and resuming.
     let r = app.patch(&path, &json!({"enabled": false})).await;
     assert_eq!(r.body["enabled"], false);
-    let r = app.patch("/api/v1/credentials/424242", &json!({"description": "x"})).await;
+    let r = app
+        .patch("/api/v1/credentials/424242", &json!({"description": "x"}))
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -202,26 +312,48 @@ async fn change_password_requires_matching_values(backend: Backend) {
     let id = c["id"].as_i64().unwrap();
     let path = format!("/api/v1/credentials/{id}/password");
     let r = app
-        .post(&path, &json!({"new_password": "First-New-Pass", "confirm_password": "first-new-pass"}))
+        .post(
+            &path,
+            &json!({"new_password": "First-New-Pass", "confirm_password": "first-new-pass"}),
+        )
         .await;
     assert_eq!((r.status, r.error_field()), (422, "confirm_password"));
-    assert_eq!(r.rules(), vec![("confirm_password".to_string(), "mismatch".to_string())]);
+    assert_eq!(
+        r.rules(),
+        vec![("confirm_password".to_string(), "mismatch".to_string())]
+    );
     let r = app.post(&path, &json!({"new_password": "only one"})).await;
     assert_eq!((r.status, r.error_field()), (422, "confirm_password"));
-    let r = app.post(&path, &json!({"confirm_password": "only one"})).await;
-    assert_eq!((r.status, r.error_field()), (422, "new_password"));
-    let r = app.post(&path, &json!({"new_password": "", "confirm_password": ""})).await;
-    assert_eq!(r.status, 422);
-    assert_eq!(app.app.credential_password(id).await.unwrap().expose(), "Correct horse battery staple");
     let r = app
-        .post(&path, &json!({"new_password": "Second pass ✓", "confirm_password": "Second pass ✓"}))
+        .post(&path, &json!({"confirm_password": "only one"}))
+        .await;
+    assert_eq!((r.status, r.error_field()), (422, "new_password"));
+    let r = app
+        .post(&path, &json!({"new_password": "", "confirm_password": ""}))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        "Correct horse battery staple"
+    );
+    let r = app
+        .post(
+            &path,
+            &json!({"new_password": "Second pass ✓", "confirm_password": "Second pass ✓"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["has_password"], true);
     assert!(!r.text.contains("Second pass"));
-    assert_eq!(app.app.credential_password(id).await.unwrap().expose(), "Second pass ✓");
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        "Second pass ✓"
+    );
     let r = app
-        .post("/api/v1/credentials/9999/password", &json!({"new_password": "abc", "confirm_password": "abc"}))
+        .post(
+            "/api/v1/credentials/9999/password",
+            &json!({"new_password": "abc", "confirm_password": "abc"}),
+        )
         .await;
     assert_eq!(r.status, 404);
 }
@@ -241,8 +373,11 @@ async fn audit_log_records_every_change(backend: Backend) {
     let app = TestApp::spawn_on(backend).await;
     let c = app.create_credential(&valid_credential(1)).await;
     let id = c["id"].as_i64().unwrap();
-    app.patch(&format!("/api/v1/credentials/{id}"), &json!({"port": 143, "use_secure_connection": false}))
-        .await;
+    app.patch(
+        &format!("/api/v1/credentials/{id}"),
+        &json!({"port": 143, "use_secure_connection": false}),
+    )
+    .await;
     app.post(
         &format!("/api/v1/credentials/{id}/password"),
         &json!({"new_password": "Audit-Secret-42", "confirm_password": "Audit-Secret-42"}),
@@ -252,10 +387,18 @@ async fn audit_log_records_every_change(backend: Backend) {
     let audit = app.get("/api/v1/audit").await;
     assert_eq!(audit.status, 200);
     let items = audit.body["items"].as_array().unwrap();
-    let actions: Vec<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         &actions[..4],
-        ["credential.delete", "credential.password_change", "credential.update", "credential.create"]
+        [
+            "credential.delete",
+            "credential.password_change",
+            "credential.update",
+            "credential.create"
+        ]
     );
     for item in &items[..4] {
         assert_eq!(item["actor"], "token:test#1");

@@ -1,1 +1,19 @@
+//! The one integration-test binary: a module per feature, shared helpers in `helpers`.
 
+mod dovecot;
+mod fake_imap;
+mod helpers;
+
+mod admin_http;
+mod admin_ui;
+mod aliases;
+mod api_basics;
+mod browser;
+mod cli;
+mod connection_test;
+mod credentials;
+mod processing;
+mod reference;
+mod routing;
+mod secrets;
+mod vault;

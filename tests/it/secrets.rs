@@ -20,7 +20,11 @@ struct Server {
     output: Arc<Mutex<String>>,
 }
 
-fn capture(pipe: impl Read + Send + 'static, into: Arc<Mutex<String>>, lines: Option<std::sync::mpsc::Sender<String>>) {
+fn capture(
+    pipe: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    lines: Option<std::sync::mpsc::Sender<String>>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             into.lock().unwrap().push_str(&line);
@@ -60,11 +64,19 @@ impl Server {
                 base = a.trim().to_string();
             }
         }
-        Self { child, base, token, output }
+        Self {
+            child,
+            base,
+            token,
+            output,
+        }
     }
 
     fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let status = self.child.wait().expect("wait for serve");
         assert!(status.success(), "serve exited with {status}");
         std::thread::sleep(std::time::Duration::from_millis(100)); // let the readers drain the pipes
@@ -77,11 +89,16 @@ async fn the_password_appears_nowhere() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = Server::start(&data);
-    assert!(server.token.starts_with("mrt_"), "first start prints the API token once");
+    assert!(
+        server.token.starts_with("mrt_"),
+        "first start prints the API token once"
+    );
     let client = reqwest::Client::new();
     let mut seen = String::new();
     let mut call = async |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
-        let mut req = client.request(method, format!("{}{}", server.base, path)).bearer_auth(&server.token);
+        let mut req = client
+            .request(method, format!("{}{}", server.base, path))
+            .bearer_auth(&server.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -95,15 +112,27 @@ async fn the_password_appears_nowhere() {
     let body = with(valid_credential(1), json!({"password": PASSWORD}));
     let (status, created) = call(Method::POST, "/api/v1/credentials", Some(body.clone())).await;
     assert_eq!(status, 201);
-    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"].as_i64().unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+        .as_i64()
+        .unwrap();
     // Errors that echo back other fields must not echo the password either.
     let (status, _) = call(Method::POST, "/api/v1/credentials", Some(body.clone())).await;
     assert_eq!(status, 409);
-    let (status, _) = call(Method::POST, "/api/v1/credentials", Some(with(body.clone(), json!({"port": 0, "mailbox": "x"})))).await;
+    let (status, _) = call(
+        Method::POST,
+        "/api/v1/credentials",
+        Some(with(body.clone(), json!({"port": 0, "mailbox": "x"}))),
+    )
+    .await;
     assert_eq!(status, 422);
     call(Method::GET, "/api/v1/credentials", None).await;
     call(Method::GET, &format!("/api/v1/credentials/{id}"), None).await;
-    call(Method::PATCH, &format!("/api/v1/credentials/{id}"), Some(json!({"port": 143}))).await;
+    call(
+        Method::PATCH,
+        &format!("/api/v1/credentials/{id}"),
+        Some(json!({"port": 143})),
+    )
+    .await;
     let (status, _) = call(
         Method::POST,
         &format!("/api/v1/credentials/{id}/password"),
@@ -123,7 +152,11 @@ async fn the_password_appears_nowhere() {
     // Raw database bytes while the server runs (the WAL holds the recent pages).
     for (path, bytes) in all_file_bytes(&data) {
         for secret in [PASSWORD, NEW_PASSWORD] {
-            assert!(!contains_bytes(&bytes, secret.as_bytes()), "{secret} found in {}", path.display());
+            assert!(
+                !contains_bytes(&bytes, secret.as_bytes()),
+                "{secret} found in {}",
+                path.display()
+            );
         }
     }
     let logs = server.stop();
@@ -137,17 +170,28 @@ async fn the_password_appears_nowhere() {
         vec!["keys", "status"],
     ] {
         let out = run_cli(&data, &args, None);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         seen.push_str(&String::from_utf8_lossy(&out.stdout));
         seen.push_str(&String::from_utf8_lossy(&out.stderr));
     }
-    let out = run_cli(&data, &["credential", "set-password", "1", "--password-stdin"], Some(&format!("{PASSWORD}\nmismatch\n")));
+    let out = run_cli(
+        &data,
+        &["credential", "set-password", "1", "--password-stdin"],
+        Some(&format!("{PASSWORD}\nmismatch\n")),
+    );
     assert!(!out.status.success());
     seen.push_str(&String::from_utf8_lossy(&out.stdout));
     seen.push_str(&String::from_utf8_lossy(&out.stderr));
 
     for secret in [PASSWORD, NEW_PASSWORD] {
-        assert!(!seen.contains(secret), "{secret} found in API or CLI output");
+        assert!(
+            !seen.contains(secret),
+            "{secret} found in API or CLI output"
+        );
         assert!(!logs.contains(secret), "{secret} found in the logs");
         // Not even its length is revealed.
         assert!(!seen.contains(&format!("\"password_length\"")));
@@ -155,7 +199,11 @@ async fn the_password_appears_nowhere() {
     // After shutdown the WAL is folded into the database file: search again.
     for (path, bytes) in all_file_bytes(&data) {
         for secret in [PASSWORD, NEW_PASSWORD] {
-            assert!(!contains_bytes(&bytes, secret.as_bytes()), "{secret} found in {}", path.display());
+            assert!(
+                !contains_bytes(&bytes, secret.as_bytes()),
+                "{secret} found in {}",
+                path.display()
+            );
         }
     }
 }
@@ -175,7 +223,10 @@ async fn first_start_prints_credentials_only_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
     }
 }

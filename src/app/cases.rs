@@ -1,0 +1,123 @@
+//! Cases as clients see them (list with filters, details with attachments, attachment bytes)
+//! and Retry of an exception-log entry whose email was kept.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{App, AppError, AppResult, iso_time};
+use crate::ingest::ParsedEmail;
+use crate::store::{AttachmentRow, AuditEntry, CaseFilter, CaseRow};
+
+/// A case for API and CLI output (times in RFC 3339).
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    #[serde(flatten)]
+    pub case: CaseRow,
+    pub created: String,
+    pub sent: Option<String>,
+}
+
+impl From<CaseRow> for CaseView {
+    fn from(case: CaseRow) -> Self {
+        Self {
+            created: iso_time(case.created_at),
+            sent: case.sent_at.map(iso_time),
+            case,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetryOutcome {
+    pub exception_id: i64,
+    pub case_id: i64,
+}
+
+impl App {
+    pub async fn list_cases(&self, filter: &CaseFilter) -> AppResult<Vec<CaseView>> {
+        let rows = self
+            .store
+            .list_cases(filter)
+            .await
+            .map_err(|e| AppError::from_store(e, "case"))?;
+        Ok(rows.into_iter().map(CaseView::from).collect())
+    }
+
+    pub async fn get_case(&self, id: i64) -> AppResult<CaseView> {
+        self.store
+            .get_case(id)
+            .await
+            .map(CaseView::from)
+            .map_err(|e| AppError::from_store(e, "case"))
+    }
+
+    pub async fn case_attachment(
+        &self,
+        case_id: i64,
+        attachment_id: i64,
+    ) -> AppResult<(AttachmentRow, Vec<u8>)> {
+        self.store
+            .attachment_bytes(case_id, attachment_id)
+            .await
+            .map_err(|e| AppError::from_store(e, "attachment"))
+    }
+
+    /// Runs routing again on the email kept with an exception; creates its case when an alias
+    /// now matches. Refused (409) when it still matches nothing or was already resolved.
+    pub async fn retry_exception(&self, actor: &str, exception_id: i64) -> AppResult<RetryOutcome> {
+        let kept = self
+            .store
+            .exception_message(exception_id)
+            .await
+            .map_err(|e| AppError::from_store(e, "exception with a kept email"))?;
+        if let Some(case_id) = kept.resolved_case_id {
+            return Err(AppError::Conflict {
+                field: None,
+                message: format!("This exception was already retried: it became case {case_id}."),
+            });
+        }
+        let Some(credential_id) = kept.credential_id else {
+            return Err(AppError::Conflict {
+                field: None,
+                message: "This exception belongs to no credential; it cannot be retried.".into(),
+            });
+        };
+        let parsed = ParsedEmail::parse(&kept.raw).map_err(|e| AppError::Conflict {
+            field: None,
+            message: format!("The email still cannot be read: {e}."),
+        })?;
+        let Some(case) = self.route_parsed(credential_id, &parsed).await? else {
+            return Err(AppError::Conflict {
+                field: None,
+                message: "The email still matches no alias and the credential has no default alias: add an alias, then retry.".into(),
+            });
+        };
+        let aliases = self
+            .store
+            .list_aliases(Some(credential_id))
+            .await
+            .map_err(|e| AppError::from_store(e, "alias"))?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        let case = self.case_from(&parsed, case, &aliases);
+        let key = super::processing::message_key(Some(&parsed), &kept.raw);
+        let case_id = self
+            .store
+            .resolve_exception_with_case(exception_id, credential_id, &key, kept.uid, &case)
+            .await
+            .map_err(|e| AppError::from_store(e, "case"))?;
+        let entry = AuditEntry::new(actor, "exception.retry", "exception")
+            .target(exception_id)
+            .summary(format!("retried exception {exception_id}: case {case_id}"))
+            .details(json!({ "case_id": case_id }));
+        self.store
+            .audit(&entry)
+            .await
+            .map_err(|e| AppError::from_store(e, "audit"))?;
+        Ok(RetryOutcome {
+            exception_id,
+            case_id,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! Test Connection use cases: on unsaved form values (password typed in) and on a stored
+//! credential (stored password, optional host/port/security/trust overrides). The result of a
+//! stored-credential test is kept as its last test; every test is in the audit log.
+//!
+//! Owns the wording that depends on where the test came from (the seed's "Connected
+//! Successfully" / "Invalid Password" for stored credentials). Must not speak IMAP itself
+//! (that is `imap::probe`) nor put the password anywhere but into the probe.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{App, AppError, AppResult, iso_time};
+use crate::domain::{
+    CaBundle, CredentialFields, EmailAddress, Host, LoginName, PinnedSha256, Port, RawCredential,
+    Secret, Security, ValidationError, ValidationErrors,
+};
+use crate::imap::{Category, ProbeOptions, ProbeReport, ProbeRequest};
+use crate::store::{AuditEntry, LastTest, now_ms};
+
+/// The seed's wording for a stored credential.
+pub const STORED_OK_MESSAGE: &str = "Connected Successfully";
+pub const STORED_AUTH_FAILED_MESSAGE: &str = "Invalid Password";
+
+/// Edited values to test a stored credential with, without saving them.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionOverrides {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub use_secure_connection: Option<bool>,
+    pub security: Option<String>,
+    pub ca_bundle: Option<String>,
+    pub pinned_sha256: Option<String>,
+}
+
+/// What was tested.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestedTarget {
+    pub host: String,
+    pub port: u16,
+    pub security: &'static str,
+    pub login: String,
+}
+
+/// A Test Connection result as clients see it: `{ok, category, message, hint,
+/// server_response, steps, …}` plus what was tested and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionTestView {
+    #[serde(flatten)]
+    pub report: ProbeReport,
+    pub credential_id: Option<i64>,
+    pub target: TestedTarget,
+    pub tested_at: String,
+}
+
+impl ConnectionTestView {
+    pub fn category(&self) -> &'static str {
+        self.report.category.as_str()
+    }
+}
+
+/// Checks the fields a connection needs (not name or description) and the password.
+fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Secret), ValidationErrors> {
+    fn keep<T>(errors: &mut Vec<ValidationError>, r: Result<T, ValidationError>) -> Option<T> {
+        r.map_err(|e| errors.push(e)).ok()
+    }
+    let mut errors: Vec<ValidationError> = Vec::new();
+    macro_rules! take {
+        ($e:expr) => {
+            keep(&mut errors, $e)
+        };
+    }
+    let mailbox = take!(match raw.mailbox.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => EmailAddress::parse(s).map_err(|e| {
+            ValidationError::new(
+                "mailbox",
+                "invalid_email",
+                format!("Mailbox must be a valid email address: it {}.", e.0),
+            )
+        }),
+        _ => Err(ValidationError::required("mailbox", "Mailbox")),
+    });
+    let username = take!(LoginName::parse_optional(
+        raw.username.as_deref().unwrap_or(""),
+    ));
+    let password = take!(match &raw.password {
+        Some(p) if !p.expose().is_empty() => {
+            if p.len_bytes() > 1024 {
+                Err(ValidationError::new(
+                    "password",
+                    "too_long",
+                    "Password must be at most 1024 bytes.",
+                ))
+            } else {
+                Ok(p.clone())
+            }
+        }
+        _ => Err(ValidationError::required("password", "Password")),
+    });
+    let host = take!(match raw.host.as_deref() {
+        Some(h) if !h.trim().is_empty() => Host::parse(h),
+        _ => Err(ValidationError::required("host", "Host")),
+    });
+    let port = take!(raw.port.map(Port::parse).unwrap_or(Ok(Port::default())));
+    let security = take!(Security::from_inputs(
+        raw.use_secure_connection,
+        raw.security.as_deref(),
+    ));
+    let ca_bundle = take!(CaBundle::parse_optional(
+        raw.ca_bundle.as_deref().unwrap_or(""),
+    ));
+    let pinned = take!(PinnedSha256::parse_optional(
+        raw.pinned_sha256.as_deref().unwrap_or(""),
+    ));
+    if !errors.is_empty() {
+        return Err(ValidationErrors(errors));
+    }
+    let (Some(mailbox), Some(username), Some(password), Some(host), Some(port), Some(security)) =
+        (mailbox, username, password, host, port, security)
+    else {
+        unreachable!("every field parsed");
+    };
+    let login = username.map_or_else(|| mailbox.as_str().to_string(), |u| u.as_str().to_string());
+    Ok((
+        ProbeRequest {
+            host: host.as_str().to_string(),
+            port: port.get(),
+            security,
+            login,
+            ca_bundle: ca_bundle.flatten().map(|c| c.as_str().to_string()),
+            pinned_sha256: pinned.flatten().map(|p| p.as_str().to_string()),
+        },
+        password,
+    ))
+}
+
+fn request_from_fields(f: &CredentialFields) -> ProbeRequest {
+    ProbeRequest {
+        host: f.host.as_str().to_string(),
+        port: f.port.get(),
+        security: f.security,
+        login: f.login_name().to_string(),
+        ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
+        pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
+    }
+}
+
+fn target_of(req: &ProbeRequest) -> TestedTarget {
+    TestedTarget {
+        host: req.host.clone(),
+        port: req.port,
+        security: req.security.as_str(),
+        login: req.login.clone(),
+    }
+}
+
+fn audit_details(req: &ProbeRequest, report: &ProbeReport) -> serde_json::Value {
+    json!({
+        "host": req.host,
+        "port": req.port,
+        "security": req.security.as_str(),
+        "login": req.login,
+        "ok": report.ok,
+        "category": report.category.as_str(),
+        "message": report.message,
+    })
+}
+
+impl App {
+    /// The probe's settings: default timeouts and this installation's deny-list.
+    pub fn probe_options(&self) -> ProbeOptions {
+        ProbeOptions {
+            deny: self
+                .settings
+                .deny_networks
+                .clone()
+                .unwrap_or_else(|_| crate::config::default_deny_networks()),
+            ..ProbeOptions::default()
+        }
+    }
+
+    /// Test Connection on unsaved form values (the password typed in). Nothing is stored but
+    /// the audit entry.
+    pub async fn test_connection(
+        &self,
+        actor: &str,
+        raw: &RawCredential,
+    ) -> AppResult<ConnectionTestView> {
+        let (req, password) = parse_form(raw)?;
+        let report = crate::imap::probe(&req, &password, &self.probe_options()).await;
+        drop(password);
+        let audit = AuditEntry::new(actor, "credential.test", "credential")
+            .summary(format!(
+                "tested the connection to {}:{} for {}: {}",
+                req.host,
+                req.port,
+                req.login,
+                report.category.as_str()
+            ))
+            .details(audit_details(&req, &report));
+        self.store
+            .audit(&audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "audit entry"))?;
+        tracing::info!(
+            actor,
+            host = %req.host,
+            port = req.port,
+            category = report.category.as_str(),
+            "connection test on form values"
+        );
+        Ok(ConnectionTestView {
+            target: target_of(&req),
+            report,
+            credential_id: None,
+            tested_at: iso_time(now_ms()),
+        })
+    }
+
+    /// Test Connection on a stored credential with its stored password, optionally with edited
+    /// host/port/security/trust (not saved). The result becomes the credential's last test.
+    pub async fn test_stored_credential(
+        &self,
+        actor: &str,
+        id: i64,
+        overrides: &ConnectionOverrides,
+    ) -> AppResult<ConnectionTestView> {
+        let row = self.credential_row(id).await?;
+        let mut raw = row.fields.to_raw();
+        let o = overrides;
+        if o.host.is_some() {
+            raw.host = o.host.clone();
+        }
+        if o.port.is_some() {
+            raw.port = o.port;
+        }
+        if o.security.is_some() || o.use_secure_connection.is_some() {
+            raw.security = o.security.clone();
+            raw.use_secure_connection = o.use_secure_connection;
+        }
+        if o.ca_bundle.is_some() {
+            raw.ca_bundle = o.ca_bundle.clone();
+        }
+        if o.pinned_sha256.is_some() {
+            raw.pinned_sha256 = o.pinned_sha256.clone();
+        }
+        let fields = CredentialFields::parse(&raw)?;
+        let req = request_from_fields(&fields);
+        let password = self.credential_password(id).await?;
+        let mut report = crate::imap::probe(&req, &password, &self.probe_options()).await;
+        drop(password);
+        match report.category {
+            Category::Ok => report.message = STORED_OK_MESSAGE.into(),
+            Category::AuthFailed => report.message = STORED_AUTH_FAILED_MESSAGE.into(),
+            _ => {}
+        }
+        let at = now_ms();
+        let last = LastTest {
+            at,
+            ok: report.ok,
+            category: report.category.as_str().to_string(),
+            message: report.message.clone(),
+        };
+        let mut details = audit_details(&req, &report);
+        details["overrides"] = json!(
+            o.host.is_some()
+                || o.port.is_some()
+                || o.security.is_some()
+                || o.use_secure_connection.is_some()
+                || o.ca_bundle.is_some()
+                || o.pinned_sha256.is_some()
+        );
+        let audit = AuditEntry::new(actor, "credential.test", "credential")
+            .summary(format!(
+                "tested the connection of credential {:?}: {}",
+                row.fields.configuration_name.as_str(),
+                report.category.as_str()
+            ))
+            .details(details);
+        self.store
+            .record_test(id, &last, audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
+        tracing::info!(
+            actor,
+            credential = id,
+            category = report.category.as_str(),
+            "connection test on a stored credential"
+        );
+        Ok(ConnectionTestView {
+            target: target_of(&req),
+            report,
+            credential_id: Some(id),
+            tested_at: iso_time(at),
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! `mailroom alias …`: list, add, show, edit, delete the aliases of credentials, and
+//! `mailroom exception list`: the exception log.
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+
+use super::cli_actor;
+use super::output::{print_json, print_table};
+use crate::app::{AliasView, App};
+use crate::domain::RawAlias;
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// List aliases (all, or one credential's).
+    List {
+        #[arg(long)]
+        credential: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an alias to a credential.
+    Add {
+        #[arg(long)]
+        credential: i64,
+        #[command(flatten)]
+        fields: AliasArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit an alias: only the options given change.
+    Edit {
+        id: i64,
+        #[command(flatten)]
+        fields: AliasArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AliasArgs {
+    #[arg(long)]
+    email_alias: Option<String>,
+    /// The default alias of its credential (`--is-default` or `--is-default false`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    is_default: Option<bool>,
+    #[arg(long)]
+    workspace: Option<i64>,
+    /// Default: Client Service Case.
+    #[arg(long)]
+    project_type: Option<i64>,
+    /// Default client id (0 clears it).
+    #[arg(long)]
+    client: Option<i64>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    always_use_default_workspace: Option<bool>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    include_attachments: Option<bool>,
+    /// Reply template id (0 = No Reply).
+    #[arg(long)]
+    reply_template: Option<i64>,
+    /// A case field preset, NAME=VALUE (repeatable; NAME= removes it). Names: category,
+    /// case_type, priority, status, communication_method.
+    #[arg(long = "field-mapping", value_name = "NAME=VALUE")]
+    field_mappings: Vec<String>,
+}
+
+impl AliasArgs {
+    fn into_raw(self, current: Option<&AliasView>) -> anyhow::Result<RawAlias> {
+        let field_mappings = if self.field_mappings.is_empty() {
+            None
+        } else {
+            let mut map = current
+                .map(|c| c.field_mappings.clone())
+                .unwrap_or_default();
+            for pair in &self.field_mappings {
+                let Some((k, v)) = pair.split_once('=') else {
+                    bail!("--field-mapping {pair:?} must be NAME=VALUE");
+                };
+                if v.trim().is_empty() {
+                    map.remove(k.trim());
+                } else {
+                    map.insert(k.trim().to_string(), v.to_string());
+                }
+            }
+            Some(Some(map))
+        };
+        Ok(RawAlias {
+            email_alias: self.email_alias,
+            is_default: self.is_default,
+            workspace_id: self.workspace,
+            project_type_id: self.project_type,
+            client_id: self.client.map(|c| Some(c).filter(|c| *c != 0)),
+            always_use_default_workspace: self.always_use_default_workspace,
+            include_attachments: self.include_attachments,
+            reply_template_id: self.reply_template.map(|t| Some(t).filter(|t| *t != 0)),
+            field_mappings,
+        })
+    }
+}
+
+fn print_alias(a: &AliasView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(a);
+    }
+    let mappings: Vec<String> = a
+        .field_mappings
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let rows = [
+        ("ID", a.id.to_string()),
+        ("Credential", a.credential_id.to_string()),
+        ("Email Alias", a.email_alias.clone()),
+        ("Default Alias", yes_no(a.is_default)),
+        ("Workspace", a.workspace_id.to_string()),
+        ("Project Type", a.project_type_id.to_string()),
+        ("Client", a.client_id.map_or("-".into(), |c| c.to_string())),
+        (
+            "Always use Default Workspace",
+            yes_no(a.always_use_default_workspace),
+        ),
+        ("Include Attachments", yes_no(a.include_attachments)),
+        (
+            "Reply Template",
+            a.reply_template_id
+                .map_or("No Reply".into(), |t| t.to_string()),
+        ),
+        ("Field mappings", mappings.join(", ")),
+        ("Updated", format!("{} by {}", a.updated_at, a.updated_by)),
+    ];
+    for (k, v) in rows {
+        println!("{k:<29} {v}");
+    }
+    Ok(())
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+pub async fn run(app: &App, cmd: AliasCommand) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    match cmd {
+        AliasCommand::List { credential, json } => {
+            let items = app.list_aliases(credential).await?;
+            if json {
+                return print_json(&items);
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.id.to_string(),
+                        a.credential_id.to_string(),
+                        a.email_alias.clone(),
+                        if a.is_default {
+                            "default".into()
+                        } else {
+                            String::new()
+                        },
+                        a.workspace_id.to_string(),
+                        a.project_type_id.to_string(),
+                        a.client_id.map_or("-".into(), |c| c.to_string()),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "CREDENTIAL",
+                    "EMAIL ALIAS",
+                    "DEFAULT",
+                    "WORKSPACE",
+                    "PROJECT TYPE",
+                    "CLIENT",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        AliasCommand::Add {
+            credential,
+            fields,
+            json,
+        } => {
+            let raw = fields.into_raw(None)?;
+            print_alias(&app.create_alias(&actor, credential, &raw).await?, json)
+        }
+        AliasCommand::Show { id, json } => print_alias(&app.get_alias(id).await?, json),
+        AliasCommand::Edit { id, fields, json } => {
+            let current = app.get_alias(id).await?;
+            let raw = fields.into_raw(Some(&current))?;
+            print_alias(&app.update_alias(&actor, id, &raw).await?, json)
+        }
+        AliasCommand::Delete { id } => {
+            app.delete_alias(&actor, id).await?;
+            println!("Deleted alias {id}.");
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExceptionCommand {
+    /// The exception log, newest first.
+    List {
+        #[arg(long)]
+        credential: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run_exceptions(app: &App, cmd: ExceptionCommand) -> anyhow::Result<()> {
+    match cmd {
+        ExceptionCommand::List {
+            credential,
+            limit,
+            json,
+        } => {
+            let items = app.list_exceptions(limit, None, credential).await?;
+            if json {
+                return print_json(&items);
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        e.at.clone(),
+                        e.credential_id.map_or("-".into(), |c| c.to_string()),
+                        e.source.clone(),
+                        e.message.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "AT", "CREDENTIAL", "SOURCE", "MESSAGE"], &rows);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Reference data that cases are routed to: workspaces, project types, clients, contacts.
+//!
+//! Checks the shape of each field (names, client numbers, domains, addresses, ids). Must not
+//! know whether a referenced id exists or a name is taken: the app asks the store.
+
+use serde::Deserialize;
+
+use super::alias::{nullable, parse_address};
+use super::credential::dns_name_to_ascii;
+use super::email::EmailAddress;
+use super::routing::is_client_number_char;
+use super::validation::{Collector, ValidationError, ValidationErrors};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_CLIENT_NUMBER_CHARS: usize = 50;
+const MAX_DOMAINS: usize = 50;
+
+/// A display name: 1–200 characters on one line; compared without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefName(String);
+
+impl RefName {
+    pub fn parse(
+        value: Option<&str>,
+        field: &'static str,
+        label: &str,
+    ) -> Result<Self, ValidationError> {
+        let s = value.unwrap_or("").trim();
+        if s.is_empty() {
+            return Err(ValidationError::required(field, label));
+        }
+        let n = s.chars().count();
+        if n > MAX_NAME_CHARS {
+            return Err(ValidationError::new(
+                field,
+                "too_long",
+                format!("{label} must be at most {MAX_NAME_CHARS} characters (it has {n})."),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                field,
+                "invalid_characters",
+                format!("{label} must not contain control characters."),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// The number a `CLID=` token names: 1–50 letters, digits, `-` or `_`; case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientNumber(String);
+
+impl ClientNumber {
+    pub fn parse_optional(value: Option<&str>) -> Result<Option<Self>, ValidationError> {
+        let s = value.unwrap_or("").trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.len() > MAX_CLIENT_NUMBER_CHARS || !s.chars().all(is_client_number_char) {
+            return Err(ValidationError::new(
+                "client_number",
+                "invalid_format",
+                format!(
+                    "Client Number must be 1–{MAX_CLIENT_NUMBER_CHARS} letters, digits, - or _ (it is written in emails as CLID=<client number>)."
+                ),
+            ));
+        }
+        Ok(Some(Self(s.to_string())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A client's email domain, lower-case ASCII (IDN in punycode); `@acme.com` is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EmailDomain(String);
+
+impl EmailDomain {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let s = value.trim();
+        let s = s.strip_prefix('@').unwrap_or(s);
+        match dns_name_to_ascii(s) {
+            Ok(a) if a.contains('.') => Ok(Self(a.to_ascii_lowercase())),
+            _ => Err(ValidationError::new(
+                "email_domains",
+                "invalid_domain",
+                format!("Email domain {value:?} is not a domain name such as example.com."),
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn positive_id(value: i64, field: &'static str, label: &str) -> Result<i64, ValidationError> {
+    if value > 0 {
+        Ok(value)
+    } else {
+        Err(ValidationError::new(
+            field,
+            "invalid_id",
+            format!(
+                "{label} must be the id of an existing {}.",
+                label.to_lowercase()
+            ),
+        ))
+    }
+}
+
+fn required_id(
+    value: Option<i64>,
+    field: &'static str,
+    label: &str,
+) -> Result<i64, ValidationError> {
+    match value {
+        None => Err(ValidationError::required(field, label)),
+        Some(v) => positive_id(v, field, label),
+    }
+}
+
+/// A workspace or project type form: a name.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamed {
+    pub name: Option<String>,
+}
+
+/// A client form as it arrives.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub client_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub email_domains: Option<Option<Vec<String>>>,
+    pub default_workspace_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFields {
+    pub name: RefName,
+    pub client_number: Option<ClientNumber>,
+    /// Sorted, without duplicates.
+    pub email_domains: Vec<EmailDomain>,
+    pub default_workspace_id: i64,
+}
+
+impl ClientFields {
+    pub fn parse(raw: &RawClient) -> Result<Self, ValidationErrors> {
+        let mut c = Collector::default();
+        let name = c.take(RefName::parse(raw.name.as_deref(), "name", "Name"));
+        let client_number = c.take(ClientNumber::parse_optional(
+            raw.client_number.clone().flatten().as_deref(),
+        ));
+        let domains = raw.email_domains.clone().flatten().unwrap_or_default();
+        let email_domains = c.take(if domains.len() > MAX_DOMAINS {
+            Err(ValidationError::new(
+                "email_domains",
+                "too_many",
+                format!("A client has at most {MAX_DOMAINS} email domains."),
+            ))
+        } else {
+            domains
+                .iter()
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| EmailDomain::parse(d))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|mut v| {
+                    v.sort();
+                    v.dedup();
+                    v
+                })
+        });
+        let default_workspace_id = c.take(required_id(
+            raw.default_workspace_id,
+            "default_workspace_id",
+            "Default Workspace",
+        ));
+        c.finish()?;
+        Ok(Self {
+            name: name.expect("checked"),
+            client_number: client_number.expect("checked"),
+            email_domains: email_domains.expect("checked"),
+            default_workspace_id: default_workspace_id.expect("checked"),
+        })
+    }
+
+    pub fn to_raw(&self) -> RawClient {
+        RawClient {
+            name: Some(self.name.as_str().to_string()),
+            client_number: Some(self.client_number.as_ref().map(|n| n.as_str().to_string())),
+            email_domains: Some(Some(
+                self.email_domains
+                    .iter()
+                    .map(|d| d.as_str().to_string())
+                    .collect(),
+            )),
+            default_workspace_id: Some(self.default_workspace_id),
+        }
+    }
+
+    pub fn apply(&self, p: &RawClient) -> Result<Self, ValidationErrors> {
+        let mut m = self.to_raw();
+        if p.name.is_some() {
+            m.name = p.name.clone();
+        }
+        if p.client_number.is_some() {
+            m.client_number = p.client_number.clone();
+        }
+        if p.email_domains.is_some() {
+            m.email_domains = p.email_domains.clone();
+        }
+        if p.default_workspace_id.is_some() {
+            m.default_workspace_id = p.default_workspace_id;
+        }
+        Self::parse(&m)
+    }
+}
+
+/// A contact form as it arrives.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContact {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub client_id: Option<Option<i64>>,
+    pub workspace_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactFields {
+    pub email: EmailAddress,
+    pub name: RefName,
+    pub client_id: Option<i64>,
+    pub workspace_id: i64,
+}
+
+impl ContactFields {
+    pub fn parse(raw: &RawContact) -> Result<Self, ValidationErrors> {
+        let mut c = Collector::default();
+        let email = c.take(parse_address(raw.email.as_deref(), "email", "Email"));
+        let name = c.take(RefName::parse(raw.name.as_deref(), "name", "Name"));
+        let client_id = c.take(match raw.client_id.flatten() {
+            None => Ok(None),
+            Some(id) => positive_id(id, "client_id", "Client").map(Some),
+        });
+        let workspace_id = c.take(required_id(raw.workspace_id, "workspace_id", "Workspace"));
+        c.finish()?;
+        Ok(Self {
+            email: email.expect("checked"),
+            name: name.expect("checked"),
+            client_id: client_id.expect("checked"),
+            workspace_id: workspace_id.expect("checked"),
+        })
+    }
+
+    pub fn apply(&self, p: &RawContact) -> Result<Self, ValidationErrors> {
+        let m = RawContact {
+            email: p
+                .email
+                .clone()
+                .or_else(|| Some(self.email.as_str().to_string())),
+            name: p
+                .name
+                .clone()
+                .or_else(|| Some(self.name.as_str().to_string())),
+            client_id: p.client_id.or(Some(self.client_id)),
+            workspace_id: p.workspace_id.or(Some(self.workspace_id)),
+        };
+        Self::parse(&m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised_and_checked() {
+        assert_eq!(
+            EmailDomain::parse("@ACME.com").unwrap().as_str(),
+            "acme.com"
+        );
+        assert_eq!(
+            EmailDomain::parse("bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+        assert!(EmailDomain::parse("localhost").is_err());
+        assert!(EmailDomain::parse("a b.com").is_err());
+    }
+
+    #[test]
+    fn client_numbers_fit_the_clid_token() {
+        assert!(
+            ClientNumber::parse_optional(Some("ACME-01_x"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(ClientNumber::parse_optional(Some("")).unwrap().is_none());
+        assert!(ClientNumber::parse_optional(Some("AC ME")).is_err());
+        assert!(ClientNumber::parse_optional(Some("AC.ME")).is_err());
+    }
+}

@@ -1,0 +1,500 @@
+//! Cases, their attachments (content-addressed blobs), folder checkpoints and the record of
+//! processed messages. `commit_batch` writes a fetched batch — cases, exceptions, de-duplication
+//! keys and the advanced checkpoint — in ONE transaction: it all happens or none of it does.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{ExceptionEntry, Store, StoreError, StoreResult, now_ms, with_pool};
+
+/// A case to create from one email.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub alias_id: Option<i64>,
+    pub workspace_id: i64,
+    pub project_type_id: i64,
+    pub client_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub message_id: Option<String>,
+    pub subject: String,
+    pub issue: String,
+    pub sender: Option<String>,
+    pub sender_name: Option<String>,
+    pub recipients: serde_json::Value,
+    pub sent_at: Option<i64>,
+    pub status: String,
+    pub priority: String,
+    pub fields: serde_json::Value,
+    pub automatic: Option<String>,
+    pub routing: serde_json::Value,
+    pub attachments: Vec<NewAttachment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone)]
+pub enum ItemOutcome {
+    Case(Box<NewCase>),
+    /// An exception-log entry; `raw` keeps the message so Retry can run without the server.
+    Exception {
+        entry: ExceptionEntry,
+        raw: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    pub uid: i64,
+    /// Message-ID + content hash: the same email seen again (any UID) is the same key.
+    pub message_key: String,
+    pub outcome: ItemOutcome,
+}
+
+/// One fetched batch of one folder.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub credential_id: i64,
+    pub folder: String,
+    pub uidvalidity: i64,
+    /// The checkpoint after this batch (highest UID handled); never moves backwards.
+    pub advance_to: i64,
+    /// Leave the checkpoint as it is (the first sight of a folder moves it only at the end).
+    pub keep_checkpoint: bool,
+    pub items: Vec<BatchItem>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchOutcome {
+    pub created_case_ids: Vec<i64>,
+    pub exceptions: u64,
+    pub duplicates: u64,
+    pub already_processed: u64,
+    /// UIDs whose outcome is committed (safe to flag \Seen).
+    pub committed_uids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRow {
+    pub id: i64,
+    pub credential_id: i64,
+    pub alias_id: Option<i64>,
+    pub workspace_id: i64,
+    pub project_type_id: i64,
+    pub client_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub message_id: Option<String>,
+    pub subject: String,
+    pub issue: String,
+    pub sender: Option<String>,
+    pub sender_name: Option<String>,
+    pub recipients: serde_json::Value,
+    pub sent_at: Option<i64>,
+    pub communication_method: String,
+    pub status: String,
+    pub priority: String,
+    pub fields: serde_json::Value,
+    pub automatic: Option<String>,
+    pub routing: serde_json::Value,
+    pub uid: Option<i64>,
+    pub created_at: i64,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+/// Filters for listing cases; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub credential_id: Option<i64>,
+    pub alias_id: Option<i64>,
+    pub workspace_id: Option<i64>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: i64,
+    pub before_id: Option<i64>,
+}
+
+const CASE_COLUMNS: &str = "id, credential_id, alias_id, workspace_id, project_type_id, client_id, \
+    contact_id, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
+    communication_method, status, priority, fields, automatic, routing, uid, created_at";
+
+macro_rules! case_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+        CaseRow {
+            id: r.try_get("id")?,
+            credential_id: r.try_get("credential_id")?,
+            alias_id: r.try_get("alias_id")?,
+            workspace_id: r.try_get("workspace_id")?,
+            project_type_id: r.try_get("project_type_id")?,
+            client_id: r.try_get("client_id")?,
+            contact_id: r.try_get("contact_id")?,
+            message_id: r.try_get("message_id")?,
+            subject: r.try_get("subject")?,
+            issue: r.try_get("issue")?,
+            sender: r.try_get("sender")?,
+            sender_name: r.try_get("sender_name")?,
+            recipients: json(r.try_get("recipients")?),
+            sent_at: r.try_get("sent_at")?,
+            communication_method: r.try_get("communication_method")?,
+            status: r.try_get("status")?,
+            priority: r.try_get("priority")?,
+            fields: json(r.try_get("fields")?),
+            automatic: r.try_get("automatic")?,
+            routing: json(r.try_get("routing")?),
+            uid: r.try_get("uid")?,
+            created_at: r.try_get("created_at")?,
+            attachments: Vec::new(),
+        }
+    }};
+}
+
+impl Store {
+    /// The folder's checkpoint: (UIDVALIDITY, highest processed UID).
+    pub async fn checkpoint(
+        &self,
+        credential_id: i64,
+        folder: &str,
+    ) -> StoreResult<Option<(i64, i64)>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT uidvalidity, last_uid FROM folder_checkpoints WHERE credential_id = $1 AND folder = $2")
+                .bind(credential_id)
+                .bind(folder)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get("uidvalidity")?, r.try_get("last_uid")?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Commits one batch: every case, exception, processed-message key and the checkpoint.
+    pub async fn commit_batch(&self, batch: &Batch) -> StoreResult<BatchOutcome> {
+        let now = now_ms();
+        let mut out = BatchOutcome::default();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for item in &batch.items {
+                let fresh = sqlx::query(
+                    "INSERT INTO processed_messages (credential_id, folder, uidvalidity, uid, message_key, outcome, processed_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(batch.credential_id)
+                .bind(&batch.folder)
+                .bind(batch.uidvalidity)
+                .bind(item.uid)
+                .bind(&item.message_key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                out.committed_uids.push(item.uid);
+                if fresh.rows_affected() == 0 {
+                    out.already_processed += 1;
+                    continue;
+                }
+                let (outcome, case_id): (&str, Option<i64>) = match &item.outcome {
+                    ItemOutcome::Case(c) => {
+                        let id: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
+                             message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
+                             communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'Email Integration', $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+                             ON CONFLICT DO NOTHING RETURNING id",
+                        )
+                        .bind(batch.credential_id)
+                        .bind(c.alias_id)
+                        .bind(c.workspace_id)
+                        .bind(c.project_type_id)
+                        .bind(c.client_id)
+                        .bind(c.contact_id)
+                        .bind(&item.message_key)
+                        .bind(&c.message_id)
+                        .bind(&c.subject)
+                        .bind(&c.issue)
+                        .bind(&c.sender)
+                        .bind(&c.sender_name)
+                        .bind(c.recipients.to_string())
+                        .bind(c.sent_at)
+                        .bind(&c.status)
+                        .bind(&c.priority)
+                        .bind(c.fields.to_string())
+                        .bind(&c.automatic)
+                        .bind(c.routing.to_string())
+                        .bind(&batch.folder)
+                        .bind(batch.uidvalidity)
+                        .bind(item.uid)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match id {
+                            None => {
+                                out.duplicates += 1;
+                                ("duplicate", None)
+                            }
+                            Some(id) => {
+                                for a in &c.attachments {
+                                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes));
+                                    sqlx::query("INSERT INTO attachment_blobs (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                                        .bind(&sha)
+                                        .bind(a.bytes.len() as i64)
+                                        .bind(&a.bytes)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                    sqlx::query("INSERT INTO case_attachments (case_id, name, content_type, sha256, size) VALUES ($1, $2, $3, $4, $5)")
+                                        .bind(id)
+                                        .bind(&a.name)
+                                        .bind(&a.content_type)
+                                        .bind(&sha)
+                                        .bind(a.bytes.len() as i64)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
+                                out.created_case_ids.push(id);
+                                ("case", Some(id))
+                            }
+                        }
+                    }
+                    ItemOutcome::Exception { entry, raw } => {
+                        let exception_id: i64 = sqlx::query_scalar(
+                            "INSERT INTO exceptions (at, credential_id, alias_id, source, message, details) \
+                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        )
+                        .bind(now)
+                        .bind(entry.credential_id)
+                        .bind(entry.alias_id)
+                        .bind(entry.source)
+                        .bind(&entry.message)
+                        .bind(entry.details.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if let Some(raw) = raw {
+                            sqlx::query("INSERT INTO exception_messages (exception_id, uid, uidvalidity, folder, raw) VALUES ($1, $2, $3, $4, $5)")
+                                .bind(exception_id)
+                                .bind(item.uid)
+                                .bind(batch.uidvalidity)
+                                .bind(&batch.folder)
+                                .bind(raw)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        out.exceptions += 1;
+                        ("exception", None)
+                    }
+                };
+                sqlx::query(
+                    "UPDATE processed_messages SET outcome = $1, case_id = $2 \
+                     WHERE credential_id = $3 AND folder = $4 AND uidvalidity = $5 AND uid = $6",
+                )
+                .bind(outcome)
+                .bind(case_id)
+                .bind(batch.credential_id)
+                .bind(&batch.folder)
+                .bind(batch.uidvalidity)
+                .bind(item.uid)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !batch.keep_checkpoint {
+            sqlx::query(
+                "INSERT INTO folder_checkpoints (credential_id, folder, uidvalidity, last_uid, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (credential_id, folder) DO UPDATE SET \
+                   last_uid = CASE WHEN folder_checkpoints.uidvalidity = excluded.uidvalidity \
+                                    AND folder_checkpoints.last_uid > excluded.last_uid \
+                               THEN folder_checkpoints.last_uid ELSE excluded.last_uid END, \
+                   uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at",
+            )
+            .bind(batch.credential_id)
+            .bind(&batch.folder)
+            .bind(batch.uidvalidity)
+            .bind(batch.advance_to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(out)
+    }
+
+    pub async fn list_cases(&self, f: &CaseFilter) -> StoreResult<Vec<CaseRow>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE \
+                 ($1 IS NULL OR credential_id = $1) AND ($2 IS NULL OR alias_id = $2) AND \
+                 ($3 IS NULL OR workspace_id = $3) AND ($4 IS NULL OR created_at >= $4) AND \
+                 ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7"
+            )))
+            .bind(f.credential_id)
+            .bind(f.alias_id)
+            .bind(f.workspace_id)
+            .bind(f.since)
+            .bind(f.until)
+            .bind(f.before_id.unwrap_or(i64::MAX))
+            .bind(f.limit)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(case_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn count_cases(&self, credential_id: Option<i64>) -> StoreResult<i64> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE ($1 IS NULL OR credential_id = $1)")
+                .bind(credential_id)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
+    /// One case with its attachment list.
+    pub async fn get_case(&self, id: i64) -> StoreResult<CaseRow> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Err(StoreError::NotFound) };
+            let mut case = case_from_row!(row);
+            let atts = sqlx::query("SELECT id, name, content_type, sha256, size FROM case_attachments WHERE case_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            for a in atts {
+                case.attachments.push(AttachmentRow {
+                    id: a.try_get("id")?,
+                    name: a.try_get("name")?,
+                    content_type: a.try_get("content_type")?,
+                    sha256: a.try_get("sha256")?,
+                    size: a.try_get("size")?,
+                });
+            }
+            Ok(case)
+        })
+    }
+
+    /// The bytes of one attachment of one case.
+    pub async fn attachment_bytes(
+        &self,
+        case_id: i64,
+        attachment_id: i64,
+    ) -> StoreResult<(AttachmentRow, Vec<u8>)> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT a.id, a.name, a.content_type, a.sha256, a.size, b.bytes FROM case_attachments a \
+                 JOIN attachment_blobs b ON b.sha256 = a.sha256 WHERE a.case_id = $1 AND a.id = $2",
+            )
+            .bind(case_id)
+            .bind(attachment_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(r) = row else { return Err(StoreError::NotFound) };
+            Ok((
+                AttachmentRow {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    content_type: r.try_get("content_type")?,
+                    sha256: r.try_get("sha256")?,
+                    size: r.try_get("size")?,
+                },
+                r.try_get("bytes")?,
+            ))
+        })
+    }
+}
+
+/// The message kept with an exception, for Retry.
+#[derive(Debug, Clone)]
+pub struct ExceptionMessage {
+    pub exception_id: i64,
+    pub credential_id: Option<i64>,
+    pub raw: Vec<u8>,
+    pub uid: Option<i64>,
+    pub resolved_case_id: Option<i64>,
+}
+
+impl Store {
+    pub async fn exception_message(&self, exception_id: i64) -> StoreResult<ExceptionMessage> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT m.exception_id, e.credential_id, m.raw, m.uid, m.resolved_case_id \
+                 FROM exception_messages m JOIN exceptions e ON e.id = m.exception_id WHERE m.exception_id = $1",
+            )
+            .bind(exception_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(r) = row else { return Err(StoreError::NotFound) };
+            Ok(ExceptionMessage {
+                exception_id: r.try_get("exception_id")?,
+                credential_id: r.try_get("credential_id")?,
+                raw: r.try_get("raw")?,
+                uid: r.try_get("uid")?,
+                resolved_case_id: r.try_get("resolved_case_id")?,
+            })
+        })
+    }
+
+    /// Retry succeeded: creates the case (unless the same email already has one), then marks the
+    /// exception resolved. Idempotent: after a crash in between, the next Retry finds the case
+    /// by its key instead of creating a second one. Returns the case id.
+    pub async fn resolve_exception_with_case(
+        &self,
+        exception_id: i64,
+        credential_id: i64,
+        message_key: &str,
+        uid: Option<i64>,
+        case: &NewCase,
+    ) -> StoreResult<i64> {
+        let batch = Batch {
+            credential_id,
+            folder: format!("retry:{exception_id}"),
+            uidvalidity: 0,
+            advance_to: 0,
+            keep_checkpoint: true,
+            items: vec![BatchItem {
+                uid: uid.unwrap_or(0),
+                message_key: message_key.to_string(),
+                outcome: ItemOutcome::Case(Box::new(case.clone())),
+            }],
+        };
+        let outcome = self.commit_batch(&batch).await?;
+        let case_id = match outcome.created_case_ids.first() {
+            Some(id) => *id,
+            None => with_pool!(self, pool => {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE credential_id = $1 AND message_key = $2")
+                    .bind(credential_id)
+                    .bind(message_key)
+                    .fetch_one(pool)
+                    .await?
+            }),
+        };
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE exception_messages SET resolved_at = $1, resolved_case_id = $2 WHERE exception_id = $3")
+                .bind(now_ms())
+                .bind(case_id)
+                .bind(exception_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(case_id)
+    }
+}

@@ -1,0 +1,94 @@
+//! The exception log: processing errors and refused actions an administrator reviews.
+//! Entries are written by the store function that hit the problem, in its transaction when
+//! there is one. Must not hold secret values.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreResult, with_pool};
+
+/// What goes into the exception log.
+#[derive(Debug, Clone)]
+pub struct ExceptionEntry {
+    pub credential_id: Option<i64>,
+    pub alias_id: Option<i64>,
+    /// Where it happened: `credential.delete`, `routing`, `processing`…
+    pub source: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+/// Inserts `$entry` (an `&ExceptionEntry`) through `$exec`, inside the caller's transaction.
+macro_rules! write_exception {
+    ($exec:expr, $entry:expr) => {{
+        let entry: &$crate::store::ExceptionEntry = $entry;
+        sqlx::query(
+            "INSERT INTO exceptions (at, credential_id, alias_id, source, message, details) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($crate::store::now_ms())
+        .bind(entry.credential_id)
+        .bind(entry.alias_id)
+        .bind(entry.source)
+        .bind(&entry.message)
+        .bind(entry.details.to_string())
+        .execute($exec)
+        .await
+    }};
+}
+pub(crate) use write_exception;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRow {
+    pub id: i64,
+    pub at: i64,
+    pub credential_id: Option<i64>,
+    pub alias_id: Option<i64>,
+    pub source: String,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    /// Writes one entry on its own.
+    pub async fn record_exception(&self, entry: &ExceptionEntry) -> StoreResult<()> {
+        with_pool!(self, pool => { write_exception!(pool, entry)?; });
+        Ok(())
+    }
+
+    /// Newest first; optionally only one credential's.
+    pub async fn list_exceptions(
+        &self,
+        limit: i64,
+        before_id: Option<i64>,
+        credential_id: Option<i64>,
+    ) -> StoreResult<Vec<ExceptionRow>> {
+        let before = before_id.unwrap_or(i64::MAX);
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, at, credential_id, alias_id, source, message, details FROM exceptions \
+                 WHERE id < $1 AND ($2 IS NULL OR credential_id = $2) ORDER BY id DESC LIMIT $3",
+            )
+            .bind(before)
+            .bind(credential_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let details: String = r.try_get("details")?;
+                    Ok(ExceptionRow {
+                        id: r.try_get("id")?,
+                        at: r.try_get("at")?,
+                        credential_id: r.try_get("credential_id")?,
+                        alias_id: r.try_get("alias_id")?,
+                        source: r.try_get("source")?,
+                        message: r.try_get("message")?,
+                        details: serde_json::from_str(&details).unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(Into::into)
+        })
+    }
+}

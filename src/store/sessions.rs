@@ -1,0 +1,79 @@
+//! Administrator sessions for the web UI: stored by the SHA-256 of the cookie value, with the
+//! CSRF token of the session and an expiry. The cookie value itself is never stored.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, now_ms, with_pool};
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_id: i64,
+    pub username: String,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        username: &str,
+        csrf_token: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            let now = now_ms();
+            sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO admin_sessions (id_hash, user_id, username, csrf_token, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id_hash)
+            .bind(user_id)
+            .bind(username)
+            .bind(csrf_token)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The live session with this id hash.
+    pub async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT user_id, username, csrf_token, expires_at FROM admin_sessions \
+                 WHERE id_hash = $1 AND expires_at > $2",
+            )
+            .bind(id_hash)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(r) => Ok(Some(SessionRow {
+                    user_id: r.try_get("user_id")?,
+                    username: r.try_get("username")?,
+                    csrf_token: r.try_get("csrf_token")?,
+                    expires_at: r.try_get("expires_at")?,
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,799 @@
+//! The admin page handlers and their templates. Each handler checks the session (and the CSRF
+//! token on posts), calls one `app` function, and renders or redirects. Never builds HTML with
+//! `format!`: every page is an askama template, escaped by default.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{Admin, LoginThrottle, csrf_ok, is_https, session_cookie};
+use crate::app::{AppError, CredentialView};
+use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
+use crate::web::SharedApp;
+
+/// Renders a template, or a plain 500 if rendering itself fails.
+fn page(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    title: String,
+    message: String,
+    back: String,
+}
+
+fn message(
+    admin: Option<&Admin>,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    back: &str,
+) -> Response {
+    page(
+        status,
+        &MessagePage {
+            nav_user: admin.map(|a| a.session.username.clone()),
+            csrf: admin.map_or(String::new(), |a| a.session.csrf_token.clone()),
+            flash: None,
+            title: title.to_string(),
+            message: text.to_string(),
+            back: back.to_string(),
+        },
+    )
+}
+
+fn csrf_refused(admin: &Admin) -> Response {
+    message(
+        Some(admin),
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form was not sent by this session (missing or wrong CSRF token). Reload the page and try again.",
+        "/admin/email-integration",
+    )
+}
+
+/// Maps an `AppError` to a page; validation errors are handled by the callers.
+fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
+    match e {
+        AppError::NotFound(what) => message(
+            Some(admin),
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("That {what} does not exist."),
+            back,
+        ),
+        AppError::Conflict { message: m, .. } => {
+            message(Some(admin), StatusCode::CONFLICT, "Not possible", &m, back)
+        }
+        AppError::Validation(v) => message(
+            Some(admin),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid input",
+            &v.to_string(),
+            back,
+        ),
+        AppError::Other(e) => {
+            tracing::error!(error = format!("{e:#}"), "admin page failed");
+            message(
+                Some(admin),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Internal error; the server log has the details.",
+                back,
+            )
+        }
+    }
+}
+
+const FLASHES: &[(&str, &str)] = &[
+    ("saved", "Saved."),
+    (
+        "created",
+        "Credential saved. Add an alias for its mailbox next.",
+    ),
+    (
+        "password-changed",
+        "Password changed. Click Test Connection to test the new password.",
+    ),
+    ("deleted", "Credential deleted."),
+];
+
+fn flash_text(q: &HashMap<String, String>) -> Option<String> {
+    let key = q.get("flash")?;
+    FLASHES
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, t)| t.to_string())
+}
+
+// ---------------------------------------------------------------- sign in / out
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    error: Option<String>,
+    next: String,
+    username: String,
+}
+
+/// Only local admin paths are followed after sign-in.
+fn safe_next(next: Option<&String>) -> String {
+    match next {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+            n.clone()
+        }
+        _ => "/admin/email-integration".to_string(),
+    }
+}
+
+pub async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
+    page(
+        StatusCode::OK,
+        &LoginPage {
+            nav_user: None,
+            csrf: String::new(),
+            flash: flash_text(&q),
+            error: None,
+            next: safe_next(q.get("next")),
+            username: String::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    password: Option<Secret>,
+    next: Option<String>,
+}
+
+pub async fn login_submit(
+    State(app): State<SharedApp>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(throttle): Extension<Arc<LoginThrottle>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_ref());
+    let fail = |status: StatusCode, error: String| {
+        page(
+            status,
+            &LoginPage {
+                nav_user: None,
+                csrf: String::new(),
+                flash: None,
+                error: Some(error),
+                next: next.clone(),
+                username: form.username.clone(),
+            },
+        )
+    };
+    if let Some(wait) = throttle.blocked(peer.ip()) {
+        let minutes = wait.as_secs().div_ceil(60);
+        return fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed sign-ins from this address. Try again in {minutes} minute(s)."
+            ),
+        );
+    }
+    let password = form
+        .password
+        .clone()
+        .unwrap_or_else(|| Secret::new(String::new()));
+    match app.sign_in(&form.username, &password).await {
+        Ok(Some((cookie, _))) => {
+            throttle.clear(peer.ip());
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut()
+                .insert(SET_COOKIE, session_cookie(&cookie, is_https(&headers)));
+            r
+        }
+        Ok(None) => {
+            throttle.record_failure(peer.ip());
+            fail(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.".to_string(),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in is not possible right now; the server log has the details.".into(),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin);
+    }
+    let _ = app.sign_out(&admin.cookie_value).await;
+    let mut r = Redirect::to("/admin/login").into_response();
+    r.headers_mut()
+        .insert(SET_COOKIE, session_cookie("", is_https(&headers)));
+    r
+}
+
+// ---------------------------------------------------------------- dashboard
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    q: String,
+    items: Vec<CredentialView>,
+}
+
+pub async fn dashboard(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let q = query
+        .get("q")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let items = match app.list_credentials().await {
+        Ok(items) => items,
+        Err(e) => return error_page(&admin, e, "/admin"),
+    };
+    let needle = q.to_lowercase();
+    let items = items
+        .into_iter()
+        .filter(|c| {
+            needle.is_empty()
+                || [&c.configuration_name, &c.mailbox, &c.host, &c.description]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &DashboardPage {
+            nav_user: Some(admin.session.username.clone()),
+            csrf: admin.session.csrf_token.clone(),
+            flash: flash_text(&query),
+            q,
+            items,
+        },
+    )
+}
+
+// ---------------------------------------------------------------- credential form
+
+/// The values a credential form shows (never the password).
+#[derive(Debug, Clone)]
+pub struct FormValues {
+    mailbox: String,
+    host: String,
+    port: String,
+    secure: bool,
+    secure_mode: String,
+    configuration_name: String,
+    description: String,
+    username: String,
+    ca_bundle: String,
+    pinned_sha256: String,
+    enabled: bool,
+}
+
+impl FormValues {
+    fn defaults() -> Self {
+        Self {
+            mailbox: String::new(),
+            host: String::new(),
+            port: "993".into(),
+            secure: true,
+            secure_mode: "tls".into(),
+            configuration_name: String::new(),
+            description: String::new(),
+            username: String::new(),
+            ca_bundle: String::new(),
+            pinned_sha256: String::new(),
+            enabled: true,
+        }
+    }
+
+    fn from_view(c: &CredentialView) -> Self {
+        Self {
+            mailbox: c.mailbox.clone(),
+            host: c.host.clone(),
+            port: c.port.to_string(),
+            secure: c.use_secure_connection,
+            secure_mode: if c.security == "starttls" {
+                "starttls"
+            } else {
+                "tls"
+            }
+            .into(),
+            configuration_name: c.configuration_name.clone(),
+            description: c.description.clone(),
+            username: c.username.clone().unwrap_or_default(),
+            ca_bundle: c.ca_bundle.clone().unwrap_or_default(),
+            pinned_sha256: c.pinned_sha256.clone().unwrap_or_default(),
+            enabled: c.enabled,
+        }
+    }
+
+    fn has_advanced(&self) -> bool {
+        self.secure_mode == "starttls"
+            || !self.username.is_empty()
+            || !self.ca_bundle.is_empty()
+            || !self.pinned_sha256.is_empty()
+            || !self.enabled
+    }
+}
+
+/// A posted credential form (new or edit).
+#[derive(Deserialize, Default)]
+pub struct CredentialForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mailbox: String,
+    password: Option<Secret>,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    port: String,
+    use_secure_connection: Option<String>,
+    #[serde(default)]
+    secure_mode: String,
+    #[serde(default)]
+    configuration_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    ca_bundle: String,
+    #[serde(default)]
+    pinned_sha256: String,
+    enabled: Option<String>,
+}
+
+impl CredentialForm {
+    fn values(&self, editing: bool) -> FormValues {
+        FormValues {
+            mailbox: self.mailbox.clone(),
+            host: self.host.clone(),
+            port: self.port.clone(),
+            secure: self.use_secure_connection.is_some(),
+            secure_mode: if self.secure_mode == "starttls" {
+                "starttls"
+            } else {
+                "tls"
+            }
+            .into(),
+            configuration_name: self.configuration_name.clone(),
+            description: self.description.clone(),
+            username: self.username.clone(),
+            ca_bundle: self.ca_bundle.clone(),
+            pinned_sha256: self.pinned_sha256.clone(),
+            enabled: !editing || self.enabled.is_some(),
+        }
+    }
+
+    /// The raw credential, or the port error (the only check a form needs before `domain`).
+    pub fn to_raw(&self, editing: bool) -> Result<RawCredential, ValidationError> {
+        let port = match self.port.trim() {
+            "" => return Err(ValidationError::required("port", "Port")),
+            p => p.parse::<i64>().map_err(|_| {
+                ValidationError::new(
+                    "port",
+                    "out_of_range",
+                    "Port must be a whole number from 1 to 65535.",
+                )
+            })?,
+        };
+        let security = match (
+            self.use_secure_connection.is_some(),
+            self.secure_mode.as_str(),
+        ) {
+            (false, _) => "none",
+            (true, "starttls") => "starttls",
+            (true, _) => "tls",
+        };
+        Ok(RawCredential {
+            mailbox: Some(self.mailbox.clone()),
+            username: Some(self.username.clone()),
+            password: if editing {
+                None
+            } else {
+                self.password.clone().filter(|p| !p.expose().is_empty())
+            },
+            host: Some(self.host.clone()),
+            port: Some(port),
+            use_secure_connection: None,
+            security: Some(security.into()),
+            configuration_name: Some(self.configuration_name.clone()),
+            description: Some(self.description.clone()),
+            ca_bundle: Some(self.ca_bundle.clone()),
+            pinned_sha256: Some(self.pinned_sha256.clone()),
+            enabled: editing.then_some(self.enabled.is_some()),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/credential_form.html")]
+pub struct CredentialPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    saved: Option<CredentialView>,
+    v: FormValues,
+    errors: Vec<ValidationError>,
+    form_error: Option<String>,
+    action: String,
+    test_action: String,
+    test_result: Option<String>,
+    aliases_html: String,
+}
+
+impl CredentialPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn modal_open(&self) -> bool {
+        self.err("new_password").is_some() || self.err("confirm_password").is_some()
+    }
+
+    fn new(admin: &Admin, saved: Option<CredentialView>, v: FormValues) -> Self {
+        let (action, test_action) = match &saved {
+            Some(c) => (
+                format!("/admin/email-integration/{}", c.id),
+                format!("/admin/email-integration/{}/connection-test", c.id),
+            ),
+            None => (
+                "/admin/email-integration/new".to_string(),
+                "/admin/email-integration/connection-test".to_string(),
+            ),
+        };
+        Self {
+            nav_user: Some(admin.session.username.clone()),
+            csrf: admin.session.csrf_token.clone(),
+            flash: None,
+            saved,
+            v,
+            errors: Vec::new(),
+            form_error: None,
+            action,
+            test_action,
+            test_result: None,
+            aliases_html: String::new(),
+        }
+    }
+
+    fn with_errors(mut self, errors: ValidationErrors) -> Self {
+        self.form_error = Some("Please correct the fields marked below.".into());
+        self.errors = errors.0;
+        self
+    }
+}
+
+pub async fn new_form(admin: Admin) -> Response {
+    page(
+        StatusCode::OK,
+        &CredentialPage::new(&admin, None, FormValues::defaults()),
+    )
+}
+
+pub async fn new_submit(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Form(form): Form<CredentialForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin);
+    }
+    let values = form.values(false);
+    let result = match form.to_raw(false) {
+        Ok(raw) => app.create_credential(&admin.session.actor, &raw).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(c) => Redirect::to(&format!("/admin/email-integration/{}?flash=created", c.id))
+            .into_response(),
+        Err(AppError::Validation(errors)) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &CredentialPage::new(&admin, None, values).with_errors(errors),
+        ),
+        Err(AppError::Conflict { field, message }) => {
+            let errors = ValidationErrors(vec![ValidationError::new(
+                field.unwrap_or("mailbox"),
+                "conflict",
+                message,
+            )]);
+            page(
+                StatusCode::CONFLICT,
+                &CredentialPage::new(&admin, None, values).with_errors(errors),
+            )
+        }
+        Err(e) => error_page(&admin, e, "/admin/email-integration"),
+    }
+}
+
+fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+async fn details_page(app: &SharedApp, admin: &Admin, id: i64) -> Result<CredentialPage, Response> {
+    let c = app
+        .get_credential(id)
+        .await
+        .map_err(|e| error_page(admin, e, "/admin/email-integration"))?;
+    let v = FormValues::from_view(&c);
+    let mut p = CredentialPage::new(admin, Some(c), v);
+    p.aliases_html = super::aliases_section(app, admin, id).await;
+    Ok(p)
+}
+
+pub async fn details(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    match details_page(&app, &admin, id).await {
+        Ok(mut p) => {
+            p.flash = flash_text(&q);
+            page(StatusCode::OK, &p)
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn details_submit(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<CredentialForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin);
+    }
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    let result = match form.to_raw(true) {
+        Ok(raw) => app.update_credential(&admin.session.actor, id, raw).await,
+        Err(e) => Err(e.into()),
+    };
+    let errors = match result {
+        Ok(_) => {
+            return Redirect::to(&format!("/admin/email-integration/{id}?flash=saved"))
+                .into_response();
+        }
+        Err(AppError::Validation(errors)) => errors,
+        Err(AppError::Conflict { field, message }) => ValidationErrors(vec![ValidationError::new(
+            field.unwrap_or("mailbox"),
+            "conflict",
+            message,
+        )]),
+        Err(e) => return error_page(&admin, e, "/admin/email-integration"),
+    };
+    match details_page(&app, &admin, id).await {
+        Ok(mut p) => {
+            p.v = form.values(true);
+            page(StatusCode::UNPROCESSABLE_ENTITY, &p.with_errors(errors))
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    new_password: Option<Secret>,
+    confirm_password: Option<Secret>,
+}
+
+pub async fn change_password(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin);
+    }
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    let nonempty = |s: &Option<Secret>| s.clone().filter(|p| !p.expose().is_empty());
+    let result = app
+        .change_password(
+            &admin.session.actor,
+            id,
+            nonempty(&form.new_password).as_ref(),
+            nonempty(&form.confirm_password).as_ref(),
+        )
+        .await;
+    match result {
+        Ok(_) => Redirect::to(&format!(
+            "/admin/email-integration/{id}?flash=password-changed"
+        ))
+        .into_response(),
+        Err(AppError::Validation(errors)) => match details_page(&app, &admin, id).await {
+            Ok(mut p) => {
+                p.errors = errors.0;
+                page(StatusCode::UNPROCESSABLE_ENTITY, &p)
+            }
+            Err(r) => r,
+        },
+        Err(e) => error_page(&admin, e, &format!("/admin/email-integration/{id}")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/delete.html")]
+struct DeletePage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    c: CredentialView,
+    error: Option<String>,
+}
+
+pub async fn delete_page(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    match app.get_credential(id).await {
+        Ok(c) => page(
+            StatusCode::OK,
+            &DeletePage {
+                nav_user: Some(admin.session.username.clone()),
+                csrf: admin.session.csrf_token.clone(),
+                flash: None,
+                c,
+                error: None,
+            },
+        ),
+        Err(e) => error_page(&admin, e, "/admin/email-integration"),
+    }
+}
+
+pub async fn delete_submit(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin);
+    }
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    match app.delete_credential(&admin.session.actor, id).await {
+        Ok(()) => Redirect::to("/admin/email-integration?flash=deleted").into_response(),
+        Err(AppError::Conflict { message: m, .. }) => match app.get_credential(id).await {
+            Ok(c) => page(
+                StatusCode::CONFLICT,
+                &DeletePage {
+                    nav_user: Some(admin.session.username.clone()),
+                    csrf: admin.session.csrf_token.clone(),
+                    flash: None,
+                    c,
+                    error: Some(m),
+                },
+            ),
+            Err(e) => error_page(&admin, e, "/admin/email-integration"),
+        },
+        Err(e) => error_page(&admin, e, "/admin/email-integration"),
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+pub struct AuditLine {
+    at: String,
+    actor: String,
+    action: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    items: Vec<AuditLine>,
+}
+
+pub async fn audit(State(app): State<SharedApp>, admin: Admin) -> Response {
+    match app.list_audit(200, None).await {
+        Ok(rows) => page(
+            StatusCode::OK,
+            &AuditPage {
+                nav_user: Some(admin.session.username.clone()),
+                csrf: admin.session.csrf_token.clone(),
+                flash: None,
+                items: rows
+                    .into_iter()
+                    .map(|r| AuditLine {
+                        at: crate::app::iso_time(r.at),
+                        actor: r.actor,
+                        action: r.action,
+                        summary: r.summary,
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => error_page(&admin, e, "/admin"),
+    }
+}

@@ -1,0 +1,126 @@
+//! The admin UI in a real browser: sign in, add a credential with Test Connection, details
+//! without the password, Change Password, test the saved credential, delete. Screenshots of the
+//! dashboard and the form land in `test-artifacts/`.
+
+use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER, admin_app};
+use crate::browser::Browser;
+
+const MAILBOX_PASSWORD: &str = "Browser-Typed-Secret-77";
+
+#[tokio::test]
+async fn add_edit_change_password_and_delete_in_a_browser() {
+    let (app, _) = admin_app().await;
+    let b = Browser::start().await;
+
+    // Any admin page sends an anonymous visitor to the login page.
+    b.goto(&format!("{}/admin/email-integration", app.base))
+        .await;
+    assert!(b.url().await.contains("/admin/login"), "{}", b.url().await);
+    b.fill("#username", ADMIN_USER).await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_text("h1", "Email Integration").await;
+
+    // New Email Integration: defaults, and Test Connection disabled until every field is filled.
+    b.click("#add-credential").await;
+    b.wait_text("h1", "New Email Integration").await;
+    assert_eq!(
+        b.css("#port").await.prop("value").await.unwrap().as_deref(),
+        Some("993")
+    );
+    assert!(
+        b.css("#use_secure_connection")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.is_enabled("#test-connection").await,
+        "disabled while fields are empty"
+    );
+    b.fill("#mailbox", "payroll@example.com").await;
+    b.fill("#password", MAILBOX_PASSWORD).await;
+    b.fill("#host", "imap.example.com").await;
+    b.fill("#configuration_name", "Payroll").await;
+    assert!(
+        !b.is_enabled("#test-connection").await,
+        "disabled while Description is empty"
+    );
+    b.fill("#description", "Payroll inbox").await;
+    assert!(
+        b.is_enabled("#test-connection").await,
+        "enabled once every required field is filled"
+    );
+    b.screenshot("credential-form-new").await;
+    b.click("#save").await;
+    b.wait_text(".flash", "Credential saved").await;
+    let url = b.url().await;
+    let id: i64 = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split(['?', '#'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Details: no input holds the password, in the DOM or the page source.
+    let values = b.input_values().await;
+    assert!(
+        values.iter().all(|v| !v.contains(MAILBOX_PASSWORD)),
+        "{values:?}"
+    );
+    assert!(!b.source().await.contains(MAILBOX_PASSWORD));
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#password"))
+            .await
+            .is_err(),
+        "no password field on details"
+    );
+    b.screenshot("credential-form-details").await;
+
+    // Change Password: a mismatch is an error and changes nothing; then a matching pair.
+    b.click("#open-change-password").await;
+    b.fill("#new_password", "New-Secret-1").await;
+    b.fill("#confirm_password", "New-Secret-2").await;
+    b.click("#change-password-ok").await;
+    b.wait_text("#confirm_password-error", "do not match").await;
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        MAILBOX_PASSWORD
+    );
+    b.fill("#new_password", "New-Secret-1").await;
+    b.fill("#confirm_password", "New-Secret-1").await;
+    b.click("#change-password-ok").await;
+    b.wait_text(".flash", "Password changed").await;
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        "New-Secret-1"
+    );
+
+    // The dashboard lists it.
+    b.goto(&format!("{}/admin/email-integration", app.base))
+        .await;
+    let row = b.text("#credentials tbody tr").await;
+    assert!(
+        row.contains("Payroll")
+            && row.contains("payroll@example.com")
+            && row.contains("imap.example.com:993"),
+        "{row}"
+    );
+    b.screenshot("dashboard").await;
+
+    // Delete asks for confirmation, then deletes.
+    b.click(&format!("tr[data-id='{id}'] a.danger")).await;
+    b.wait_text("h1", "Delete").await;
+    b.click("#confirm-delete").await;
+    b.wait_text(".flash", "Credential deleted").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/credentials/{id}")).await.status,
+        404
+    );
+    b.close().await;
+}
