@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod imap;
 pub mod ingest;
+pub mod metrics;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

@@ -281,6 +281,10 @@ impl App {
             .record_test(id, &last, audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
+        if report.ok {
+            // A successful test with the stored password resumes a paused credential.
+            self.resume_processing(id).await?;
+        }
         tracing::info!(
             actor,
             credential = id,

@@ -228,11 +228,12 @@ impl App {
                 fields.configuration_name.as_str()
             ))
             .details(changes);
-        let row = self
-            .store
+        self.store
             .update_credential(id, &fields, audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
+        self.resume_processing(id).await?;
+        let row = self.credential_row(id).await?;
         let mut view = CredentialView::from_row(&row);
         self.add_alias_info(std::slice::from_mut(&mut view)).await?;
         Ok(view)
@@ -296,6 +297,7 @@ impl App {
             .set_credential_password(id, &sealed, audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
+        self.resume_processing(id).await?;
         self.get_credential(id).await
     }
 

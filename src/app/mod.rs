@@ -51,6 +51,9 @@ pub enum AppError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A mail server failed or refused us (not our fault, not the caller's).
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

@@ -21,6 +21,7 @@ use crate::imap::{MailSession, MailTarget, ensure_all_returned};
 use crate::ingest::sync::{FolderPlan, plan, uid_sets};
 use crate::ingest::{ParsedEmail, automatic_reason};
 use crate::store::{
+    TOO_LARGE_KEY_PREFIX,
     AliasRow, Batch, BatchItem, CredentialRow, ExceptionEntry, Health, ItemOutcome, NewAttachment,
     NewCase, now_ms,
 };
@@ -120,7 +121,7 @@ impl App {
             ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
             pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
             timeout: opts.step_timeout,
-            deny: crate::config::default_deny_networks(),
+            deny: self.probe_options().deny,
         }
     }
 
@@ -135,7 +136,7 @@ impl App {
             Ok(s) => Ok(s),
             Err(e) => {
                 self.record_failure(row, &e.message, e.rejected, opts).await;
-                Err(AppError::Other(anyhow::anyhow!("{}", e.message)))
+                Err(AppError::Upstream(e.message))
             }
         }
     }
@@ -148,10 +149,38 @@ impl App {
     ) -> AppResult<PollReport> {
         let opts = ProcessingOptions::default();
         let row = self.credential_row(credential_id).await?;
-        let mut session = self.open_mail_session(&row, &opts).await?;
+        let started = std::time::Instant::now();
+        let mut session = match self.open_mail_session(&row, &opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                crate::metrics::record_poll(
+                    row.id,
+                    false,
+                    started.elapsed().as_micros() as u64,
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                return Err(e);
+            }
+        };
         let result = self
             .process_inbox(&row, &mut session, &opts, progress)
             .await;
+        let micros = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(r) => crate::metrics::record_poll(
+                row.id,
+                true,
+                micros,
+                r.fetched,
+                r.cases_created,
+                r.exceptions,
+                0,
+            ),
+            Err(_) => crate::metrics::record_poll(row.id, false, micros, 0, 0, 0, 0),
+        }
         match &result {
             Ok(_) => {
                 self.record_success(&row).await;
@@ -180,6 +209,16 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "checkpoint"))?;
         let folder_plan = plan(checkpoint, status.uidvalidity);
+        // Messages committed by a run that stopped before flagging them: flag them now.
+        let unflagged: Vec<u32> = self
+            .store
+            .unflagged_uids(row.id, INBOX, i64::from(status.uidvalidity))
+            .await
+            .map_err(|e| AppError::from_store(e, "checkpoint"))?
+            .into_iter()
+            .filter_map(|u| u32::try_from(u).ok())
+            .collect();
+        self.flag_seen(row.id, status.uidvalidity, session, &unflagged).await?;
         let mut report = PollReport {
             credential_id: row.id,
             uidvalidity: status.uidvalidity,
@@ -238,7 +277,7 @@ impl App {
                         leave_unflagged.push(i64::from(*uid));
                         items.push(BatchItem {
                             uid: i64::from(*uid),
-                            message_key: format!("too-large|{}|{uid}", status.uidvalidity),
+                            message_key: format!("{TOO_LARGE_KEY_PREFIX}{}|{uid}", status.uidvalidity),
                             outcome: ItemOutcome::Exception {
                                 entry: ExceptionEntry {
                                     credential_id: Some(row.id),
@@ -296,14 +335,11 @@ impl App {
                 .filter(|u| !leave_unflagged.contains(u))
                 .filter_map(|u| u32::try_from(*u).ok())
                 .collect();
-            for set in uid_sets(&flag, 4000) {
-                session.mark_seen(&set).await?;
-            }
+            self.flag_seen(row.id, status.uidvalidity, session, &flag).await?;
             done += chunk.len() as u64;
             progress(done, total);
         }
         if uids.is_empty()
-            && final_checkpoint > 0
             && checkpoint.is_none_or(|(v, last)| {
                 v != i64::from(status.uidvalidity) || last < final_checkpoint
             })
@@ -322,6 +358,21 @@ impl App {
                 .map_err(|e| AppError::from_store(e, "checkpoint"))?;
         }
         Ok(report)
+    }
+
+    /// Sets \Seen on committed UIDs (one command per compact set) and records that it is done.
+    async fn flag_seen(&self, credential_id: i64, uidvalidity: u32, session: &mut MailSession, uids: &[u32]) -> AppResult<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        for set in uid_sets(uids, 4000) {
+            session.mark_seen(&set).await?;
+        }
+        let (first, last) = (uids.iter().min().copied().unwrap_or(0), uids.iter().max().copied().unwrap_or(0));
+        self.store
+            .mark_flagged(credential_id, INBOX, i64::from(uidvalidity), i64::from(first), i64::from(last))
+            .await
+            .map_err(|e| AppError::from_store(e, "checkpoint"))
     }
 
     /// Turns one fetched message into a case or an exception-log entry.
@@ -600,11 +651,22 @@ async fn worker(
             continue;
         };
         loop {
-            match app
+            let started = std::time::Instant::now();
+            let result = app
                 .process_inbox(&row, &mut session, &opts, |_, _| {})
-                .await
-            {
+                .await;
+            let micros = started.elapsed().as_micros() as u64;
+            match result {
                 Ok(r) => {
+                    crate::metrics::record_poll(
+                        id,
+                        true,
+                        micros,
+                        r.fetched,
+                        r.cases_created,
+                        r.exceptions,
+                        0,
+                    );
                     app.record_success(&row).await;
                     if r.cases_created > 0 {
                         tracing::info!(
@@ -615,6 +677,7 @@ async fn worker(
                     }
                 }
                 Err(e) => {
+                    crate::metrics::record_poll(id, false, micros, 0, 0, 0, 0);
                     app.record_failure(&row, &e.to_string(), false, &opts).await;
                     break;
                 }
@@ -631,5 +694,27 @@ async fn worker(
                 }
             }
         }
+    }
+}
+
+impl App {
+    /// After an edit, a password change or a successful Test Connection: a paused or failing
+    /// credential is tried again at once.
+    pub(crate) async fn resume_processing(&self, id: i64) -> AppResult<()> {
+        let row = self.credential_row(id).await?;
+        if matches!(row.health.state.as_str(), "paused_auth" | "failing") {
+            let h = Health {
+                state: "idle".into(),
+                last_success_at: row.health.last_success_at,
+                failing_since: None,
+                last_error: None,
+                next_attempt_at: None,
+            };
+            self.store
+                .set_health(id, &h, 0)
+                .await
+                .map_err(|e| AppError::from_store(e, "credential"))?;
+        }
+        Ok(())
     }
 }

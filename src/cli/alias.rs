@@ -220,6 +220,8 @@ pub enum ExceptionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run routing again on the email kept with an entry (after adding an alias).
+    Retry { id: i64 },
 }
 
 pub async fn run_exceptions(app: &App, cmd: ExceptionCommand) -> anyhow::Result<()> {
@@ -246,6 +248,14 @@ pub async fn run_exceptions(app: &App, cmd: ExceptionCommand) -> anyhow::Result<
                 })
                 .collect();
             print_table(&["ID", "AT", "CREDENTIAL", "SOURCE", "MESSAGE"], &rows);
+            Ok(())
+        }
+        ExceptionCommand::Retry { id } => {
+            let r = app.retry_exception(&super::cli_actor(), id).await?;
+            println!(
+                "Exception {} retried: case {} created.",
+                r.exception_id, r.case_id
+            );
             Ok(())
         }
     }

@@ -49,6 +49,12 @@ pub enum CredentialCommand {
     },
     /// Delete a credential.
     Delete { id: i64 },
+    /// Process new mail of this credential now (a progress bar for a large backlog).
+    Poll {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Test Connection with the stored password; prints each step, exits non-zero on failure.
     Test(super::connection::CredentialTestArgs),
     /// Change Password: asks twice, or reads one line (or two, new then confirm) from stdin.
@@ -219,6 +225,30 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             print_credential(&c, json)
         }
         CredentialCommand::Test(args) => super::connection::run_stored(app, args).await,
+        CredentialCommand::Poll { id, json } => {
+            let bar = indicatif::ProgressBar::hidden().with_style(
+                indicatif::ProgressStyle::with_template("processing {bar:30} {pos}/{len} emails")
+                    .expect("valid template"),
+            );
+            let report = app
+                .poll_once(id, |done, total| {
+                    if total >= 100 && bar.is_hidden() {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "Credential {id}: {} new email(s), {} case(s) created, {} exception(s), {} duplicate(s) skipped.",
+                report.backlog, report.cases_created, report.exceptions, report.duplicates
+            );
+            Ok(())
+        }
         CredentialCommand::Delete { id } => {
             app.delete_credential(&actor, id).await?;
             println!("Deleted credential {id}.");

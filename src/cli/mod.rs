@@ -4,6 +4,7 @@
 //! Owns argument parsing and printing. Must not hold business rules: every command calls `app`.
 
 mod alias;
+mod case;
 mod connection;
 mod credential;
 mod keys;
@@ -82,6 +83,9 @@ pub enum Command {
     /// The exception log.
     #[command(subcommand)]
     Exception(alias::ExceptionCommand),
+    /// Cases created from email.
+    #[command(subcommand)]
+    Case(case::CaseCommand),
 }
 
 /// The actor the audit log records for CLI changes.
@@ -127,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Contact(c) => reference::run_contact(&app, c).await,
             Command::Route(a) => route::run(&app, a).await,
             Command::Exception(c) => alias::run_exceptions(&app, c).await,
+            Command::Case(c) => case::run(&app, c).await,
         };
         result
     });

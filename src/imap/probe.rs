@@ -1,7 +1,9 @@
 //! Test Connection: DNS → TCP → TLS (or STARTTLS) → greeting → CAPABILITY → login → EXAMINE
 //! INBOX → LOGOUT, each step timed, and one outcome category with a message a person can act on.
 //!
-//! Never changes the mailbox: EXAMINE (read-only), never SELECT, no STORE.
+//! Owns the order of the steps, their timeouts and the category of each failure. Must not
+//! change the mailbox (EXAMINE, never SELECT; no STORE), send the password before the server
+//! allows a login, or reuse a connection after a timeout.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -440,6 +442,12 @@ impl Probe<'_> {
                     )
                     .hint("This address range is on the deny-list (MAILROOM_DENY_NETWORKS) that protects the network Mailroom runs in, such as cloud metadata services. Enter the mail server's public host name."));
                 }
+                let detail = if blocked.is_empty() {
+                    detail
+                } else {
+                    let skipped: Vec<String> = blocked.iter().map(|(ip, _)| ip.to_string()).collect();
+                    format!("{detail} (not connecting to {}: on the deny-list)", skipped.join(", "))
+                };
                 Ok((allowed, detail))
             },
         )
@@ -1063,6 +1071,7 @@ fn login_outcome(
         || lower.contains("app password")
         || lower.contains("[webalert")
         || lower.contains("web login required")
+        || lower.contains("log in via your web browser")
         || lower.contains("authenticate failed")
         || lower.contains("basicauthblocked")
         || lower.contains("oauth");
@@ -1147,7 +1156,16 @@ fn handshake_failure(
                 }
             ),
         )
-        .hint(trust_hint(&cert)),
+        .hint(if text.contains("self-signed") {
+            // rustls refuses a CA certificate used as the server's own (CaUsedAsEndEntity):
+            // a CA bundle cannot help, only a pin can.
+            format!(
+                "This server presents a self-signed authority certificate as its own; a CA bundle cannot make that valid. Pin this certificate's SHA-256 fingerprint ({}) on this credential, or ask the provider for a properly issued certificate.",
+                cert.as_ref().map(|c| c.sha256.as_str()).unwrap_or("the certificate's SHA-256")
+            )
+        } else {
+            trust_hint(&cert)
+        }),
         HandshakeFailure::NotTls | HandshakeFailure::Other => {
             let shown = wire::printable(seen);
             match wire::classify_first_line(seen) {

@@ -1,6 +1,7 @@
 //! TLS for IMAP connections: the trust roots (system roots, plus a credential's CA bundle), the
 //! pinned-fingerprint verifier, what a presented certificate says, and what a handshake error
-//! means. Verification is never turned off: a pin accepts exactly one certificate.
+//! means. Must not turn verification off: a pin accepts exactly one certificate, and the
+//! handshake signature is still checked against it.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};

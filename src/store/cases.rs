@@ -498,3 +498,48 @@ impl Store {
         Ok(case_id)
     }
 }
+
+/// The key prefix of oversized mail, which is left unflagged on the server.
+pub const TOO_LARGE_KEY_PREFIX: &str = "too-large|";
+
+impl Store {
+    /// Records that the UIDs `first..=last` of a committed batch now carry \Seen on the server.
+    pub async fn mark_flagged(
+        &self,
+        credential_id: i64,
+        folder: &str,
+        uidvalidity: i64,
+        first: i64,
+        last: i64,
+    ) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE processed_messages SET flagged = TRUE WHERE credential_id = $1 AND folder = $2 \
+                 AND uidvalidity = $3 AND uid >= $4 AND uid <= $5",
+            )
+            .bind(credential_id)
+            .bind(folder)
+            .bind(uidvalidity)
+            .bind(first)
+            .bind(last)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Committed messages whose \Seen flag was not confirmed (the process stopped in between).
+    pub async fn unflagged_uids(&self, credential_id: i64, folder: &str, uidvalidity: i64) -> StoreResult<Vec<i64>> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT uid FROM processed_messages WHERE credential_id = $1 AND folder = $2 \
+                 AND uidvalidity = $3 AND flagged = FALSE AND message_key NOT LIKE 'too-large|%' ORDER BY uid",
+            )
+            .bind(credential_id)
+            .bind(folder)
+            .bind(uidvalidity)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+}

@@ -28,7 +28,7 @@ pub use aliases::AliasRow;
 pub use audit::{AuditEntry, AuditRow};
 pub use cases::{
     AttachmentRow, Batch, BatchItem, BatchOutcome, CaseFilter, CaseRow, ExceptionMessage,
-    ItemOutcome, NewAttachment, NewCase,
+    ItemOutcome, NewAttachment, NewCase, TOO_LARGE_KEY_PREFIX,
 };
 pub use credentials::{CredentialRow, Health, LastTest};
 pub use exceptions::{ExceptionEntry, ExceptionRow};

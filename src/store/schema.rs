@@ -217,6 +217,7 @@ CREATE TABLE processed_messages (
     outcome TEXT NOT NULL,
     case_id BIGINT,
     processed_at BIGINT NOT NULL,
+    flagged BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (credential_id, folder, uidvalidity, uid)
 );
 CREATE TABLE cases (

@@ -80,6 +80,9 @@ impl From<AppError> for ApiError {
                 }
                 Self::not_found(&w)
             }
+            AppError::Upstream(message) => {
+                Self::new(StatusCode::BAD_GATEWAY, "mailbox_unavailable", message)
+            }
             AppError::Other(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 Self::new(

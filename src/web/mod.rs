@@ -53,6 +53,15 @@ pub fn router(app: SharedApp) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    crate::metrics::render(),
+                )
+            }),
+        )
         .nest("/api/v1", api)
         .merge(admin::routes())
         .fallback(|| async { ApiError::not_found("Page") })

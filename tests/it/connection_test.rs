@@ -150,6 +150,12 @@ async fn a_wrong_password_is_auth_failed_with_dovecots_own_text() {
     );
     assert!(!report["hint"].as_str().unwrap().is_empty());
     assert_eq!(step_names(&report).last().unwrap(), "login");
+
+    // Quotes, backslashes, spaces and non-ASCII letters reach the server intact.
+    let odd = r#"p"ä\ss wörd ✓ 'x'"#;
+    d.set_password(odd);
+    let report = test_form(&app, &form(&d, json!({"password": odd}))).await;
+    check(&report, "ok");
 }
 
 #[tokio::test]
@@ -176,6 +182,17 @@ async fn a_stored_credential_after_a_password_change_says_connected_or_invalid_p
     check(&r.body, "ok");
     assert_eq!(r.body["message"], "Connected Successfully");
     assert_eq!(r.body["credential_id"], id);
+    // No body at all is the same as no overrides.
+    let bare = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200);
+    let bare: Value = bare.json().await.unwrap();
+    assert_eq!(bare["message"], "Connected Successfully");
 
     // The mailbox password changes on the server; the old stored one is now wrong.
     let new_password = "N3w password, with spaces";
@@ -236,7 +253,7 @@ async fn a_stored_credential_after_a_password_change_says_connected_or_invalid_p
         .iter()
         .filter(|e| e["action"] == "credential.test")
         .collect();
-    assert_eq!(tests.len(), 5, "{audit:#}");
+    assert_eq!(tests.len(), 6, "{audit:#}");
     assert!(tests.iter().all(|e| e["target_id"] == id));
 }
 
@@ -714,17 +731,33 @@ async fn probe_fake(script: Script, security: Security) -> (ProbeReport, Duratio
         host: "127.0.0.1".into(),
         port: server.port(),
         security,
-        login: "someone@example.com".into(),
+        login: fake_imap::PLAIN_USER.into(),
         ca_bundle: None,
         pinned_sha256: None,
     };
     let started = Instant::now();
-    let report = mailroom::imap::probe(&req, &Secret::new("Fake-Pass-9931".into()), &quick()).await;
+    let report =
+        mailroom::imap::probe(&req, &Secret::new(fake_imap::PLAIN_PASS.into()), &quick()).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(7), "took {took:?}: {report:?}");
     let json = serde_json::to_string(&report).unwrap();
-    assert!(!json.contains("Fake-Pass-9931"), "{json}");
+    assert!(!json.contains(fake_imap::PLAIN_PASS), "{json}");
     (report, took)
+}
+
+#[tokio::test]
+async fn authenticate_plain_is_used_where_login_is_not_offered() {
+    let (report, _) = probe_fake(Script::SaslIrOnly, Security::None).await;
+    assert!(report.ok, "{report:#?}");
+    let login = report.steps.iter().find(|s| s.name == "login").unwrap();
+    assert!(login.detail.starts_with("AUTHENTICATE PLAIN"), "{login:?}");
+    assert_eq!(
+        report.inbox,
+        Some(mailroom::imap::InboxCounts {
+            messages: 5,
+            unseen: 2
+        })
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,13 @@ pub enum Script {
     MicrosoftAuthenticateFailed,
     /// Greets, then answers CAPABILITY with half a line and stops.
     StallInCapability,
+    /// Only AUTHENTICATE PLAIN with SASL-IR (LOGINDISABLED); accepts `PLAIN_USER`/`PLAIN_PASS`
+    /// and serves an INBOX of 5 messages, 2 unseen.
+    SaslIrOnly,
 }
+
+pub const PLAIN_USER: &str = "someone@example.com";
+pub const PLAIN_PASS: &str = "Fake-Pass-9931";
 
 pub const SMTP_BANNER: &[u8] = b"220 mx.example.com ESMTP Postfix (Debian/GNU)\r\n";
 pub const HTTP_BANNER: &[u8] =
@@ -70,7 +76,7 @@ async fn serve(sock: tokio::net::TcpStream, script: Script) {
         Script::Banner(b) => b,
         Script::Silence => b"",
         Script::GmailAppPassword => b"* OK Gimap ready for requests from 127.0.0.1 x1mb1234\r\n",
-        Script::StallInCapability => b"* OK IMAP4rev1 ready\r\n",
+        Script::StallInCapability | Script::SaslIrOnly => b"* OK IMAP4rev1 ready\r\n",
         Script::MicrosoftAuthenticateFailed => {
             b"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMQBDAEEAMAAwADEAMgAuAA==]\r\n"
         }
@@ -121,6 +127,28 @@ async fn serve(sock: tokio::net::TcpStream, script: Script) {
             (Script::StallInCapability, "CAPABILITY") => {
                 "* CAPABILITY IMAP4rev1 AUTH=PL".to_string()
             }
+            (Script::SaslIrOnly, "CAPABILITY") => format!(
+                "* CAPABILITY IMAP4rev1 SASL-IR LOGINDISABLED AUTH=PLAIN\r\n{tag} OK done\r\n"
+            ),
+            (Script::SaslIrOnly, "AUTHENTICATE") => {
+                use base64::Engine as _;
+                let rest = line.trim_end().splitn(4, ' ').nth(3).unwrap_or("");
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(rest)
+                    .unwrap_or_default();
+                if decoded == format!("\0{PLAIN_USER}\0{PLAIN_PASS}").into_bytes() {
+                    format!("{tag} OK Logged in\r\n")
+                } else {
+                    format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+                }
+            }
+            (Script::SaslIrOnly, "EXAMINE") => format!(
+                "* 5 EXISTS\r\n* 0 RECENT\r\n* OK [UNSEEN 4] first unseen\r\n{tag} OK [READ-ONLY] EXAMINE completed\r\n"
+            ),
+            (Script::SaslIrOnly, "SEARCH") => {
+                format!("* SEARCH 4 5\r\n{tag} OK SEARCH completed\r\n")
+            }
+            (Script::SaslIrOnly, "SELECT") => format!("{tag} BAD the test must not SELECT\r\n"),
             (_, "LOGOUT") => format!("* BYE bye\r\n{tag} OK LOGOUT completed.\r\n"),
             _ => format!("{tag} BAD Command not recognised\r\n"),
         };

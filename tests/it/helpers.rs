@@ -140,6 +140,13 @@ impl TestApp {
         }
     }
 
+    /// Starts the mailbox workers as `mailroom serve` does; they stop when the sender is dropped.
+    pub fn start_processing(&self) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(mailroom::app::processing::run_workers(self.app.clone(), rx));
+        tx
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().join("data")
     }

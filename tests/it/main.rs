@@ -11,6 +11,7 @@ mod api_basics;
 mod browser;
 mod cli;
 mod connection_test;
+mod crash;
 mod credentials;
 mod processing;
 mod reference;

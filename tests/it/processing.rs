@@ -333,3 +333,117 @@ async fn unmatched_mail_is_logged_and_retry_makes_a_case_once_an_alias_exists() 
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(cases(&app).await.len(), 1);
 }
+
+/// Waits (generous deadline, functional check) until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_service_running_new_mail_arrives_through_idle() {
+    let d = Dovecot::start();
+    let app = TestApp::spawn().await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    let _workers = app.start_processing();
+    eventually("the first poll", || async {
+        app.get(&format!("/api/v1/credentials/{cred}")).await.body["health"]["state"] == "healthy"
+    })
+    .await;
+    // No poll is triggered from here on: the worker sits in IDLE (poll interval 60 s).
+    deliver(&d, "idle.mr", &email(42, USER, "", "pushed"), false);
+    eventually("the case of the pushed email", || async {
+        cases(&app)
+            .await
+            .iter()
+            .any(|c| c["subject"] == "Request 42")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejected_logins_back_off_then_pause_until_an_edit() {
+    let d = Dovecot::start();
+    let app = TestApp::spawn().await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    d.set_password("the provider changed it");
+    for attempt in 1..=3 {
+        let r = app
+            .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+            .await;
+        assert_eq!(r.status, 502, "attempt {attempt}: {}", r.text);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("login"),
+            "{}",
+            r.text
+        );
+        let h = app.get(&format!("/api/v1/credentials/{cred}")).await.body["health"].clone();
+        if attempt < 3 {
+            assert_eq!(h["state"], "failing", "{h}");
+            assert!(
+                h["next_attempt_at"].is_string(),
+                "a back-off is scheduled: {h}"
+            );
+        } else {
+            assert_eq!(h["state"], "paused_auth", "{h}");
+            assert!(
+                h["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Paused after 3 rejected logins"),
+                "{h}"
+            );
+        }
+        assert!(h["failing_since"].is_string());
+    }
+    // The right password again, and an edit resumes processing.
+    let r = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/password"),
+            &json!({"new_password": "the provider changed it", "confirm_password": "the provider changed it"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let h = &r.body["health"];
+    assert_eq!(h["state"], "idle", "{h}");
+    deliver(
+        &d,
+        "after.mr",
+        &email(5, USER, "", "after the pause"),
+        false,
+    );
+    let r = poll(&app, cred).await;
+    assert_eq!(r["cases_created"], 1);
+    assert_eq!(
+        app.get(&format!("/api/v1/credentials/{cred}")).await.body["health"]["state"],
+        "healthy"
+    );
+}
+
+#[tokio::test]
+async fn read_mail_arriving_after_an_empty_first_poll_is_processed() {
+    let d = Dovecot::start();
+    let app = TestApp::spawn().await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    assert_eq!(poll(&app, cred).await["cases_created"], 0);
+    deliver(&d, "read.mr", &email(1, USER, "", "read in Outlook first"), true);
+    assert_eq!(poll(&app, cred).await["cases_created"], 1);
+    let metrics = app.anonymous("GET", "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.text.contains("mailroom_cases_created_total"), "{}", metrics.text);
+    assert!(metrics.text.contains("mailroom_poll_duration_seconds_count"));
+    assert!(metrics.text.contains("mailroom_backlog_messages"));
+}

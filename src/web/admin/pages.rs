@@ -91,6 +91,13 @@ fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
             &v.to_string(),
             back,
         ),
+        AppError::Upstream(m) => message(
+            Some(admin),
+            StatusCode::BAD_GATEWAY,
+            "Mail server problem",
+            &m,
+            back,
+        ),
         AppError::Other(e) => {
             tracing::error!(error = format!("{e:#}"), "admin page failed");
             message(
