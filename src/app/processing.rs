@@ -16,14 +16,15 @@ use serde_json::json;
 
 use super::{App, AppError, AppResult};
 use crate::domain::EmailAddress;
-use crate::domain::routing::{self, Envelope};
+use crate::domain::routing::{
+    self, AliasRule, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
+};
 use crate::imap::{MailSession, MailTarget, ensure_all_returned};
 use crate::ingest::sync::{FolderPlan, plan, uid_sets};
-use crate::ingest::{ParsedEmail, automatic_reason};
+use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::{
-    TOO_LARGE_KEY_PREFIX,
-    AliasRow, Batch, BatchItem, CredentialRow, ExceptionEntry, Health, ItemOutcome, NewAttachment,
-    NewCase, now_ms,
+    AliasRow, Batch, BatchItem, BatchOutcome, ClientRow, CredentialRow, ExceptionEntry, Health,
+    ItemOutcome, NamedKind, NewAttachment, NewCase, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
 };
 
 pub const INBOX: &str = "INBOX";
@@ -108,6 +109,181 @@ fn summary(p: Option<&ParsedEmail>, uid: u32) -> serde_json::Value {
         }),
         None => json!({ "uid": uid }),
     }
+}
+
+/// The routing input of a parsed email received by `credential_id`.
+fn envelope_of(credential_id: i64, p: &ParsedEmail) -> Envelope {
+    Envelope {
+        credential_id: Some(credential_id),
+        to: addresses(&p.to),
+        cc: addresses(&p.cc),
+        delivered_to: addresses(&p.delivered_to),
+        x_original_to: addresses(&p.x_original_to),
+        from: p.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()),
+        body: p.text.clone(),
+    }
+}
+
+/// The skeleton of a case for a routing decision (None: unmatched).
+fn case_skeleton(d: &Decision) -> Option<NewCase> {
+    let (Some(workspace_id), Some(project_type_id)) = (d.workspace_id, d.project_type_id) else {
+        return None;
+    };
+    if !d.is_routed() {
+        return None;
+    }
+    Some(NewCase {
+        alias_id: d.alias_id,
+        workspace_id,
+        project_type_id,
+        client_id: d.client_id,
+        contact_id: d.contact_id,
+        message_id: None,
+        subject: String::new(),
+        issue: String::new(),
+        sender: None,
+        sender_name: None,
+        recipients: json!({}),
+        sent_at: None,
+        status: "New".into(),
+        priority: "Medium".into(),
+        fields: json!({}),
+        automatic: None,
+        routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
+        attachments: Vec::new(),
+    })
+}
+
+/// The same rules `App::routing_book` builds (src/app/routing.rs).
+fn alias_rule(a: &AliasRow) -> AliasRule {
+    AliasRule {
+        id: a.id,
+        credential_id: a.credential_id,
+        email_alias: a.fields.email_alias.clone(),
+        is_default: a.fields.is_default,
+        workspace_id: a.fields.workspace_id,
+        project_type_id: a.fields.project_type_id,
+        client_id: a.fields.client_id,
+        always_use_default_workspace: a.fields.always_use_default_workspace,
+    }
+}
+
+fn client_rule(c: &ClientRow) -> ClientRule {
+    ClientRule {
+        id: c.id,
+        client_number: c.client_number.clone(),
+        email_domains: c.email_domains.clone(),
+        default_workspace_id: c.default_workspace_id,
+    }
+}
+
+/// How long a poll routes from one snapshot of the aliases and mailboxes (and remembers the
+/// contacts, clients and workspaces it looked up) before reading them again. Routing one email
+/// at a time read all of them from the store for every email.
+const ROUTING_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// The routing configuration of one poll: a snapshot of the aliases and mailboxes, and the
+/// per-sender look-ups made so far.
+struct Router {
+    credential_id: i64,
+    loaded_at: Option<std::time::Instant>,
+    /// Aliases and mailboxes; the per-email entries are filled before each decision.
+    book: RoutingBook,
+    /// This credential's aliases (field mappings, attachments).
+    own_aliases: HashMap<i64, AliasRow>,
+    workspaces: HashMap<i64, bool>,
+    clients_by_number: HashMap<String, Option<ClientRule>>,
+    contacts: HashMap<String, Option<ContactRule>>,
+    clients_by_domain: HashMap<String, Option<ClientRule>>,
+}
+
+impl Router {
+    fn new(credential_id: i64) -> Self {
+        Self {
+            credential_id,
+            loaded_at: None,
+            book: RoutingBook::default(),
+            own_aliases: HashMap::new(),
+            workspaces: HashMap::new(),
+            clients_by_number: HashMap::new(),
+            contacts: HashMap::new(),
+            clients_by_domain: HashMap::new(),
+        }
+    }
+}
+
+/// One batch as fetched: the bodies, and the items already decided without fetching
+/// (oversized mail).
+struct FetchedBatch {
+    bodies: Vec<(u32, Vec<u8>)>,
+    items: Vec<BatchItem>,
+    leave_unflagged: Vec<i64>,
+    fetched: u64,
+    too_large: u64,
+}
+
+/// Fetches the bodies of one batch with BODY.PEEK[]; oversized mail becomes an exception
+/// without being downloaded.
+async fn fetch_batch(
+    session: &mut MailSession,
+    credential_id: i64,
+    uidvalidity: u32,
+    chunk: &[u32],
+    sizes: &HashMap<u32, u64>,
+    opts: &ProcessingOptions,
+) -> AppResult<FetchedBatch> {
+    let mut items = Vec::new();
+    let mut to_fetch = Vec::with_capacity(chunk.len());
+    let mut leave_unflagged = Vec::new();
+    for uid in chunk {
+        match sizes.get(uid) {
+            Some(size) if *size > opts.max_message_bytes => {
+                leave_unflagged.push(i64::from(*uid));
+                items.push(BatchItem {
+                    uid: i64::from(*uid),
+                    message_key: format!("{TOO_LARGE_KEY_PREFIX}{uidvalidity}|{uid}"),
+                    outcome: ItemOutcome::Exception {
+                        entry: ExceptionEntry {
+                            credential_id: Some(credential_id),
+                            alias_id: None,
+                            source: "processing",
+                            message: format!(
+                                "The email is {size} bytes, more than the limit of {} bytes; it was left untouched on the server.",
+                                opts.max_message_bytes
+                            ),
+                            details: json!({ "uid": uid, "size": size }),
+                        },
+                        raw: None,
+                    },
+                });
+            }
+            _ => to_fetch.push(*uid),
+        }
+    }
+    let mut bodies = Vec::with_capacity(to_fetch.len());
+    for set in uid_sets(&to_fetch, 4000) {
+        bodies.extend(session.bodies(&set).await?);
+    }
+    let got: Vec<u32> = bodies.iter().map(|(u, _)| *u).collect();
+    ensure_all_returned(&to_fetch, &got)?;
+    Ok(FetchedBatch {
+        fetched: bodies.len() as u64,
+        too_large: items.len() as u64,
+        bodies,
+        items,
+        leave_unflagged,
+    })
+}
+
+/// Sets \Seen on committed UIDs, one command per compact set. Returns the range flagged.
+async fn store_seen(session: &mut MailSession, uids: &[u32]) -> AppResult<Option<(u32, u32)>> {
+    let (Some(first), Some(last)) = (uids.iter().min(), uids.iter().max()) else {
+        return Ok(None);
+    };
+    for set in uid_sets(uids, 4000) {
+        session.mark_seen(&set).await?;
+    }
+    Ok(Some((*first, *last)))
 }
 
 impl App {
@@ -248,15 +424,6 @@ impl App {
         // sight the read ones are left alone, as the original product did).
         let highest_seen = status.uidnext.map_or(0, |n| n.saturating_sub(1));
         let final_checkpoint = i64::from(highest_seen.max(uids.last().copied().unwrap_or(0)));
-        let aliases: HashMap<i64, AliasRow> = self
-            .store
-            .list_aliases(Some(row.id))
-            .await
-            .map_err(|e| AppError::from_store(e, "alias"))?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
-
         // Sizes first: oversized mail is never downloaded.
         let mut sizes: HashMap<u32, u64> = HashMap::new();
         for set in uid_sets(&uids, 4000) {
@@ -266,65 +433,52 @@ impl App {
         }
         let total = uids.len() as u64;
         let mut done = 0u64;
-        for chunk in uids.chunks(opts.batch_size) {
-            let mut items = Vec::with_capacity(chunk.len());
-            let mut to_fetch = Vec::with_capacity(chunk.len());
-            let mut leave_unflagged = Vec::new();
-            for uid in chunk {
-                match sizes.get(uid) {
-                    Some(size) if *size > opts.max_message_bytes => {
-                        report.too_large += 1;
-                        leave_unflagged.push(i64::from(*uid));
-                        items.push(BatchItem {
-                            uid: i64::from(*uid),
-                            message_key: format!("{TOO_LARGE_KEY_PREFIX}{}|{uid}", status.uidvalidity),
-                            outcome: ItemOutcome::Exception {
-                                entry: ExceptionEntry {
-                                    credential_id: Some(row.id),
-                                    alias_id: None,
-                                    source: "processing",
-                                    message: format!(
-                                        "The email is {size} bytes, more than the limit of {} bytes; it was left untouched on the server.",
-                                        opts.max_message_bytes
-                                    ),
-                                    details: json!({ "uid": uid, "size": size }),
-                                },
-                                raw: None,
-                            },
-                        });
-                    }
-                    _ => to_fetch.push(*uid),
-                }
-            }
-            let mut fetched = Vec::new();
-            for set in uid_sets(&to_fetch, 4000) {
-                fetched.extend(session.bodies(&set).await?);
-            }
-            let got: Vec<u32> = fetched.iter().map(|(u, _)| *u).collect();
-            ensure_all_returned(&to_fetch, &got)?;
-            report.fetched += fetched.len() as u64;
-            for (uid, raw) in fetched {
-                items.push(self.message_item(row, &aliases, uid, raw).await?);
-            }
-            items.sort_by_key(|i| i.uid);
+        let mut router = Router::new(row.id);
+        // Flagged on the server, not yet recorded (recorded while the next batch is fetched).
+        let mut flagged: Option<(u32, u32)> = None;
+        // Pipelined: while one batch is parsed, routed and committed, the next one is fetched;
+        // a batch is flagged \Seen only after its own commit.
+        let chunks: Vec<&[u32]> = uids.chunks(opts.batch_size).collect();
+        let mut next = match chunks.first() {
+            Some(first) => Some(fetch_batch(session, row.id, status.uidvalidity, first, &sizes, opts).await?),
+            None => None,
+        };
+        for (k, chunk) in chunks.iter().enumerate() {
+            let current = next.take().expect("every batch is fetched before its turn");
+            report.too_large += current.too_large;
+            report.fetched += current.fetched;
+            let leave_unflagged = current.leave_unflagged.clone();
             let is_last = done + chunk.len() as u64 >= total;
             let advance_to = match folder_plan {
                 FolderPlan::FirstSight if !is_last => checkpoint_floor(checkpoint),
                 _ if is_last => final_checkpoint,
                 _ => i64::from(*chunk.last().expect("chunks are never empty")),
             };
-            let outcome = self
-                .store
-                .commit_batch(&Batch {
-                    credential_id: row.id,
-                    folder: INBOX.to_string(),
-                    uidvalidity: i64::from(status.uidvalidity),
-                    advance_to,
-                    items,
-                    keep_checkpoint: matches!(folder_plan, FolderPlan::FirstSight) && !is_last,
-                })
-                .await
-                .map_err(|e| AppError::from_store(e, "case"))?;
+            let keep_checkpoint = matches!(folder_plan, FolderPlan::FirstSight) && !is_last;
+            let following = chunks.get(k + 1);
+            let record = flagged.take();
+            let (committed, fetched_next) = tokio::join!(
+                async {
+                    if let Some((first, last)) = record {
+                        self.record_flagged(row.id, status.uidvalidity, first, last)
+                            .await?;
+                    }
+                    self.ingest_batch(row, status.uidvalidity, &mut router, current, advance_to, keep_checkpoint)
+                        .await
+                },
+                async {
+                    match following {
+                        Some(c) => fetch_batch(session, row.id, status.uidvalidity, c, &sizes, opts)
+                            .await
+                            .map(Some),
+                        None => Ok(None),
+                    }
+                }
+            );
+            let outcome = committed?;
+            // A failed fetch leaves the session unusable: the committed batch is flagged by
+            // the next poll (`unflagged_uids`).
+            next = fetched_next?;
             report.cases_created += outcome.created_case_ids.len() as u64;
             report.exceptions += outcome.exceptions;
             report.duplicates += outcome.duplicates;
@@ -335,9 +489,13 @@ impl App {
                 .filter(|u| !leave_unflagged.contains(u))
                 .filter_map(|u| u32::try_from(*u).ok())
                 .collect();
-            self.flag_seen(row.id, status.uidvalidity, session, &flag).await?;
+            flagged = store_seen(session, &flag).await?;
             done += chunk.len() as u64;
             progress(done, total);
+        }
+        if let Some((first, last)) = flagged {
+            self.record_flagged(row.id, status.uidvalidity, first, last)
+                .await?;
         }
         if uids.is_empty()
             && checkpoint.is_none_or(|(v, last)| {
@@ -361,29 +519,91 @@ impl App {
     }
 
     /// Sets \Seen on committed UIDs (one command per compact set) and records that it is done.
-    async fn flag_seen(&self, credential_id: i64, uidvalidity: u32, session: &mut MailSession, uids: &[u32]) -> AppResult<()> {
-        if uids.is_empty() {
-            return Ok(());
+    async fn flag_seen(
+        &self,
+        credential_id: i64,
+        uidvalidity: u32,
+        session: &mut MailSession,
+        uids: &[u32],
+    ) -> AppResult<()> {
+        if let Some((first, last)) = store_seen(session, uids).await? {
+            self.record_flagged(credential_id, uidvalidity, first, last)
+                .await?;
         }
-        for set in uid_sets(uids, 4000) {
-            session.mark_seen(&set).await?;
-        }
-        let (first, last) = (uids.iter().min().copied().unwrap_or(0), uids.iter().max().copied().unwrap_or(0));
+        Ok(())
+    }
+
+    /// Records that the committed UIDs `first..=last` carry \Seen on the server.
+    async fn record_flagged(
+        &self,
+        credential_id: i64,
+        uidvalidity: u32,
+        first: u32,
+        last: u32,
+    ) -> AppResult<()> {
         self.store
-            .mark_flagged(credential_id, INBOX, i64::from(uidvalidity), i64::from(first), i64::from(last))
+            .mark_flagged(
+                credential_id,
+                INBOX,
+                i64::from(uidvalidity),
+                i64::from(first),
+                i64::from(last),
+            )
             .await
             .map_err(|e| AppError::from_store(e, "checkpoint"))
     }
 
-    /// Turns one fetched message into a case or an exception-log entry.
+    /// Parses (on a blocking thread), routes and commits one fetched batch in one transaction.
+    async fn ingest_batch(
+        &self,
+        row: &CredentialRow,
+        uidvalidity: u32,
+        router: &mut Router,
+        batch: FetchedBatch,
+        advance_to: i64,
+        keep_checkpoint: bool,
+    ) -> AppResult<BatchOutcome> {
+        let FetchedBatch {
+            mut items, bodies, ..
+        } = batch;
+        let parsed = tokio::task::spawn_blocking(move || {
+            bodies
+                .into_iter()
+                .map(|(uid, raw)| {
+                    let parsed = ParsedEmail::parse(&raw);
+                    (uid, raw, parsed)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| AppError::Other(anyhow::anyhow!("parsing a batch failed: {e}")))?;
+        self.refresh_router(router).await?;
+        for (uid, raw, parsed) in parsed {
+            items.push(self.message_item(row, router, uid, raw, parsed).await?);
+        }
+        items.sort_by_key(|i| i.uid);
+        self.store
+            .commit_batch(&Batch {
+                credential_id: row.id,
+                folder: INBOX.to_string(),
+                uidvalidity: i64::from(uidvalidity),
+                advance_to,
+                items,
+                keep_checkpoint,
+            })
+            .await
+            .map_err(|e| AppError::from_store(e, "case"))
+    }
+
+    /// Turns one fetched and parsed message into a case or an exception-log entry.
     async fn message_item(
         &self,
         row: &CredentialRow,
-        aliases: &HashMap<i64, AliasRow>,
+        router: &mut Router,
         uid: u32,
         raw: Vec<u8>,
+        parsed: Result<ParsedEmail, ParseError>,
     ) -> AppResult<BatchItem> {
-        let parsed = ParsedEmail::parse(&raw);
         let key = message_key(parsed.as_ref().ok(), &raw);
         let exception = |message: String, details: serde_json::Value, raw: Vec<u8>| BatchItem {
             uid: i64::from(uid),
@@ -409,9 +629,11 @@ impl App {
                 ));
             }
         };
-        match self.route_parsed(row.id, &p).await? {
+        let envelope = envelope_of(row.id, &p);
+        let decision = self.decide_cached(router, &envelope).await?;
+        match case_skeleton(&decision) {
             Some(case) => {
-                let case = self.case_from(&p, case, aliases);
+                let case = self.case_from(&p, case, &router.own_aliases);
                 Ok(BatchItem {
                     uid: i64::from(uid),
                     message_key: key,
@@ -426,50 +648,137 @@ impl App {
         }
     }
 
+    /// Reloads the aliases and mailboxes when the snapshot is older than
+    /// `ROUTING_SNAPSHOT_MAX_AGE` (and forgets the per-sender look-ups with them).
+    async fn refresh_router(&self, r: &mut Router) -> AppResult<()> {
+        if r.loaded_at.is_some_and(|t| t.elapsed() < ROUTING_SNAPSHOT_MAX_AGE) {
+            return Ok(());
+        }
+        let store = |e| AppError::from_store(e, "routing data");
+        let aliases = self.store.list_aliases(None).await.map_err(store)?;
+        r.book.aliases = aliases.iter().map(alias_rule).collect();
+        r.own_aliases = aliases
+            .into_iter()
+            .filter(|a| a.credential_id == r.credential_id)
+            .map(|a| (a.id, a))
+            .collect();
+        r.book.mailboxes = self
+            .store
+            .credential_mailboxes()
+            .await
+            .map_err(store)?
+            .into_iter()
+            .filter_map(|(id, m)| {
+                EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
+                    credential_id: id,
+                    mailbox,
+                })
+            })
+            .collect();
+        r.workspaces.clear();
+        r.clients_by_number.clear();
+        r.contacts.clear();
+        r.clients_by_domain.clear();
+        r.loaded_at = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// `routing::decide` over the router's snapshot: the same book `routing_book` builds for
+    /// this envelope, with the per-email look-ups (workspaces of `WSID=`, clients of `CLID=`,
+    /// the sender's contact and client domain) remembered for the snapshot's lifetime.
+    async fn decide_cached(&self, r: &mut Router, envelope: &Envelope) -> AppResult<Decision> {
+        let store = |e| AppError::from_store(e, "routing data");
+        let tokens = routing::scan_tokens(&envelope.body);
+        let mut workspace_ids = Vec::new();
+        for id in tokens.workspace_ids() {
+            let exists = match r.workspaces.get(&id) {
+                Some(e) => *e,
+                None => {
+                    let e = match self.store.get_named(NamedKind::Workspace, id).await {
+                        Ok(_) => true,
+                        Err(StoreError::NotFound) => false,
+                        Err(e) => return Err(store(e)),
+                    };
+                    r.workspaces.insert(id, e);
+                    e
+                }
+            };
+            if exists {
+                workspace_ids.push(id);
+            }
+        }
+        let mut clients: Vec<ClientRule> = Vec::new();
+        for number in tokens.client_numbers() {
+            let found = match r.clients_by_number.get(&number) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self
+                        .store
+                        .client_by_number(&number)
+                        .await
+                        .map_err(store)?
+                        .map(|c| client_rule(&c));
+                    r.clients_by_number.insert(number, c.clone());
+                    c
+                }
+            };
+            clients.extend(found);
+        }
+        let mut contacts = Vec::new();
+        if let Some(from) = &envelope.from {
+            let contact = match r.contacts.get(from.key()) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self
+                        .store
+                        .contact_by_email(from.key())
+                        .await
+                        .map_err(store)?
+                        .and_then(|c| {
+                            EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
+                                id: c.id,
+                                email,
+                                client_id: c.client_id,
+                                workspace_id: c.workspace_id,
+                            })
+                        });
+                    r.contacts.insert(from.key().to_string(), c.clone());
+                    c
+                }
+            };
+            contacts.extend(contact);
+            if let Some(domain) = routing::sender_domain(from) {
+                let client = match r.clients_by_domain.get(&domain) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = self
+                            .store
+                            .client_by_domain(&domain)
+                            .await
+                            .map_err(store)?
+                            .map(|c| client_rule(&c));
+                        r.clients_by_domain.insert(domain, c.clone());
+                        c
+                    }
+                };
+                clients.extend(client);
+            }
+        }
+        r.book.workspace_ids = workspace_ids;
+        r.book.clients = clients;
+        r.book.contacts = contacts;
+        Ok(routing::decide(envelope, &r.book))
+    }
+
     /// The routing decision for a parsed email, as the skeleton of a case (None: unmatched).
     pub(crate) async fn route_parsed(
         &self,
         credential_id: i64,
         p: &ParsedEmail,
     ) -> AppResult<Option<NewCase>> {
-        let envelope = Envelope {
-            credential_id: Some(credential_id),
-            to: addresses(&p.to),
-            cc: addresses(&p.cc),
-            delivered_to: addresses(&p.delivered_to),
-            x_original_to: addresses(&p.x_original_to),
-            from: p.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()),
-            body: p.text.clone(),
-        };
+        let envelope = envelope_of(credential_id, p);
         let book = self.routing_book(&envelope).await?;
-        let d = routing::decide(&envelope, &book);
-        let (Some(workspace_id), Some(project_type_id)) = (d.workspace_id, d.project_type_id)
-        else {
-            return Ok(None);
-        };
-        if !d.is_routed() {
-            return Ok(None);
-        }
-        Ok(Some(NewCase {
-            alias_id: d.alias_id,
-            workspace_id,
-            project_type_id,
-            client_id: d.client_id,
-            contact_id: d.contact_id,
-            message_id: None,
-            subject: String::new(),
-            issue: String::new(),
-            sender: None,
-            sender_name: None,
-            recipients: json!({}),
-            sent_at: None,
-            status: "New".into(),
-            priority: "Medium".into(),
-            fields: json!({}),
-            automatic: None,
-            routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
-            attachments: Vec::new(),
-        }))
+        Ok(case_skeleton(&routing::decide(&envelope, &book)))
     }
 
     /// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the

@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return keys::generate();
         }
         let app = App::open(settings).await?;
-        let result = match cli.command {
+        match cli.command {
             Command::Serve(args) => serve::run(app, args).await,
             Command::Credential(c) => credential::run(&app, c).await,
             Command::Token(c) => token::run(&app, c).await,
@@ -132,8 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Route(a) => route::run(&app, a).await,
             Command::Exception(c) => alias::run_exceptions(&app, c).await,
             Command::Case(c) => case::run(&app, c).await,
-        };
-        result
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,10 @@ use super::parse::ParsedEmail;
 /// Why this message is automatic, or `None` for mail written by a person.
 /// `own_message_id_domain` is the domain of the Message-IDs of our own replies.
 pub fn automatic_reason(email: &ParsedEmail, own_message_id_domain: &str) -> Option<String> {
-    if let Some(v) = email.header("Auto-Submitted") {
-        if !v.trim().eq_ignore_ascii_case("no") {
-            return Some(format!("Auto-Submitted: {}", v.trim()));
-        }
+    if let Some(v) = email.header("Auto-Submitted")
+        && !v.trim().eq_ignore_ascii_case("no")
+    {
+        return Some(format!("Auto-Submitted: {}", v.trim()));
     }
     if let Some(v) = email.header("Precedence") {
         let v = v.trim().to_ascii_lowercase();
@@ -18,10 +18,10 @@ pub fn automatic_reason(email: &ParsedEmail, own_message_id_domain: &str) -> Opt
         }
     }
     for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"] {
-        if let Some(v) = email.header(h) {
-            if h != "X-Auto-Response-Suppress" || v.to_ascii_lowercase().contains("all") {
-                return Some(format!("{h}: {}", v.trim()));
-            }
+        if let Some(v) = email.header(h)
+            && (h != "X-Auto-Response-Suppress" || v.to_ascii_lowercase().contains("all"))
+        {
+            return Some(format!("{h}: {}", v.trim()));
         }
     }
     if let Some(from) = &email.from {

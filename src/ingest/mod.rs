@@ -9,4 +9,4 @@ pub mod parse;
 pub mod sync;
 
 pub use automatic::automatic_reason;
-pub use parse::{Attachment, ParsedEmail};
+pub use parse::{Attachment, ParseError, ParsedEmail};

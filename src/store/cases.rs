@@ -2,6 +2,8 @@
 //! processed messages. `commit_batch` writes a fetched batch — cases, exceptions, de-duplication
 //! keys and the advanced checkpoint — in ONE transaction: it all happens or none of it does.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use sqlx::Row;
 
@@ -127,6 +129,54 @@ pub struct CaseFilter {
     pub before_id: Option<i64>,
 }
 
+/// Rows per multi-row statement of `commit_batch` (parameters stay far below the limits of
+/// SQLite, 32766, and PostgreSQL, 65535).
+const CLAIM_ROWS: usize = 500;
+const CASE_ROWS: usize = 200;
+const ATTACHMENT_ROWS: usize = 50;
+const OUTCOME_ROWS: usize = 500;
+
+/// `rows` copies of `row` (such as `(?, ?, 'x')`) joined by `, `, every `?` numbered `$1`,
+/// `$2`, … in order. The templates are constants of this file: no `?` inside literals.
+fn numbered_rows(row: &str, rows: usize) -> String {
+    let mut out = String::with_capacity((row.len() + 8) * rows);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        for ch in row.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+    }
+    out
+}
+
+/// Shifts every `$n` of `sql` by `by`.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        out.push(ch);
+        if ch == '$' {
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            let n: usize = digits.parse().unwrap_or(0);
+            out.push_str(&(n + by).to_string());
+        }
+    }
+    out
+}
+
 const CASE_COLUMNS: &str = "id, credential_id, alias_id, workspace_id, project_type_id, client_id, \
     contact_id, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
     communication_method, status, priority, fields, automatic, routing, uid, created_at";
@@ -184,38 +234,63 @@ impl Store {
     }
 
     /// Commits one batch: every case, exception, processed-message key and the checkpoint.
+    ///
+    /// Rows go in as multi-row statements (a handful per batch rather than a few per email):
+    /// every UID is claimed first (`processed_messages`, as before: a UID claimed by an earlier
+    /// commit is `already_processed`), then the cases, their attachments, the exceptions, the
+    /// outcome of each claim, and the checkpoint.
     pub async fn commit_batch(&self, batch: &Batch) -> StoreResult<BatchOutcome> {
         let now = now_ms();
         let mut out = BatchOutcome::default();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for item in &batch.items {
-                let fresh = sqlx::query(
+            let mut fresh: HashSet<i64> = HashSet::with_capacity(batch.items.len());
+            for chunk in batch.items.chunks(CLAIM_ROWS) {
+                let sql = format!(
                     "INSERT INTO processed_messages (credential_id, folder, uidvalidity, uid, message_key, outcome, processed_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(batch.credential_id)
-                .bind(&batch.folder)
-                .bind(batch.uidvalidity)
-                .bind(item.uid)
-                .bind(&item.message_key)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                out.committed_uids.push(item.uid);
-                if fresh.rows_affected() == 0 {
-                    out.already_processed += 1;
-                    continue;
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING uid",
+                    numbered_rows("(?, ?, ?, ?, ?, 'pending', ?)", chunk.len())
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+                for item in chunk {
+                    q = q
+                        .bind(batch.credential_id)
+                        .bind(&batch.folder)
+                        .bind(batch.uidvalidity)
+                        .bind(item.uid)
+                        .bind(&item.message_key)
+                        .bind(now);
                 }
-                let (outcome, case_id): (&str, Option<i64>) = match &item.outcome {
-                    ItemOutcome::Case(c) => {
-                        let id: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
-                             message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
-                             communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'Email Integration', $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-                             ON CONFLICT DO NOTHING RETURNING id",
-                        )
+                fresh.extend(q.fetch_all(&mut *tx).await?);
+            }
+            out.committed_uids = batch.items.iter().map(|i| i.uid).collect();
+            let fresh_items: Vec<&BatchItem> =
+                batch.items.iter().filter(|i| fresh.contains(&i.uid)).collect();
+            out.already_processed = (batch.items.len() - fresh_items.len()) as u64;
+
+            // Cases: the first email with a key gets the case; any other is a duplicate.
+            let cases: Vec<(&BatchItem, &NewCase)> = fresh_items
+                .iter()
+                .filter_map(|i| match &i.outcome {
+                    ItemOutcome::Case(c) => Some((*i, c.as_ref())),
+                    ItemOutcome::Exception { .. } => None,
+                })
+                .collect();
+            let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(cases.len());
+            for chunk in cases.chunks(CASE_ROWS) {
+                let sql = format!(
+                    "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
+                     message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
+                     communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at) \
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING id, message_key",
+                    numbered_rows(
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Email Integration', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        chunk.len()
+                    )
+                );
+                let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                for (item, c) in chunk {
+                    q = q
                         .bind(batch.credential_id)
                         .bind(c.alias_id)
                         .bind(c.workspace_id)
@@ -238,76 +313,128 @@ impl Store {
                         .bind(&batch.folder)
                         .bind(batch.uidvalidity)
                         .bind(item.uid)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        match id {
-                            None => {
-                                out.duplicates += 1;
-                                ("duplicate", None)
-                            }
-                            Some(id) => {
-                                for a in &c.attachments {
-                                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes));
-                                    sqlx::query("INSERT INTO attachment_blobs (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                                        .bind(&sha)
-                                        .bind(a.bytes.len() as i64)
-                                        .bind(&a.bytes)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                    sqlx::query("INSERT INTO case_attachments (case_id, name, content_type, sha256, size) VALUES ($1, $2, $3, $4, $5)")
-                                        .bind(id)
-                                        .bind(&a.name)
-                                        .bind(&a.content_type)
-                                        .bind(&sha)
-                                        .bind(a.bytes.len() as i64)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                }
-                                out.created_case_ids.push(id);
-                                ("case", Some(id))
-                            }
-                        }
-                    }
-                    ItemOutcome::Exception { entry, raw } => {
-                        let exception_id: i64 = sqlx::query_scalar(
-                            "INSERT INTO exceptions (at, credential_id, alias_id, source, message, details) \
-                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                        )
-                        .bind(now)
-                        .bind(entry.credential_id)
-                        .bind(entry.alias_id)
-                        .bind(entry.source)
-                        .bind(&entry.message)
-                        .bind(entry.details.to_string())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if let Some(raw) = raw {
-                            sqlx::query("INSERT INTO exception_messages (exception_id, uid, uidvalidity, folder, raw) VALUES ($1, $2, $3, $4, $5)")
-                                .bind(exception_id)
-                                .bind(item.uid)
-                                .bind(batch.uidvalidity)
-                                .bind(&batch.folder)
-                                .bind(raw)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        out.exceptions += 1;
-                        ("exception", None)
-                    }
+                        .bind(now);
+                }
+                ids_by_key.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id, key)| (key, id)));
+            }
+            let mut created: Vec<(i64, i64, &NewCase)> = Vec::with_capacity(cases.len());
+            let mut duplicate_uids: Vec<i64> = Vec::new();
+            for (item, c) in &cases {
+                match ids_by_key.remove(&item.message_key) {
+                    Some(id) => created.push((item.uid, id, *c)),
+                    None => duplicate_uids.push(item.uid),
+                }
+            }
+            out.duplicates = duplicate_uids.len() as u64;
+            out.created_case_ids = created.iter().map(|(_, id, _)| *id).collect();
+
+            // Attachments: content-addressed blobs, then the case's list.
+            let attachments: Vec<(i64, &NewAttachment, String)> = created
+                .iter()
+                .flat_map(|(_, id, c)| c.attachments.iter().map(move |a| (*id, a)))
+                .map(|(id, a)| (id, a, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes))))
+                .collect();
+            for chunk in attachments.chunks(ATTACHMENT_ROWS) {
+                let sql = format!(
+                    "INSERT INTO attachment_blobs (sha256, size, bytes) VALUES {} ON CONFLICT DO NOTHING",
+                    numbered_rows("(?, ?, ?)", chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (_, a, sha) in chunk {
+                    q = q.bind(sha).bind(a.bytes.len() as i64).bind(&a.bytes);
+                }
+                q.execute(&mut *tx).await?;
+                let sql = format!(
+                    "INSERT INTO case_attachments (case_id, name, content_type, sha256, size) VALUES {}",
+                    numbered_rows("(?, ?, ?, ?, ?)", chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, a, sha) in chunk {
+                    q = q
+                        .bind(*id)
+                        .bind(&a.name)
+                        .bind(&a.content_type)
+                        .bind(sha)
+                        .bind(a.bytes.len() as i64);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            // Exceptions (rare): one at a time, each keeping its message for Retry.
+            let mut exception_uids: Vec<i64> = Vec::new();
+            for item in &fresh_items {
+                let ItemOutcome::Exception { entry, raw } = &item.outcome else {
+                    continue;
                 };
-                sqlx::query(
-                    "UPDATE processed_messages SET outcome = $1, case_id = $2 \
-                     WHERE credential_id = $3 AND folder = $4 AND uidvalidity = $5 AND uid = $6",
+                let exception_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO exceptions (at, credential_id, alias_id, source, message, details) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
-                .bind(outcome)
-                .bind(case_id)
-                .bind(batch.credential_id)
-                .bind(&batch.folder)
-                .bind(batch.uidvalidity)
-                .bind(item.uid)
-                .execute(&mut *tx)
+                .bind(now)
+                .bind(entry.credential_id)
+                .bind(entry.alias_id)
+                .bind(entry.source)
+                .bind(&entry.message)
+                .bind(entry.details.to_string())
+                .fetch_one(&mut *tx)
                 .await?;
+                if let Some(raw) = raw {
+                    sqlx::query("INSERT INTO exception_messages (exception_id, uid, uidvalidity, folder, raw) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(exception_id)
+                        .bind(item.uid)
+                        .bind(batch.uidvalidity)
+                        .bind(&batch.folder)
+                        .bind(raw)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                exception_uids.push(item.uid);
+            }
+            out.exceptions = exception_uids.len() as u64;
+
+            // The outcome of every claim.
+            for chunk in created.chunks(OUTCOME_ROWS) {
+                let cases = numbered_rows("WHEN ? THEN ?", chunk.len()).replace(", ", " ");
+                let start = chunk.len() * 2;
+                let uids = numbered_rows("?", chunk.len());
+                let uids = renumber(&uids, start);
+                let sql = format!(
+                    "UPDATE processed_messages SET outcome = 'case', case_id = CASE uid {cases} END \
+                     WHERE credential_id = ${} AND folder = ${} AND uidvalidity = ${} AND uid IN ({uids})",
+                    start + chunk.len() + 1,
+                    start + chunk.len() + 2,
+                    start + chunk.len() + 3,
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (uid, id, _) in chunk {
+                    q = q.bind(*uid).bind(*id);
+                }
+                for (uid, _, _) in chunk {
+                    q = q.bind(*uid);
+                }
+                q.bind(batch.credential_id)
+                    .bind(&batch.folder)
+                    .bind(batch.uidvalidity)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (outcome, uids) in [("duplicate", &duplicate_uids), ("exception", &exception_uids)] {
+                for chunk in uids.chunks(OUTCOME_ROWS) {
+                    let sql = format!(
+                        "UPDATE processed_messages SET outcome = $1 \
+                         WHERE credential_id = $2 AND folder = $3 AND uidvalidity = $4 AND uid IN ({})",
+                        renumber(&numbered_rows("?", chunk.len()), 4)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(outcome)
+                        .bind(batch.credential_id)
+                        .bind(&batch.folder)
+                        .bind(batch.uidvalidity);
+                    for uid in chunk {
+                        q = q.bind(*uid);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
             }
             if !batch.keep_checkpoint {
             sqlx::query(

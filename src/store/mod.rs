@@ -195,16 +195,16 @@ impl Store {
 
 /// Maps a unique-index violation to a conflict on the field whose key column it names.
 fn unique_conflict(e: sqlx::Error, rules: &[(&str, &'static str, &str)]) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
-            for (column, field, message) in rules {
-                if text.contains(column) {
-                    return StoreError::Conflict {
-                        field,
-                        message: (*message).to_string(),
-                    };
-                }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
+        for (column, field, message) in rules {
+            if text.contains(column) {
+                return StoreError::Conflict {
+                    field,
+                    message: (*message).to_string(),
+                };
             }
         }
     }

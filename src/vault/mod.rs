@@ -141,10 +141,10 @@ impl KeyRing {
     /// Loads the keys from `MAILROOM_MASTER_KEY` when it is set, else from the key file.
     /// With neither, and `create_if_missing`, writes a new key file (mode 0600).
     pub fn load(data_dir: &Path, create_if_missing: bool) -> anyhow::Result<Self> {
-        if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
-            if !value.trim().is_empty() {
-                return Self::parse(&value, KeySource::Environment);
-            }
+        if let Ok(value) = std::env::var(MASTER_KEY_ENV)
+            && !value.trim().is_empty()
+        {
+            return Self::parse(&value, KeySource::Environment);
         }
         let path = data_dir.join(KEY_FILE_NAME);
         match std::fs::read_to_string(&path) {

@@ -1,14 +1,16 @@
-//! The admin UI in a real browser: sign in, add a credential with Test Connection, details
-//! without the password, Change Password, test the saved credential, delete. Screenshots of the
-//! dashboard and the form land in `test-artifacts/`.
+//! The admin UI in a real browser against the test Dovecot: sign in, add a credential with
+//! Test Connection, details without the password, Change Password, test the saved credential
+//! ("Invalid Password", then "Connected Successfully"), delete. Screenshots of the dashboard
+//! and the form land in `test-artifacts/`.
 
 use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER, admin_app};
 use crate::browser::Browser;
-
-const MAILBOX_PASSWORD: &str = "Browser-Typed-Secret-77";
+use crate::dovecot::{Dovecot, PASSWORD as MAILBOX_PASSWORD, USER};
 
 #[tokio::test]
-async fn add_edit_change_password_and_delete_in_a_browser() {
+async fn add_test_change_password_and_delete_in_a_browser() {
+    let d = Dovecot::start();
+    d.seed(2, 1);
     let (app, _) = admin_app().await;
     let b = Browser::start().await;
 
@@ -24,10 +26,8 @@ async fn add_edit_change_password_and_delete_in_a_browser() {
     // New Email Integration: defaults, and Test Connection disabled until every field is filled.
     b.click("#add-credential").await;
     b.wait_text("h1", "New Email Integration").await;
-    assert_eq!(
-        b.css("#port").await.prop("value").await.unwrap().as_deref(),
-        Some("993")
-    );
+    let port = b.css("#port").await.prop("value").await.unwrap();
+    assert_eq!(port.as_deref(), Some("993"));
     assert!(
         b.css("#use_secure_connection")
             .await
@@ -39,9 +39,15 @@ async fn add_edit_change_password_and_delete_in_a_browser() {
         !b.is_enabled("#test-connection").await,
         "disabled while fields are empty"
     );
-    b.fill("#mailbox", "payroll@example.com").await;
+    b.fill("#mailbox", USER).await;
     b.fill("#password", MAILBOX_PASSWORD).await;
-    b.fill("#host", "imap.example.com").await;
+    b.fill("#host", "127.0.0.1").await;
+    b.fill("#port", &d.imap_port.to_string()).await;
+    b.click("#use_secure_connection").await;
+    assert!(
+        b.text("#insecure-warning").await.contains("clear text"),
+        "turning security off warns"
+    );
     b.fill("#configuration_name", "Payroll").await;
     assert!(
         !b.is_enabled("#test-connection").await,
@@ -52,6 +58,18 @@ async fn add_edit_change_password_and_delete_in_a_browser() {
         b.is_enabled("#test-connection").await,
         "enabled once every required field is filled"
     );
+
+    // Test Connection against the test Dovecot, on the typed values; nothing changes there.
+    b.click("#test-connection").await;
+    b.wait_text("#test-message", "We were able to connect to your mailbox.")
+        .await;
+    assert!(
+        b.text("#inbox-counts")
+            .await
+            .contains("3 messages, 2 unread")
+    );
+    assert_eq!(d.seen_count(), 1, "the test changed no flag");
+    b.scroll_to("#test-outcome").await;
     b.screenshot("credential-form-new").await;
     b.click("#save").await;
     b.wait_text(".flash", "Credential saved").await;
@@ -67,12 +85,15 @@ async fn add_edit_change_password_and_delete_in_a_browser() {
         .unwrap();
 
     // Details: no input holds the password, in the DOM or the page source.
-    let values = b.input_values().await;
-    assert!(
-        values.iter().all(|v| !v.contains(MAILBOX_PASSWORD)),
-        "{values:?}"
-    );
-    assert!(!b.source().await.contains(MAILBOX_PASSWORD));
+    let no_password_anywhere = async || {
+        let values = b.input_values().await;
+        assert!(
+            values.iter().all(|v| !v.contains(MAILBOX_PASSWORD)),
+            "{values:?}"
+        );
+        assert!(!b.source().await.contains(MAILBOX_PASSWORD));
+    };
+    no_password_anywhere().await;
     assert!(
         b.client
             .find(fantoccini::Locator::Css("#password"))
@@ -101,14 +122,26 @@ async fn add_edit_change_password_and_delete_in_a_browser() {
         "New-Secret-1"
     );
 
-    // The dashboard lists it.
+    // Test Connection with the stored password: wrong now, so "Invalid Password".
+    b.click("#test-connection").await;
+    b.wait_text("#test-message", "Invalid Password").await;
+    // The mailbox's real password again: "Connected Successfully".
+    b.click("#open-change-password").await;
+    b.fill("#new_password", MAILBOX_PASSWORD).await;
+    b.fill("#confirm_password", MAILBOX_PASSWORD).await;
+    b.click("#change-password-ok").await;
+    b.wait_text(".flash", "Password changed").await;
+    b.click("#test-connection").await;
+    b.wait_text("#test-message", "Connected Successfully").await;
+    no_password_anywhere().await;
+
+    // The dashboard lists it with the last test.
     b.goto(&format!("{}/admin/email-integration", app.base))
         .await;
     let row = b.text("#credentials tbody tr").await;
+    assert!(row.contains("Payroll") && row.contains(USER), "{row}");
     assert!(
-        row.contains("Payroll")
-            && row.contains("payroll@example.com")
-            && row.contains("imap.example.com:993"),
+        row.contains(&format!("127.0.0.1:{}", d.imap_port)) && row.contains("ok"),
         "{row}"
     );
     b.screenshot("dashboard").await;

@@ -147,6 +147,18 @@ impl Browser {
         }
     }
 
+    /// Scrolls `selector` into view (before a screenshot).
+    pub async fn scroll_to(&self, selector: &str) {
+        let el = self.css(selector).await;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![serde_json::to_value(el).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+
     /// Saves a PNG screenshot under `test-artifacts/` for people to look at.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");

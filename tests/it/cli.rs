@@ -42,10 +42,7 @@ fn credential_lifecycle_through_the_cli() {
     let created: serde_json::Value =
         serde_json::from_str(&ok(&run_cli(&data, &args, Some("Cli-Pass-123\n")))).unwrap();
     assert_eq!(created["port"], 993);
-    assert_eq!(
-        created["created_by"].as_str().unwrap().starts_with("cli:"),
-        true
-    );
+    assert!(created["created_by"].as_str().unwrap().starts_with("cli:"));
     let id = created["id"].as_i64().unwrap().to_string();
 
     let listed: serde_json::Value = serde_json::from_str(&ok(&run_cli(

@@ -17,6 +17,8 @@ const EMAILS: usize = 2000;
 const KILLS: usize = 12;
 
 /// Starts `mailroom serve`; returns the child, its base URL and (on first start) the token.
+/// The caller kills and waits for the child.
+#[allow(clippy::zombie_processes)]
 fn serve(data: &Path) -> (Child, String, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -5,7 +5,9 @@ mod fake_imap;
 mod helpers;
 
 mod admin_http;
+mod admin_pages;
 mod admin_ui;
+mod admin_ui_aliases;
 mod aliases;
 mod api_basics;
 mod browser;

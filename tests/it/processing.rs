@@ -439,11 +439,24 @@ async fn read_mail_arriving_after_an_empty_first_poll_is_processed() {
     let app = TestApp::spawn().await;
     let (cred, _, _) = connect_mailbox(&app, &d, true).await;
     assert_eq!(poll(&app, cred).await["cases_created"], 0);
-    deliver(&d, "read.mr", &email(1, USER, "", "read in Outlook first"), true);
+    deliver(
+        &d,
+        "read.mr",
+        &email(1, USER, "", "read in Outlook first"),
+        true,
+    );
     assert_eq!(poll(&app, cred).await["cases_created"], 1);
     let metrics = app.anonymous("GET", "/metrics").await;
     assert_eq!(metrics.status, 200);
-    assert!(metrics.text.contains("mailroom_cases_created_total"), "{}", metrics.text);
-    assert!(metrics.text.contains("mailroom_poll_duration_seconds_count"));
+    assert!(
+        metrics.text.contains("mailroom_cases_created_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("mailroom_poll_duration_seconds_count")
+    );
     assert!(metrics.text.contains("mailroom_backlog_messages"));
 }

@@ -4,6 +4,10 @@
 //! Owns page routes, sessions, CSRF and security headers for pages. Must not hold business rules.
 
 mod pages;
+mod pages_aliases;
+mod pages_common;
+mod pages_processing;
+mod pages_reference;
 mod session;
 
 use std::sync::Arc;
@@ -15,7 +19,6 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::SharedApp;
-use crate::app::AdminSession;
 pub use session::LoginThrottle;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -50,10 +53,21 @@ pub fn routes() -> Router<SharedApp> {
             post(pages::change_password),
         )
         .route(
+            "/admin/email-integration/connection-test",
+            post(pages::test_new),
+        )
+        .route(
+            "/admin/email-integration/{id}/connection-test",
+            post(pages::test_saved),
+        )
+        .route(
             "/admin/email-integration/{id}/delete",
             get(pages::delete_page).post(pages::delete_submit),
         )
         .route("/admin/audit", get(pages::audit))
+        .merge(pages_aliases::routes())
+        .merge(pages_reference::routes())
+        .merge(pages_processing::routes())
         .route(
             "/admin/static/app.css",
             get(|| async {
@@ -90,8 +104,8 @@ pub fn routes() -> Router<SharedApp> {
         ))
 }
 
-/// The aliases section of a credential's page (filled in when aliases have pages).
-async fn aliases_section(_app: &SharedApp, _admin: &session::Admin, _credential_id: i64) -> String {
-    let _: Option<&AdminSession> = None;
-    String::new()
+/// The aliases section of a credential's page: its aliases with New / Edit / Delete and the
+/// routing dry run form (rendered by `pages_aliases`; the admin is already signed in).
+async fn aliases_section(app: &SharedApp, _admin: &session::Admin, credential_id: i64) -> String {
+    pages_aliases::section(app, credential_id).await
 }

@@ -14,102 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::pages_common::{csrf_refused, error_page, parse_id, render as page};
 use super::session::{Admin, LoginThrottle, csrf_ok, is_https, session_cookie};
 use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
 use crate::web::SharedApp;
-
-/// Renders a template, or a plain 500 if rendering itself fails.
-fn page(status: StatusCode, t: &impl Template) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/message.html")]
-struct MessagePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
-    title: String,
-    message: String,
-    back: String,
-}
-
-fn message(
-    admin: Option<&Admin>,
-    status: StatusCode,
-    title: &str,
-    text: &str,
-    back: &str,
-) -> Response {
-    page(
-        status,
-        &MessagePage {
-            nav_user: admin.map(|a| a.session.username.clone()),
-            csrf: admin.map_or(String::new(), |a| a.session.csrf_token.clone()),
-            flash: None,
-            title: title.to_string(),
-            message: text.to_string(),
-            back: back.to_string(),
-        },
-    )
-}
-
-fn csrf_refused(admin: &Admin) -> Response {
-    message(
-        Some(admin),
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form was not sent by this session (missing or wrong CSRF token). Reload the page and try again.",
-        "/admin/email-integration",
-    )
-}
-
-/// Maps an `AppError` to a page; validation errors are handled by the callers.
-fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
-    match e {
-        AppError::NotFound(what) => message(
-            Some(admin),
-            StatusCode::NOT_FOUND,
-            "Not found",
-            &format!("That {what} does not exist."),
-            back,
-        ),
-        AppError::Conflict { message: m, .. } => {
-            message(Some(admin), StatusCode::CONFLICT, "Not possible", &m, back)
-        }
-        AppError::Validation(v) => message(
-            Some(admin),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid input",
-            &v.to_string(),
-            back,
-        ),
-        AppError::Upstream(m) => message(
-            Some(admin),
-            StatusCode::BAD_GATEWAY,
-            "Mail server problem",
-            &m,
-            back,
-        ),
-        AppError::Other(e) => {
-            tracing::error!(error = format!("{e:#}"), "admin page failed");
-            message(
-                Some(admin),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Internal error; the server log has the details.",
-                back,
-            )
-        }
-    }
-}
 
 const FLASHES: &[(&str, &str)] = &[
     ("saved", "Saved."),
@@ -249,7 +158,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin);
+        return csrf_refused(&admin, "/admin/email-integration");
     }
     let _ = app.sign_out(&admin.cookie_value).await;
     let mut r = Redirect::to("/admin/login").into_response();
@@ -535,7 +444,7 @@ pub async fn new_submit(
     Form(form): Form<CredentialForm>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin);
+        return csrf_refused(&admin, "/admin/email-integration");
     }
     let values = form.values(false);
     let result = match form.to_raw(false) {
@@ -562,10 +471,6 @@ pub async fn new_submit(
         }
         Err(e) => error_page(&admin, e, "/admin/email-integration"),
     }
-}
-
-fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
 }
 
 async fn details_page(app: &SharedApp, admin: &Admin, id: i64) -> Result<CredentialPage, Response> {
@@ -608,7 +513,7 @@ pub async fn details_submit(
     Form(form): Form<CredentialForm>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin);
+        return csrf_refused(&admin, "/admin/email-integration");
     }
     let Some(id) = parse_id(&id) else {
         return error_page(
@@ -658,7 +563,7 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin);
+        return csrf_refused(&admin, "/admin/email-integration");
     }
     let Some(id) = parse_id(&id) else {
         return error_page(
@@ -736,7 +641,7 @@ pub async fn delete_submit(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin);
+        return csrf_refused(&admin, "/admin/email-integration");
     }
     let Some(id) = parse_id(&id) else {
         return error_page(
@@ -802,5 +707,158 @@ pub async fn audit(State(app): State<SharedApp>, admin: Admin) -> Response {
             },
         ),
         Err(e) => error_page(&admin, e, "/admin"),
+    }
+}
+
+// ---------------------------------------------------------------- Test Connection
+
+#[derive(Template)]
+#[template(path = "admin/test_result.html")]
+struct TestResultFragment {
+    ok: bool,
+    category: &'static str,
+    message: String,
+    hint: Option<String>,
+    server_response: Option<String>,
+    address: Option<String>,
+    tls: Option<String>,
+    certificate: Option<crate::imap::CertificateInfo>,
+    inbox: Option<crate::imap::InboxCounts>,
+    steps: Vec<crate::imap::Step>,
+}
+
+impl TestResultFragment {
+    fn of(v: crate::app::ConnectionTestView) -> Self {
+        let r = v.report;
+        Self {
+            ok: r.ok,
+            category: r.category.as_str(),
+            message: r.message,
+            hint: r.hint,
+            server_response: r.server_response,
+            address: r.address,
+            tls: r.tls,
+            certificate: r.certificate,
+            inbox: r.inbox,
+            steps: r.steps,
+        }
+    }
+
+    /// A result for input that could not be tested at all (a field is invalid).
+    fn invalid(errors: &ValidationErrors) -> Self {
+        Self {
+            ok: false,
+            category: "invalid_input",
+            message: format!("Not tested: {errors}"),
+            hint: None,
+            server_response: None,
+            address: None,
+            tls: None,
+            certificate: None,
+            inbox: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// The fragment for the page's script, or the whole form page (without JavaScript).
+fn test_answer(
+    headers: &HeaderMap,
+    fragment: TestResultFragment,
+    full_page: impl FnOnce(String) -> CredentialPage,
+) -> Response {
+    let html = match fragment.render() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response();
+        }
+    };
+    let from_script = headers
+        .get("x-requested-with")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "fetch");
+    if from_script {
+        Html(html).into_response()
+    } else {
+        page(StatusCode::OK, &full_page(html))
+    }
+}
+
+/// Test Connection on the values of the New Email Integration form (password typed in).
+pub async fn test_new(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    headers: HeaderMap,
+    Form(form): Form<CredentialForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin, "/admin/email-integration");
+    }
+    let fragment = match form.to_raw(false) {
+        Err(e) => TestResultFragment::invalid(&e.into()),
+        Ok(raw) => match app.test_connection(&admin.session.actor, &raw).await {
+            Ok(v) => TestResultFragment::of(v),
+            Err(AppError::Validation(errors)) => TestResultFragment::invalid(&errors),
+            Err(e) => return error_page(&admin, e, "/admin/email-integration/new"),
+        },
+    };
+    let values = form.values(false);
+    test_answer(&headers, fragment, |html| {
+        let mut p = CredentialPage::new(&admin, None, values);
+        p.test_result = Some(html);
+        p
+    })
+}
+
+/// Test Connection on a saved credential with its stored password and the form's (unsaved)
+/// host, port and security.
+pub async fn test_saved(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CredentialForm>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin, "/admin/email-integration");
+    }
+    let Some(id) = parse_id(&id) else {
+        return error_page(
+            &admin,
+            AppError::NotFound("credential"),
+            "/admin/email-integration",
+        );
+    };
+    let fragment = match form.to_raw(true) {
+        Err(e) => TestResultFragment::invalid(&e.into()),
+        Ok(raw) => {
+            let overrides = crate::app::ConnectionOverrides {
+                host: raw.host,
+                port: raw.port,
+                use_secure_connection: None,
+                security: raw.security,
+                ca_bundle: raw.ca_bundle,
+                pinned_sha256: raw.pinned_sha256,
+            };
+            match app
+                .test_stored_credential(&admin.session.actor, id, &overrides)
+                .await
+            {
+                Ok(v) => TestResultFragment::of(v),
+                Err(AppError::Validation(errors)) => TestResultFragment::invalid(&errors),
+                Err(e) => return error_page(&admin, e, "/admin/email-integration"),
+            }
+        }
+    };
+    match details_page(&app, &admin, id).await {
+        Ok(mut p) => {
+            p.v = form.values(true);
+            test_answer(&headers, fragment, move |html| {
+                p.test_result = Some(html);
+                p
+            })
+        }
+        Err(r) => r,
     }
 }

@@ -100,18 +100,17 @@ pub async fn same_origin_posts(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if req.method() == Method::POST {
-        if let Some(origin) = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok()) {
-            let host = req
-                .headers()
-                .get(HOST)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let origin_host = origin.split("://").nth(1).unwrap_or("");
-            if origin == "null" || origin_host != host {
-                return (StatusCode::FORBIDDEN, "Cross-site form posts are refused.")
-                    .into_response();
-            }
+    if req.method() == Method::POST
+        && let Some(origin) = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok())
+    {
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split("://").nth(1).unwrap_or("");
+        if origin == "null" || origin_host != host {
+            return (StatusCode::FORBIDDEN, "Cross-site form posts are refused.").into_response();
         }
     }
     next.run(req).await

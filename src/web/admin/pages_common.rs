@@ -1,0 +1,158 @@
+//! Small helpers shared by the `pages_*` modules (aliases, reference data, processing):
+//! rendering a template, the message page, mapping an `AppError` to a page, ids from paths.
+//!
+//! Owns no route and no business rule; must not build HTML with `format!`.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::session::Admin;
+use crate::app::AppError;
+use crate::domain::ValidationError;
+
+/// Renders a template, or a plain 500 if rendering itself fails.
+pub fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+        }
+    }
+}
+
+/// What every page inside the signed-in frame needs for `base.html`.
+pub struct Frame {
+    pub nav_user: Option<String>,
+    pub csrf: String,
+}
+
+impl Frame {
+    pub fn of(admin: &Admin) -> Self {
+        Self {
+            nav_user: Some(admin.session.username.clone()),
+            csrf: admin.session.csrf_token.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    title: String,
+    message: String,
+    back: String,
+}
+
+pub fn message(admin: &Admin, status: StatusCode, title: &str, text: &str, back: &str) -> Response {
+    let f = Frame::of(admin);
+    render(
+        status,
+        &MessagePage {
+            nav_user: f.nav_user,
+            csrf: f.csrf,
+            flash: None,
+            title: title.to_string(),
+            message: text.to_string(),
+            back: back.to_string(),
+        },
+    )
+}
+
+pub fn csrf_refused(admin: &Admin, back: &str) -> Response {
+    message(
+        admin,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form was not sent by this session (missing or wrong CSRF token). Reload the page and try again.",
+        back,
+    )
+}
+
+/// Maps an `AppError` to a message page (forms handle their validation errors themselves).
+pub fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
+    match e {
+        AppError::NotFound(what) => message(
+            admin,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("That {what} does not exist."),
+            back,
+        ),
+        AppError::Conflict { message: m, .. } => {
+            message(admin, StatusCode::CONFLICT, "Not possible", &m, back)
+        }
+        AppError::Validation(v) => message(
+            admin,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid input",
+            &v.to_string(),
+            back,
+        ),
+        AppError::Upstream(m) => message(
+            admin,
+            StatusCode::BAD_GATEWAY,
+            "Mail server problem",
+            &m,
+            back,
+        ),
+        AppError::Other(e) => {
+            tracing::error!(error = format!("{e:#}"), "admin page failed");
+            message(
+                admin,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Internal error; the server log has the details.",
+                back,
+            )
+        }
+    }
+}
+
+/// A positive id from a path segment.
+pub fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// An optional id from a form or query value: empty is `None`, anything else must be an id.
+pub fn optional_id(raw: &str) -> Result<Option<i64>, ()> {
+    match raw.trim() {
+        "" => Ok(None),
+        s => parse_id(s).map(Some).ok_or(()),
+    }
+}
+
+/// Field errors of a form, looked up by the contract name of the field.
+#[derive(Debug, Default, Clone)]
+pub struct FieldErrors(pub Vec<ValidationError>);
+
+impl FieldErrors {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The errors of a refused save: validation errors per field, a conflict on its field.
+    /// Anything else is handed back.
+    pub fn from_app(e: AppError, conflict_default: &'static str) -> Result<Self, AppError> {
+        match e {
+            AppError::Validation(v) => Ok(Self(v.0)),
+            AppError::Conflict { field, message } => Ok(Self(vec![ValidationError::new(
+                field.unwrap_or(conflict_default),
+                "conflict",
+                message,
+            )])),
+            other => Err(other),
+        }
+    }
+}

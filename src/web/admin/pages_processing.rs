@@ -1,0 +1,506 @@
+//! Processing pages of the admin UI: the exception log (with Retry for entries whose email was
+//! kept, and its outcome), cases (list filtered by credential or workspace, details) and case
+//! attachment downloads behind the admin session.
+//!
+//! Owns how processing data is shown. Must not decide anything: Retry is
+//! `app::retry_exception`, cases come from `app::list_cases` / `app::get_case`.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::pages_aliases::Choice;
+use super::pages_common::{Frame, csrf_refused, error_page, optional_id, parse_id, render};
+use super::session::{Admin, csrf_ok};
+use crate::app::{AppError, CaseView};
+use crate::store::{CaseFilter, NamedKind, StoreError};
+use crate::web::SharedApp;
+
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route("/admin/exceptions", get(exceptions))
+        .route("/admin/exceptions/{id}/retry", post(retry))
+        .route("/admin/cases", get(cases))
+        .route("/admin/cases/{id}", get(case_details))
+        .route(
+            "/admin/cases/{id}/attachments/{attachment_id}",
+            get(attachment),
+        )
+}
+
+/// A JSON value as one line of text (lists joined with commas).
+fn text_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => {
+            let parts: Vec<String> = a.iter().filter_map(text_of).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+/// Labelled lines of a JSON object: the known keys first, in reading order, then the rest.
+fn detail_lines(details: &serde_json::Value, known: &[(&str, &str)]) -> Vec<(String, String)> {
+    let Some(map) = details.as_object() else {
+        return text_of(details)
+            .map(|t| vec![("Details".to_string(), t)])
+            .unwrap_or_default();
+    };
+    let mut out: Vec<(String, String)> = known
+        .iter()
+        .filter_map(|(k, label)| {
+            map.get(*k)
+                .and_then(text_of)
+                .map(|t| (label.to_string(), t))
+        })
+        .collect();
+    for (k, v) in map {
+        if !known.iter().any(|(n, _)| n == k)
+            && let Some(t) = text_of(v)
+        {
+            out.push((k.clone(), t));
+        }
+    }
+    out
+}
+
+const EMAIL_DETAILS: &[(&str, &str)] = &[
+    ("uid", "UID"),
+    ("message_id", "Message-ID"),
+    ("from", "From"),
+    ("to", "To"),
+    ("cc", "Cc"),
+    ("subject", "Subject"),
+];
+
+async fn credential_names(app: &SharedApp) -> Result<Vec<Choice>, AppError> {
+    Ok(app
+        .list_credentials()
+        .await?
+        .into_iter()
+        .map(|c| Choice {
+            id: c.id.to_string(),
+            name: c.configuration_name,
+        })
+        .collect())
+}
+
+fn name_of(list: &[Choice], id: i64) -> String {
+    let id = id.to_string();
+    list.iter()
+        .find(|c| c.id == id)
+        .map_or_else(|| format!("#{id} (deleted)"), |c| c.name.clone())
+}
+
+// ---------------------------------------------------------------- exception log
+
+/// Whether an entry's email was kept, and what Retry made of it.
+pub enum RetryState {
+    /// Nothing to retry (no email kept: a refused action, or mail left on the server).
+    None,
+    Retryable,
+    Resolved(i64),
+}
+
+pub struct ExceptionLine {
+    id: i64,
+    at: String,
+    credential: String,
+    source: String,
+    message: String,
+    details: Vec<(String, String)>,
+    retry: RetryState,
+}
+
+#[derive(Template)]
+#[template(path = "admin/exceptions.html")]
+struct ExceptionsPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    items: Vec<ExceptionLine>,
+    credentials: Vec<Choice>,
+    credential_id: String,
+    retried: Option<(i64, i64)>,
+    retry_error: Option<(i64, String)>,
+}
+
+async fn exceptions_page(
+    app: &SharedApp,
+    admin: &Admin,
+    q: &HashMap<String, String>,
+    retry_error: Option<(i64, String)>,
+) -> Response {
+    let credential_id = q.get("credential_id").cloned().unwrap_or_default();
+    let filter = optional_id(&credential_id).unwrap_or(None);
+    let loaded = async {
+        Ok::<_, AppError>((
+            app.list_exceptions(100, None, filter).await?,
+            credential_names(app).await?,
+        ))
+    }
+    .await;
+    let (rows, credentials) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(admin, e, "/admin/email-integration"),
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        // Only processing entries keep their email; ask the store which one still waits.
+        let retry = if r.source == "processing" && r.credential_id.is_some() {
+            match app.store().exception_message(r.id).await {
+                Ok(m) => m
+                    .resolved_case_id
+                    .map_or(RetryState::Retryable, RetryState::Resolved),
+                Err(StoreError::NotFound) => RetryState::None,
+                Err(e) => {
+                    tracing::error!(error = %e, id = r.id, "exception message lookup failed");
+                    RetryState::None
+                }
+            }
+        } else {
+            RetryState::None
+        };
+        items.push(ExceptionLine {
+            id: r.id,
+            at: r.at,
+            credential: r
+                .credential_id
+                .map_or_else(String::new, |id| name_of(&credentials, id)),
+            source: r.source,
+            message: r.message,
+            details: detail_lines(&r.details, EMAIL_DETAILS),
+            retry,
+        });
+    }
+    let retried = match (q.get("retried"), q.get("case")) {
+        (Some(e), Some(c)) => parse_id(e).zip(parse_id(c)),
+        _ => None,
+    };
+    let status = if retry_error.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    let f = Frame::of(admin);
+    render(
+        status,
+        &ExceptionsPage {
+            nav_user: f.nav_user,
+            csrf: f.csrf,
+            flash: None,
+            items,
+            credentials,
+            credential_id,
+            retried,
+            retry_error,
+        },
+    )
+}
+
+async fn exceptions(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    exceptions_page(&app, &admin, &q, None).await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn retry(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&admin.session, &form.csrf) {
+        return csrf_refused(&admin, "/admin/exceptions");
+    }
+    let Some(id) = parse_id(&id) else {
+        return error_page(&admin, AppError::NotFound("exception"), "/admin/exceptions");
+    };
+    match app.retry_exception(&admin.session.actor, id).await {
+        Ok(outcome) => Redirect::to(&format!(
+            "/admin/exceptions?retried={}&case={}#exception-{}",
+            outcome.exception_id, outcome.case_id, outcome.exception_id
+        ))
+        .into_response(),
+        Err(AppError::Conflict { message, .. }) => {
+            exceptions_page(&app, &admin, &HashMap::new(), Some((id, message))).await
+        }
+        Err(e) => error_page(&admin, e, "/admin/exceptions"),
+    }
+}
+
+// ---------------------------------------------------------------- cases
+
+pub struct CaseLine {
+    id: i64,
+    created: String,
+    subject: String,
+    sender: String,
+    credential: String,
+    workspace: String,
+    status: String,
+    priority: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/cases.html")]
+struct CasesPage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    items: Vec<CaseLine>,
+    credentials: Vec<Choice>,
+    workspaces: Vec<Choice>,
+    credential_id: String,
+    workspace_id: String,
+}
+
+async fn names(app: &SharedApp) -> Result<(Vec<Choice>, Vec<Choice>), AppError> {
+    let workspaces = app
+        .list_named(NamedKind::Workspace)
+        .await?
+        .into_iter()
+        .map(|w| Choice {
+            id: w.id.to_string(),
+            name: w.name,
+        })
+        .collect();
+    Ok((credential_names(app).await?, workspaces))
+}
+
+async fn cases(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let credential_id = q.get("credential_id").cloned().unwrap_or_default();
+    let workspace_id = q.get("workspace_id").cloned().unwrap_or_default();
+    let filter = CaseFilter {
+        credential_id: optional_id(&credential_id).unwrap_or(None),
+        workspace_id: optional_id(&workspace_id).unwrap_or(None),
+        limit: 200,
+        ..CaseFilter::default()
+    };
+    let loaded =
+        async { Ok::<_, AppError>((app.list_cases(&filter).await?, names(&app).await?)) }.await;
+    let (rows, (credentials, workspaces)) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&admin, e, "/admin/email-integration"),
+    };
+    let items = rows
+        .into_iter()
+        .map(|c| CaseLine {
+            id: c.case.id,
+            created: c.created,
+            subject: c.case.subject,
+            sender: c.case.sender.unwrap_or_default(),
+            credential: name_of(&credentials, c.case.credential_id),
+            workspace: name_of(&workspaces, c.case.workspace_id),
+            status: c.case.status,
+            priority: c.case.priority,
+        })
+        .collect();
+    let f = Frame::of(&admin);
+    render(
+        StatusCode::OK,
+        &CasesPage {
+            nav_user: f.nav_user,
+            csrf: f.csrf,
+            flash: None,
+            items,
+            credentials,
+            workspaces,
+            credential_id,
+            workspace_id,
+        },
+    )
+}
+
+pub struct AttachmentLine {
+    id: i64,
+    name: String,
+    content_type: String,
+    size: i64,
+}
+
+#[derive(Template)]
+#[template(path = "admin/case.html")]
+struct CasePage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    case: CaseView,
+    facts: Vec<(String, String)>,
+    fields: Vec<(String, String)>,
+    routing: Vec<String>,
+    attachments: Vec<AttachmentLine>,
+}
+
+async fn case_details(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
+    };
+    let loaded = async { Ok::<_, AppError>((app.get_case(id).await?, names(&app).await?)) }.await;
+    let (case, (credentials, workspaces)) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&admin, e, "/admin/cases"),
+    };
+    let c = &case.case;
+    let mut facts = vec![
+        ("Created".to_string(), case.created.clone()),
+        (
+            "Credential".to_string(),
+            name_of(&credentials, c.credential_id),
+        ),
+        (
+            "Workspace".to_string(),
+            name_of(&workspaces, c.workspace_id),
+        ),
+    ];
+    if let Ok(t) = app
+        .get_named(NamedKind::ProjectType, c.project_type_id)
+        .await
+    {
+        facts.push(("Project Type".into(), t.name));
+    }
+    if let Some(client) = c.client_id
+        && let Ok(cl) = app.get_client(client).await
+    {
+        facts.push(("Client".into(), cl.name));
+    }
+    if let Some(contact) = c.contact_id
+        && let Ok(ct) = app.get_contact(contact).await
+    {
+        facts.push((
+            "Client Contact".into(),
+            format!("{} <{}>", ct.name, ct.email),
+        ));
+    }
+    let sender = match (&c.sender_name, &c.sender) {
+        (Some(n), Some(s)) if !n.is_empty() => format!("{n} <{s}>"),
+        (_, Some(s)) => s.clone(),
+        _ => String::new(),
+    };
+    facts.push(("Sender".into(), sender));
+    facts.extend(detail_lines(
+        &c.recipients,
+        &[
+            ("to", "To"),
+            ("cc", "Cc"),
+            ("delivered_to", "Delivered-To"),
+            ("x_original_to", "X-Original-To"),
+        ],
+    ));
+    if let Some(sent) = &case.sent {
+        facts.push(("Sent".into(), sent.clone()));
+    }
+    if let Some(m) = &c.message_id {
+        facts.push(("Message-ID".into(), m.clone()));
+    }
+    facts.push(("Status".into(), c.status.clone()));
+    facts.push(("Priority".into(), c.priority.clone()));
+    facts.push((
+        "Communication Method".into(),
+        c.communication_method.clone(),
+    ));
+    if let Some(a) = &c.automatic {
+        facts.push(("Automatic".into(), a.clone()));
+    }
+    facts.retain(|(_, v)| !v.is_empty());
+    let fields = detail_lines(&c.fields, &[]);
+    let routing = match c.routing.as_array() {
+        Some(list) => list
+            .iter()
+            .map(|r| match (r["decides"].as_str(), r["message"].as_str()) {
+                (Some(d), Some(m)) => format!("{d}: {m}"),
+                _ => r.to_string(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let attachments = c
+        .attachments
+        .iter()
+        .map(|a| AttachmentLine {
+            id: a.id,
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+        })
+        .collect();
+    let f = Frame::of(&admin);
+    render(
+        StatusCode::OK,
+        &CasePage {
+            nav_user: f.nav_user,
+            csrf: f.csrf,
+            flash: None,
+            case,
+            facts,
+            fields,
+            routing,
+            attachments,
+        },
+    )
+}
+
+/// Attachment bytes as a download (never rendered inline: the content is the sender's).
+async fn attachment(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path((case_id, attachment_id)): Path<(String, String)>,
+) -> Response {
+    let (Some(case_id), Some(attachment_id)) = (parse_id(&case_id), parse_id(&attachment_id))
+    else {
+        return error_page(&admin, AppError::NotFound("attachment"), "/admin/cases");
+    };
+    match app.case_attachment(case_id, attachment_id).await {
+        Ok((row, bytes)) => {
+            let safe_name: String = row
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{safe_name}\""),
+                    ),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(e) => error_page(&admin, e, &format!("/admin/cases/{case_id}")),
+    }
+}

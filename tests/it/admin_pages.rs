@@ -1,0 +1,835 @@
+//! The remaining admin pages over plain HTTP: aliases on the credential page (New / Edit /
+//! Delete with inline errors and the duplicate conflict), the routing dry run, reference data
+//! (add, edit, delete, refused delete naming who uses it), the exception log with Retry, and
+//! cases with attachment downloads. Every page needs a session; every form its CSRF token.
+
+use serde_json::json;
+
+use crate::admin_http::{admin_app, csrf_of, sign_in};
+use crate::dovecot::{Dovecot, USER};
+use crate::helpers::{TestApp, valid_credential};
+use crate::processing::{connect_mailbox, deliver, email};
+
+/// A signed-in browser: GETs and form POSTs carrying the session cookie.
+struct Admin<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookie: String,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    html: String,
+}
+
+impl Admin<'_> {
+    async fn new(app: &TestApp, client: reqwest::Client) -> Admin<'_> {
+        let cookie = sign_in(app, &client).await;
+        Admin {
+            app,
+            client,
+            cookie,
+        }
+    }
+
+    async fn page(r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Page {
+            status,
+            location,
+            html: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{}", self.app.base, path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+
+    /// GETs `path` and expects a 200 page.
+    async fn open(&self, path: &str) -> String {
+        let p = self.get(path).await;
+        assert_eq!(p.status, 200, "GET {path}: {}", p.html);
+        p.html
+    }
+
+    /// Posts `form` with the session's CSRF token (taken from `from`).
+    async fn post(&self, path: &str, from: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = csrf_of(&self.open(from).await);
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        fields.extend_from_slice(form);
+        let r = self
+            .client
+            .post(format!("{}{}", self.app.base, path))
+            .header("cookie", &self.cookie)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+
+    /// Follows a 303 and returns the page it leads to.
+    async fn follow(&self, p: &Page) -> String {
+        assert_eq!(p.status, 303, "expected a redirect: {}", p.html);
+        self.open(&p.location).await
+    }
+}
+
+async fn workspace(app: &TestApp, name: &str) -> i64 {
+    let r = app
+        .post("/api/v1/workspaces", &json!({ "name": name }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_i64().unwrap()
+}
+
+/// The text of the element with `id`, tags removed (enough for these flat elements).
+fn element_text(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let start = html[at..].find('>')? + at + 1;
+    let end = html[start..].find("</")? + start;
+    Some(html[start..end].to_string())
+}
+
+#[tokio::test]
+async fn every_new_page_renders_for_an_admin_and_needs_a_session() {
+    let (app, client) = admin_app().await;
+    let cred = app.create_credential(&valid_credential(1)).await["id"]
+        .as_i64()
+        .unwrap();
+    let ws = workspace(&app, "Payroll").await;
+    let alias = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/aliases"),
+            &json!({"email_alias": "alias1@example.com", "workspace_id": ws}),
+        )
+        .await;
+    assert_eq!(alias.status, 201, "{}", alias.text);
+    let alias = alias.body["id"].as_i64().unwrap();
+    let client_row = app
+        .post(
+            "/api/v1/clients",
+            &json!({"name": "Acme", "default_workspace_id": ws}),
+        )
+        .await;
+    assert_eq!(client_row.status, 201, "{}", client_row.text);
+    let client_id = client_row.body["id"].as_i64().unwrap();
+    let pages = [
+        ("/admin/workspaces".to_string(), "Workspaces"),
+        (format!("/admin/workspaces/{ws}"), "Edit workspace"),
+        ("/admin/project-types".to_string(), "Client Service Case"),
+        ("/admin/clients".to_string(), "Acme"),
+        (format!("/admin/clients/{client_id}"), "Edit client"),
+        ("/admin/contacts".to_string(), "No contacts yet."),
+        ("/admin/exceptions".to_string(), "Exception log"),
+        ("/admin/cases".to_string(), "No cases."),
+        ("/admin/routing".to_string(), "Where would mail go?"),
+        (
+            format!("/admin/email-integration/{cred}/aliases/new"),
+            "New alias",
+        ),
+        (
+            format!("/admin/email-integration/{cred}/aliases/{alias}"),
+            "alias1@example.com",
+        ),
+        (
+            format!("/admin/email-integration/{cred}/aliases/{alias}/delete"),
+            "Delete alias",
+        ),
+    ];
+    let anonymous = |path: String| {
+        let req = client.get(format!("{}{}", app.base, path));
+        async move { req.send().await.unwrap() }
+    };
+    for (path, _) in &pages {
+        let r = anonymous(path.clone()).await;
+        assert_eq!(r.status(), 303, "{path} without a session");
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/admin/login?next="), "{path} → {to}");
+    }
+    for path in [
+        "/admin/workspaces".to_string(),
+        format!("/admin/workspaces/{ws}/delete"),
+        format!("/admin/clients/{client_id}/delete"),
+        "/admin/exceptions/1/retry".to_string(),
+        format!("/admin/email-integration/{cred}/aliases/new"),
+        format!("/admin/email-integration/{cred}/aliases/{alias}/delete"),
+    ] {
+        let r = client
+            .post(format!("{}{}", app.base, path))
+            .form(&[("csrf", "x"), ("name", "Sneaky")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "anonymous POST {path}");
+    }
+    let admin = Admin::new(&app, client.clone()).await;
+    for (path, needle) in &pages {
+        let html = admin.open(path).await;
+        assert!(html.contains(needle), "{path} lacks {needle:?}");
+        for nav in [
+            "href=\"/admin/workspaces\"",
+            "href=\"/admin/project-types\"",
+            "href=\"/admin/clients\"",
+            "href=\"/admin/contacts\"",
+            "href=\"/admin/exceptions\"",
+            "href=\"/admin/cases\"",
+        ] {
+            assert!(html.contains(nav), "{path} lacks the nav link {nav}");
+        }
+        assert!(!html.contains("<script>"), "{path} has an inline script");
+    }
+    // Nothing was changed by the anonymous posts.
+    assert_eq!(
+        app.get(&format!("/api/v1/aliases/{alias}")).await.status,
+        200
+    );
+    assert!(!app.get("/api/v1/workspaces").await.text.contains("Sneaky"));
+}
+
+#[tokio::test]
+async fn aliases_are_added_edited_and_deleted_on_the_credential_page() {
+    let (app, client) = admin_app().await;
+    let cred = app.create_credential(&valid_credential(1)).await;
+    let (cred, mailbox) = (
+        cred["id"].as_i64().unwrap(),
+        cred["mailbox"].as_str().unwrap().to_string(),
+    );
+    let ws = workspace(&app, "Payroll").await;
+    let admin = Admin::new(&app, client).await;
+    let details = format!("/admin/email-integration/{cred}");
+
+    let html = admin.open(&details).await;
+    assert!(html.contains("id=\"aliases\"") && html.contains("No aliases yet"));
+    assert!(html.contains(&format!(
+        "href=\"/admin/email-integration/{cred}/aliases/new\""
+    )));
+
+    // The New form: the credential's mailbox proposed as the first (default) alias, pickers
+    // filled from reference data, No Reply, the field mappings.
+    let new = format!("/admin/email-integration/{cred}/aliases/new");
+    let form = admin.open(&new).await;
+    assert!(form.contains(&format!(
+        "name=\"email_alias\" type=\"email\" required value=\"{mailbox}\""
+    )));
+    assert!(form.contains(&format!("<option value=\"{ws}\" >Payroll</option>")));
+    assert!(form.contains(">Client Service Case</option>"));
+    assert!(form.contains(">No Reply</option>"));
+    for m in [
+        "fm_category",
+        "fm_case_type",
+        "fm_priority",
+        "fm_status",
+        "fm_communication_method",
+    ] {
+        assert!(form.contains(&format!("name=\"{m}\"")), "{m}");
+    }
+
+    // Errors are shown next to their fields; typed values stay; nothing is saved.
+    let bad = admin
+        .post(
+            &new,
+            &new,
+            &[
+                ("email_alias", "not an address"),
+                ("workspace_id", ""),
+                ("project_type_id", "1"),
+                ("fm_category", "Kept value"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    let e = element_text(&bad.html, "email_alias-error").expect("email_alias error");
+    assert!(e.contains("valid email address"), "{e}");
+    let e = element_text(&bad.html, "workspace_id-error").expect("workspace error");
+    assert!(e.contains("Workspace is required"), "{e}");
+    assert!(bad.html.contains("value=\"Kept value\""));
+    assert_eq!(
+        app.get(&format!("/api/v1/credentials/{cred}/aliases"))
+            .await
+            .body["items"],
+        json!([])
+    );
+
+    // A good form saves and the alias is listed on the credential page.
+    let saved = admin
+        .post(
+            &new,
+            &new,
+            &[
+                ("email_alias", &mailbox),
+                ("is_default", "on"),
+                ("workspace_id", &ws.to_string()),
+                ("project_type_id", "1"),
+                ("client_id", ""),
+                ("include_attachments", "on"),
+                ("reply_template_id", ""),
+                ("fm_category", "Payroll questions"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let html = admin.follow(&saved).await;
+    let row_at = html.find("data-alias-id=").expect("an alias row");
+    let row = &html[row_at..html[row_at..].find("</tr>").unwrap() + row_at];
+    for needle in [
+        mailbox.as_str(),
+        "default",
+        "Payroll",
+        "Client Service Case",
+        "Yes",
+        "No Reply",
+    ] {
+        assert!(row.contains(needle), "row lacks {needle}: {row}");
+    }
+    let aliases = app
+        .get(&format!("/api/v1/credentials/{cred}/aliases"))
+        .await;
+    let alias = aliases.body["items"][0].clone();
+    assert_eq!(
+        alias["field_mappings"],
+        json!({"category": "Payroll questions"})
+    );
+    assert_eq!(alias["is_default"], true);
+    let alias_id = alias["id"].as_i64().unwrap();
+
+    // The same address (other case) on another credential: the conflict is shown at the field.
+    let other = app.create_credential(&valid_credential(2)).await["id"]
+        .as_i64()
+        .unwrap();
+    let other_new = format!("/admin/email-integration/{other}/aliases/new");
+    let dup = admin
+        .post(
+            &other_new,
+            &other_new,
+            &[
+                ("email_alias", &mailbox.to_uppercase()),
+                ("workspace_id", &ws.to_string()),
+                ("project_type_id", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 409, "{}", dup.html);
+    let e = element_text(&dup.html, "email_alias-error").expect("conflict at the field");
+    assert!(e.contains("already exists"), "{e}");
+
+    // A second default alias on the same credential: refused at the Default Alias box.
+    let two = admin
+        .post(
+            &new,
+            &new,
+            &[
+                ("email_alias", "payroll+second@example.com"),
+                ("is_default", "on"),
+                ("workspace_id", &ws.to_string()),
+                ("project_type_id", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(two.status, 409, "{}", two.html);
+    let e = element_text(&two.html, "is_default-error").expect("conflict at the checkbox");
+    assert!(e.contains("already has a default alias"), "{e}");
+
+    // Edit: the form shows the stored values; a change is saved.
+    let edit = format!("/admin/email-integration/{cred}/aliases/{alias_id}");
+    let form = admin.open(&edit).await;
+    assert!(form.contains("value=\"Payroll questions\""));
+    assert!(form.contains(&format!("<option value=\"{ws}\" selected>Payroll</option>")));
+    let saved = admin
+        .post(
+            &edit,
+            &edit,
+            &[
+                ("email_alias", &mailbox),
+                ("is_default", "on"),
+                ("workspace_id", &ws.to_string()),
+                ("project_type_id", "1"),
+                ("reply_template_id", ""),
+                ("fm_category", "Payroll questions"),
+                ("fm_priority", "High"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let html = admin.follow(&saved).await;
+    assert!(html.contains("Saved."));
+    let alias = app.get(&format!("/api/v1/aliases/{alias_id}")).await.body;
+    assert_eq!(alias["include_attachments"], false, "unticked box saved");
+    assert_eq!(
+        alias["field_mappings"],
+        json!({"category": "Payroll questions", "priority": "High"})
+    );
+
+    // Without the CSRF token nothing happens.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{}/delete", app.base, edit))
+        .header("cookie", &admin.cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The credential cannot be deleted while the alias exists: the refusal names it.
+    let delete_credential = format!("/admin/email-integration/{cred}/delete");
+    let refused = admin
+        .post(&delete_credential, &delete_credential, &[])
+        .await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.html.contains(&mailbox), "{}", refused.html);
+
+    // Delete the alias (confirmation page, then the post); then the credential goes.
+    let delete_alias = format!("{edit}/delete");
+    let confirm = admin.open(&delete_alias).await;
+    assert!(confirm.contains(&mailbox) && confirm.contains("id=\"confirm-delete-alias\""));
+    let done = admin.post(&delete_alias, &delete_alias, &[]).await;
+    let html = admin.follow(&done).await;
+    assert!(html.contains("No aliases yet"), "alias gone from the list");
+    assert_eq!(
+        app.get(&format!("/api/v1/aliases/{alias_id}")).await.status,
+        404
+    );
+    let deleted = admin
+        .post(&delete_credential, &delete_credential, &[])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.html);
+    assert_eq!(
+        app.get(&format!("/api/v1/credentials/{cred}")).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_routing_dry_run_form_shows_the_decision_and_its_reasons() {
+    let (app, client) = admin_app().await;
+    let cred = app.create_credential(&valid_credential(1)).await["id"]
+        .as_i64()
+        .unwrap();
+    let ws = workspace(&app, "Payroll").await;
+    let r = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/aliases"),
+            &json!({"email_alias": "payroll+newhire@example.com", "workspace_id": ws}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let admin = Admin::new(&app, client).await;
+
+    // The credential page offers the dry run for its own aliases.
+    let html = admin
+        .open(&format!("/admin/email-integration/{cred}"))
+        .await;
+    assert!(html.contains("action=\"/admin/routing\""));
+    assert!(html.contains(&format!("name=\"credential_id\" value=\"{cred}\"")));
+
+    let html = admin
+        .open(&format!(
+            "/admin/routing?credential_id={cred}&from=jo%40client.example&to=Payroll%2Bnewhire%40example.com"
+        ))
+        .await;
+    let summary = element_text(&html, "decision-summary").expect("a decision");
+    assert_eq!(summary, "A case would be created");
+    assert_eq!(
+        element_text(&html, "decision-alias").unwrap(),
+        "payroll+newhire@example.com"
+    );
+    assert_eq!(
+        element_text(&html, "decision-workspace").unwrap(),
+        "Payroll"
+    );
+    assert!(html.contains("<ol class=\"reasons\" id=\"reasons\">"));
+    assert!(
+        html[html.find("id=\"reasons\"").unwrap()..].contains("<li><strong>"),
+        "reasons are listed"
+    );
+
+    // To an address no alias handles, and no default alias: the exception-log outcome.
+    let html = admin
+        .open(&format!(
+            "/admin/routing?credential_id={cred}&from=jo%40client.example&to=someone%40example.com"
+        ))
+        .await;
+    assert!(
+        element_text(&html, "decision-summary")
+            .unwrap()
+            .starts_with("No case")
+    );
+    assert!(html.contains("Email Contains Missing or Invalid Key Information"));
+
+    // A bad sender is shown at its field.
+    let p = admin
+        .get("/admin/routing?from=not+an+address&to=payroll%40example.com")
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        element_text(&p.html, "from-error")
+            .unwrap()
+            .contains("valid email address")
+    );
+}
+
+#[tokio::test]
+async fn reference_data_is_added_edited_and_deleted_and_deleting_in_use_is_refused() {
+    let (app, client) = admin_app().await;
+    let admin = Admin::new(&app, client).await;
+
+    // Workspaces: add, the empty and duplicate names at the field, rename.
+    let p = admin
+        .post(
+            "/admin/workspaces",
+            "/admin/workspaces",
+            &[("name", "Payroll")],
+        )
+        .await;
+    let html = admin.follow(&p).await;
+    assert!(html.contains("Workspace added.") && html.contains(">Payroll</a>"));
+    let p = admin
+        .post("/admin/workspaces", "/admin/workspaces", &[("name", "  ")])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        element_text(&p.html, "name-error")
+            .unwrap()
+            .contains("required")
+    );
+    let p = admin
+        .post(
+            "/admin/workspaces",
+            "/admin/workspaces",
+            &[("name", "PAYROLL")],
+        )
+        .await;
+    assert_eq!(p.status, 409);
+    assert!(
+        element_text(&p.html, "name-error")
+            .unwrap()
+            .contains("already exists")
+    );
+    let ws = app.get("/api/v1/workspaces").await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let edit = format!("/admin/workspaces/{ws}");
+    assert!(admin.open(&edit).await.contains("value=\"Payroll\""));
+    let p = admin.post(&edit, &edit, &[("name", "Payroll EU")]).await;
+    assert!(admin.follow(&p).await.contains(">Payroll EU</a>"));
+
+    // Project types: add and delete.
+    let p = admin
+        .post(
+            "/admin/project-types",
+            "/admin/project-types",
+            &[("name", "Onboarding")],
+        )
+        .await;
+    assert!(admin.follow(&p).await.contains(">Onboarding</a>"));
+    let pt = app.get("/api/v1/project-types").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Onboarding")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let p = admin
+        .post(
+            &format!("/admin/project-types/{pt}/delete"),
+            "/admin/project-types",
+            &[],
+        )
+        .await;
+    let html = admin.follow(&p).await;
+    assert!(html.contains("Project type deleted.") && !html.contains(">Onboarding</a>"));
+
+    // Clients: a field error, then added with its domains and default workspace.
+    let p = admin
+        .post(
+            "/admin/clients",
+            "/admin/clients",
+            &[
+                ("name", "Acme"),
+                ("client_number", "not a number!"),
+                ("default_workspace_id", &ws.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(element_text(&p.html, "client_number-error").is_some());
+    let p = admin
+        .post(
+            "/admin/clients",
+            "/admin/clients",
+            &[
+                ("name", "Acme"),
+                ("client_number", "A-1"),
+                ("email_domains", "acme.example, acme.test"),
+                ("default_workspace_id", &ws.to_string()),
+            ],
+        )
+        .await;
+    let html = admin.follow(&p).await;
+    let row_at = html.find(">Acme</a>").expect("client listed");
+    let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+    assert!(
+        row.contains("A-1")
+            && row.contains("acme.example, acme.test")
+            && row.contains("Payroll EU"),
+        "{row}"
+    );
+    let client_id = app.get("/api/v1/clients").await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // Contacts: added with client and workspace.
+    let p = admin
+        .post(
+            "/admin/contacts",
+            "/admin/contacts",
+            &[
+                ("email", "jo@acme.example"),
+                ("name", "Jo Doe"),
+                ("client_id", &client_id.to_string()),
+                ("workspace_id", &ws.to_string()),
+            ],
+        )
+        .await;
+    let html = admin.follow(&p).await;
+    assert!(html.contains(">jo@acme.example</a>") && html.contains("Jo Doe"));
+    let contact = app.get("/api/v1/contacts").await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // The workspace is in use: the refusal names the client and the contact; nothing goes.
+    let p = admin
+        .post(
+            &format!("/admin/workspaces/{ws}/delete"),
+            "/admin/workspaces",
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 409);
+    let e = element_text(&p.html, "delete-error").expect("the refusal");
+    assert!(
+        e.contains("client Acme") && e.contains("contact jo@acme.example"),
+        "{e}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/workspaces/{ws}")).await.status,
+        200
+    );
+
+    // The client is used by the contact: refused and named too.
+    let p = admin
+        .post(
+            &format!("/admin/clients/{client_id}/delete"),
+            "/admin/clients",
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 409);
+    assert!(
+        element_text(&p.html, "delete-error")
+            .unwrap()
+            .contains("jo@acme.example")
+    );
+
+    // Delete in order: contact, client, workspace.
+    for (path, back, flash) in [
+        (
+            format!("/admin/contacts/{contact}/delete"),
+            "/admin/contacts",
+            "Contact deleted.",
+        ),
+        (
+            format!("/admin/clients/{client_id}/delete"),
+            "/admin/clients",
+            "Client deleted.",
+        ),
+        (
+            format!("/admin/workspaces/{ws}/delete"),
+            "/admin/workspaces",
+            "Workspace deleted.",
+        ),
+    ] {
+        let p = admin.post(&path, back, &[]).await;
+        assert!(admin.follow(&p).await.contains(flash), "{path}");
+    }
+    assert_eq!(app.get("/api/v1/workspaces").await.body["items"], json!([]));
+}
+
+/// An email with one attachment, to `to`.
+fn email_with_attachment(to: &str) -> Vec<u8> {
+    format!(
+        "From: Pat <pat@client.example>\r\nTo: {to}\r\nSubject: Payslip query\r\nMessage-ID: <att1@client.example>\r\n\
+         Date: Mon, 2 Nov 2026 11:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMy payslip is attached.\r\n\
+         --b1\r\nContent-Type: application/pdf; name=\"payslip.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"payslip.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQgcGF5c2xpcA==\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn retry_on_the_exception_log_turns_unmatched_mail_into_a_case() {
+    let d = Dovecot::start();
+    let (app, client) = admin_app().await;
+    let (cred, ws, _) = connect_mailbox(&app, &d, false).await;
+    deliver(
+        &d,
+        "lost.mr",
+        &email(1, "someone-else@example.com", "", "where do I go"),
+        false,
+    );
+    let r = app
+        .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    assert_eq!(r.body["exceptions"], 1, "{}", r.text);
+    let admin = Admin::new(&app, client).await;
+
+    // The log shows the entry with its email's details and a Retry button.
+    let html = admin.open("/admin/exceptions").await;
+    let at = html.find("<tr id=\"exception-").expect("an entry");
+    let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+    for needle in [
+        "Dovecot",
+        "processing",
+        "Email Contains Missing or Invalid Key Information - Workspace ID: # Project Type ID: 0",
+        "m1@client.example",
+        "sender1@client.example",
+        "someone-else@example.com",
+        "Request 1",
+        "<dt>UID</dt>",
+        ">Retry</button>",
+    ] {
+        assert!(row.contains(needle), "row lacks {needle}: {row}");
+    }
+    let id: i64 = row["<tr id=\"exception-".len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let retry = format!("/admin/exceptions/{id}/retry");
+
+    // Retry while nothing matches: still unmatched, said so, nothing created.
+    let p = admin.post(&retry, "/admin/exceptions", &[]).await;
+    assert_eq!(p.status, 409);
+    let outcome = element_text(&p.html, "retry-outcome").unwrap();
+    assert!(
+        outcome.contains("was not turned into a case") && outcome.contains("matches no alias"),
+        "{outcome}"
+    );
+    assert_eq!(app.get("/api/v1/cases").await.body["items"], json!([]));
+
+    // Add the default alias through the form, retry: a case, and the outcome says which.
+    let new = format!("/admin/email-integration/{cred}/aliases/new");
+    let p = admin
+        .post(
+            &new,
+            &new,
+            &[
+                ("email_alias", USER),
+                ("is_default", "on"),
+                ("workspace_id", &ws.to_string()),
+                ("project_type_id", "1"),
+                ("include_attachments", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let p = admin.post(&retry, "/admin/exceptions", &[]).await;
+    let html = admin.follow(&p).await;
+    let cases = app.get("/api/v1/cases").await.body["items"].clone();
+    let case_id = cases[0]["id"].as_i64().expect("a case");
+    let outcome = element_text(&html, "retry-outcome").unwrap();
+    assert!(
+        outcome.contains(&format!("Exception {id} retried")),
+        "{outcome}"
+    );
+    assert!(html.contains(&format!("case #{case_id}</a> created")));
+    let at = html.find(&format!("<tr id=\"exception-{id}\"")).unwrap();
+    let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+    assert!(
+        row.contains("retried") && !row.contains(">Retry</button>"),
+        "{row}"
+    );
+
+    // Cases: listed, filtered, details with the issue text.
+    let list = admin.open("/admin/cases").await;
+    assert!(list.contains("Request 1") && list.contains("Payroll"));
+    let filtered = admin
+        .open(&format!(
+            "/admin/cases?credential_id={cred}&workspace_id={ws}"
+        ))
+        .await;
+    assert!(filtered.contains("Request 1"));
+    let other_ws = workspace(&app, "Elsewhere").await;
+    let filtered = admin
+        .open(&format!("/admin/cases?workspace_id={other_ws}"))
+        .await;
+    assert!(filtered.contains("No cases.") && !filtered.contains("Request 1"));
+    let case = admin.open(&format!("/admin/cases/{case_id}")).await;
+    assert!(case.contains("Request 1") && case.contains("where do I go"));
+    assert!(case.contains("sender1@client.example"));
+
+    // A new email with an attachment: the case page links to a download behind the session.
+    deliver(&d, "att.mr", &email_with_attachment(USER), false);
+    let r = app
+        .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    assert_eq!(r.body["cases_created"], 1, "{}", r.text);
+    let cases = app.get("/api/v1/cases").await.body["items"].clone();
+    let with_att = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "Payslip query")
+        .unwrap()
+        .clone();
+    let case_id = with_att["id"].as_i64().unwrap();
+    let att_id = app.get(&format!("/api/v1/cases/{case_id}")).await.body["attachments"][0]["id"]
+        .as_i64()
+        .expect("the case has the attachment");
+    let html = admin.open(&format!("/admin/cases/{case_id}")).await;
+    let link = format!("/admin/cases/{case_id}/attachments/{att_id}");
+    assert!(html.contains(&format!("href=\"{link}\"")) && html.contains("payslip.pdf"));
+    let r = admin
+        .client
+        .get(format!("{}{}", app.base, link))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("payslip.pdf")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.4 payslip");
+    let r = admin
+        .client
+        .get(format!("{}{}", app.base, link))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "no download without a session");
+}
