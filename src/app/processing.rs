@@ -24,7 +24,8 @@ use crate::ingest::sync::{FolderPlan, plan, uid_sets};
 use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::{
     AliasRow, Batch, BatchItem, BatchOutcome, ClientRow, CredentialRow, ExceptionEntry, Health,
-    ItemOutcome, NamedKind, NewAttachment, NewCase, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
+    ItemOutcome, NamedKind, NewAttachment, NewCase, Store, StoreError, TOO_LARGE_KEY_PREFIX,
+    now_ms,
 };
 
 pub const INBOX: &str = "INBOX";
@@ -112,7 +113,7 @@ fn summary(p: Option<&ParsedEmail>, uid: u32) -> serde_json::Value {
 }
 
 /// The routing input of a parsed email received by `credential_id`.
-fn envelope_of(credential_id: i64, p: &ParsedEmail) -> Envelope {
+fn envelope_of(credential_id: i64, p: &ParsedEmail, body: String) -> Envelope {
     Envelope {
         credential_id: Some(credential_id),
         to: addresses(&p.to),
@@ -120,7 +121,7 @@ fn envelope_of(credential_id: i64, p: &ParsedEmail) -> Envelope {
         delivered_to: addresses(&p.delivered_to),
         x_original_to: addresses(&p.x_original_to),
         from: p.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()),
-        body: p.text.clone(),
+        body,
     }
 }
 
@@ -182,6 +183,13 @@ fn client_rule(c: &ClientRow) -> ClientRule {
 /// at a time read all of them from the store for every email.
 const ROUTING_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(2);
 
+/// More cases than this from one sender within an hour are marked automatic (never answered):
+/// the last line of defence against two robots answering each other.
+pub const SENDER_RATE_LIMIT_PER_HOUR: i64 = 20;
+
+/// Committed UIDs flagged \Seen together (at the latest at the end of a poll).
+const FLAG_GROUP: usize = 1000;
+
 /// The routing configuration of one poll: a snapshot of the aliases and mailboxes, and the
 /// per-sender look-ups made so far.
 struct Router {
@@ -195,6 +203,9 @@ struct Router {
     clients_by_number: HashMap<String, Option<ClientRule>>,
     contacts: HashMap<String, Option<ContactRule>>,
     clients_by_domain: HashMap<String, Option<ClientRule>>,
+    /// Cases per sender (lower-cased) within the last hour, counted from the store on first
+    /// sight and then in memory.
+    sender_counts: HashMap<String, i64>,
 }
 
 impl Router {
@@ -208,6 +219,7 @@ impl Router {
             clients_by_number: HashMap::new(),
             contacts: HashMap::new(),
             clients_by_domain: HashMap::new(),
+            sender_counts: HashMap::new(),
         }
     }
 }
@@ -226,8 +238,7 @@ struct FetchedBatch {
 /// without being downloaded.
 async fn fetch_batch(
     session: &mut MailSession,
-    credential_id: i64,
-    uidvalidity: u32,
+    plan: &BatchPlan,
     chunk: &[u32],
     sizes: &HashMap<u32, u64>,
     opts: &ProcessingOptions,
@@ -241,10 +252,10 @@ async fn fetch_batch(
                 leave_unflagged.push(i64::from(*uid));
                 items.push(BatchItem {
                     uid: i64::from(*uid),
-                    message_key: format!("{TOO_LARGE_KEY_PREFIX}{uidvalidity}|{uid}"),
+                    message_key: format!("{TOO_LARGE_KEY_PREFIX}{}|{uid}", plan.uidvalidity),
                     outcome: ItemOutcome::Exception {
                         entry: ExceptionEntry {
-                            credential_id: Some(credential_id),
+                            credential_id: Some(plan.credential_id),
                             alias_id: None,
                             source: "processing",
                             message: format!(
@@ -284,6 +295,389 @@ async fn store_seen(session: &mut MailSession, uids: &[u32]) -> AppResult<Option
         session.mark_seen(&set).await?;
     }
     Ok(Some((*first, *last)))
+}
+
+/// What every batch of one poll shares.
+struct BatchPlan {
+    credential_id: i64,
+    uidvalidity: u32,
+    folder_plan: FolderPlan,
+    checkpoint: Option<(i64, i64)>,
+    final_checkpoint: i64,
+    total: u64,
+}
+
+/// A fetched batch on its way to the prepare stage.
+struct Fetched {
+    batch: FetchedBatch,
+    advance_to: i64,
+    keep_checkpoint: bool,
+    count: u64,
+}
+
+/// A batch ready to commit.
+struct Prepared {
+    batch: Batch,
+    leave_unflagged: Vec<i64>,
+    count: u64,
+}
+
+/// A committed batch, back to be flagged.
+struct Committed {
+    outcome: BatchOutcome,
+    leave_unflagged: Vec<i64>,
+    count: u64,
+}
+
+/// A pipeline stage that stops when the poll is dropped half-way.
+struct AbortOnDrop(tokio::task::JoinHandle<AppResult<()>>);
+
+impl AbortOnDrop {
+    async fn join(mut self) -> AppResult<()> {
+        let handle = &mut self.0;
+        handle
+            .await
+            .map_err(|e| AppError::Other(anyhow::anyhow!("a processing stage failed: {e}")))?
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Pipeline stage: parses each fetched batch (on a blocking thread) and routes its emails.
+async fn prepare_stage(
+    store: Store,
+    credential_id: i64,
+    mut rx: tokio::sync::mpsc::Receiver<Fetched>,
+    tx: tokio::sync::mpsc::Sender<Prepared>,
+) -> AppResult<()> {
+    let mut router = Router::new(credential_id);
+    while let Some(f) = rx.recv().await {
+        let FetchedBatch {
+            mut items,
+            bodies,
+            leave_unflagged,
+            ..
+        } = f.batch;
+        let parsed = tokio::task::spawn_blocking(move || {
+            bodies
+                .into_iter()
+                .map(|(uid, raw)| {
+                    let parsed = ParsedEmail::parse(&raw);
+                    (uid, raw, parsed)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| AppError::Other(anyhow::anyhow!("parsing a batch failed: {e}")))?;
+        refresh_router(&store, &mut router).await?;
+        for (uid, raw, parsed) in parsed {
+            items.push(message_item(&store, &mut router, uid, raw, parsed).await?);
+        }
+        items.sort_by_key(|i| i.uid);
+        let prepared = Prepared {
+            batch: Batch {
+                credential_id,
+                folder: INBOX.to_string(),
+                uidvalidity: 0, // set by the commit stage
+                advance_to: f.advance_to,
+                items,
+                keep_checkpoint: f.keep_checkpoint,
+            },
+            leave_unflagged,
+            count: f.count,
+        };
+        if tx.send(prepared).await.is_err() {
+            break; // the commit stage failed; it reports why
+        }
+    }
+    Ok(())
+}
+
+/// Pipeline stage: commits each prepared batch in its own transaction, in order, and records
+/// the flags set meanwhile.
+async fn commit_stage(
+    store: Store,
+    credential_id: i64,
+    uidvalidity: u32,
+    mut rx: tokio::sync::mpsc::Receiver<Prepared>,
+    mut flagged: tokio::sync::mpsc::UnboundedReceiver<(u32, u32)>,
+    tx: tokio::sync::mpsc::UnboundedSender<Committed>,
+) -> AppResult<()> {
+    while let Some(mut p) = rx.recv().await {
+        while let Ok((first, last)) = flagged.try_recv() {
+            store
+                .mark_flagged(
+                    credential_id,
+                    INBOX,
+                    i64::from(uidvalidity),
+                    i64::from(first),
+                    i64::from(last),
+                )
+                .await
+                .map_err(|e| AppError::from_store(e, "checkpoint"))?;
+        }
+        p.batch.uidvalidity = i64::from(uidvalidity);
+        let outcome = store
+            .commit_batch(&p.batch)
+            .await
+            .map_err(|e| AppError::from_store(e, "case"))?;
+        let committed = Committed {
+            outcome,
+            leave_unflagged: p.leave_unflagged,
+            count: p.count,
+        };
+        if tx.send(committed).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Turns one fetched and parsed message into a case or an exception-log entry.
+async fn message_item(
+    store: &Store,
+    router: &mut Router,
+    uid: u32,
+    raw: Vec<u8>,
+    parsed: Result<ParsedEmail, ParseError>,
+) -> AppResult<BatchItem> {
+    let credential_id = router.credential_id;
+    let key = message_key(parsed.as_ref().ok(), &raw);
+    let exception = |message: String, details: serde_json::Value, raw: Vec<u8>| BatchItem {
+        uid: i64::from(uid),
+        message_key: key.clone(),
+        outcome: ItemOutcome::Exception {
+            entry: ExceptionEntry {
+                credential_id: Some(credential_id),
+                alias_id: None,
+                source: "processing",
+                message,
+                details,
+            },
+            raw: Some(raw),
+        },
+    };
+    let p = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(exception(
+                format!("The email could not be read: {e}."),
+                summary(None, uid),
+                raw,
+            ));
+        }
+    };
+    let mut p = p;
+    // The body goes to routing and comes back (no copy of the largest field).
+    let body = std::mem::take(&mut p.text);
+    let mut envelope = envelope_of(credential_id, &p, body);
+    let decision = decide_cached(store, router, &envelope).await?;
+    p.text = std::mem::take(&mut envelope.body);
+    match case_skeleton(&decision) {
+        Some(case) => {
+            let mut case = fill_case(p, case, &router.own_aliases);
+            if case.automatic.is_none()
+                && let Some(sender) = case.sender.as_deref().map(str::to_lowercase)
+            {
+                let count = match router.sender_counts.get(&sender) {
+                    Some(n) => *n,
+                    None => store
+                        .recent_cases_from(credential_id, &sender, now_ms() - 3_600_000)
+                        .await
+                        .map_err(|e| AppError::from_store(e, "case"))?,
+                };
+                if count >= SENDER_RATE_LIMIT_PER_HOUR {
+                    case.automatic = Some(format!(
+                        "more than {SENDER_RATE_LIMIT_PER_HOUR} emails from {sender} within an hour (rate limit)"
+                    ));
+                }
+                router.sender_counts.insert(sender, count + 1);
+            }
+            Ok(BatchItem {
+                uid: i64::from(uid),
+                message_key: key,
+                outcome: ItemOutcome::Case(Box::new(case)),
+            })
+        }
+        None => Ok(exception(
+            MISSING_KEY_INFO.to_string(),
+            summary(Some(&p), uid),
+            raw,
+        )),
+    }
+}
+
+/// Reloads the aliases and mailboxes when the snapshot is older than
+/// `ROUTING_SNAPSHOT_MAX_AGE` (and forgets the per-sender look-ups with them).
+async fn refresh_router(store: &Store, r: &mut Router) -> AppResult<()> {
+    if r.loaded_at
+        .is_some_and(|t| t.elapsed() < ROUTING_SNAPSHOT_MAX_AGE)
+    {
+        return Ok(());
+    }
+    let err = |e| AppError::from_store(e, "routing data");
+    let aliases = store.list_aliases(None).await.map_err(err)?;
+    r.book.aliases = aliases.iter().map(alias_rule).collect();
+    r.own_aliases = aliases
+        .into_iter()
+        .filter(|a| a.credential_id == r.credential_id)
+        .map(|a| (a.id, a))
+        .collect();
+    r.book.mailboxes = store
+        .credential_mailboxes()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .filter_map(|(id, m)| {
+            EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
+                credential_id: id,
+                mailbox,
+            })
+        })
+        .collect();
+    r.workspaces.clear();
+    r.clients_by_number.clear();
+    r.contacts.clear();
+    r.clients_by_domain.clear();
+    r.loaded_at = Some(std::time::Instant::now());
+    Ok(())
+}
+
+/// `routing::decide` over the router's snapshot: the same book `App::routing_book` builds for
+/// this envelope, with the per-email look-ups (workspaces of `WSID=`, clients of `CLID=`, the
+/// sender's contact and client domain) remembered for the snapshot's lifetime.
+async fn decide_cached(store: &Store, r: &mut Router, envelope: &Envelope) -> AppResult<Decision> {
+    let err = |e| AppError::from_store(e, "routing data");
+    let tokens = routing::scan_tokens(&envelope.body);
+    let mut workspace_ids = Vec::new();
+    for id in tokens.workspace_ids() {
+        let exists = match r.workspaces.get(&id) {
+            Some(e) => *e,
+            None => {
+                let e = match store.get_named(NamedKind::Workspace, id).await {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(err(e)),
+                };
+                r.workspaces.insert(id, e);
+                e
+            }
+        };
+        if exists {
+            workspace_ids.push(id);
+        }
+    }
+    let mut clients: Vec<ClientRule> = Vec::new();
+    for number in tokens.client_numbers() {
+        let found = match r.clients_by_number.get(&number) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store
+                    .client_by_number(&number)
+                    .await
+                    .map_err(err)?
+                    .map(|c| client_rule(&c));
+                r.clients_by_number.insert(number, c.clone());
+                c
+            }
+        };
+        clients.extend(found);
+    }
+    let mut contacts = Vec::new();
+    if let Some(from) = &envelope.from {
+        let contact = match r.contacts.get(from.key()) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store
+                    .contact_by_email(from.key())
+                    .await
+                    .map_err(err)?
+                    .and_then(|c| {
+                        EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
+                            id: c.id,
+                            email,
+                            client_id: c.client_id,
+                            workspace_id: c.workspace_id,
+                        })
+                    });
+                r.contacts.insert(from.key().to_string(), c.clone());
+                c
+            }
+        };
+        contacts.extend(contact);
+        if let Some(domain) = routing::sender_domain(from) {
+            let client = match r.clients_by_domain.get(&domain) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = store
+                        .client_by_domain(&domain)
+                        .await
+                        .map_err(err)?
+                        .map(|c| client_rule(&c));
+                    r.clients_by_domain.insert(domain, c.clone());
+                    c
+                }
+            };
+            clients.extend(client);
+        }
+    }
+    r.book.workspace_ids = workspace_ids;
+    r.book.clients = clients;
+    r.book.contacts = contacts;
+    Ok(routing::decide(envelope, &r.book))
+}
+
+/// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
+/// attachments when the alias includes them.
+fn fill_case(p: ParsedEmail, mut c: NewCase, aliases: &HashMap<i64, AliasRow>) -> NewCase {
+    c.sent_at = p.date;
+    c.automatic = automatic_reason(&p, OWN_MESSAGE_ID_DOMAIN);
+    c.recipients = json!({
+        "to": p.to, "cc": p.cc, "delivered_to": p.delivered_to, "x_original_to": p.x_original_to,
+    });
+    c.message_id = p.message_id;
+    c.subject = if p.subject.is_empty() {
+        "(no subject)".into()
+    } else {
+        p.subject
+    };
+    c.issue = p.text;
+    c.sender = p.from;
+    c.sender_name = p.from_name;
+    let mut fields = serde_json::Map::new();
+    fields.insert("communication_method".into(), json!("Email Integration"));
+    if let Some(alias) = c.alias_id.and_then(|id| aliases.get(&id)) {
+        for (k, v) in alias.fields.field_mappings.as_map() {
+            match k.as_str() {
+                "status" => c.status = v.clone(),
+                "priority" => c.priority = v.clone(),
+                _ => {
+                    fields.insert(k.clone(), json!(v));
+                }
+            }
+        }
+    }
+    c.fields = serde_json::Value::Object(fields);
+    let include_attachments = c
+        .alias_id
+        .and_then(|id| aliases.get(&id))
+        .is_none_or(|a| a.fields.include_attachments);
+    if include_attachments {
+        c.attachments = p
+            .attachments
+            .into_iter()
+            .map(|a| NewAttachment {
+                name: a.name,
+                content_type: a.content_type,
+                bytes: a.bytes,
+            })
+            .collect();
+    }
+    c
 }
 
 impl App {
@@ -394,7 +788,8 @@ impl App {
             .into_iter()
             .filter_map(|u| u32::try_from(u).ok())
             .collect();
-        self.flag_seen(row.id, status.uidvalidity, session, &unflagged).await?;
+        self.flag_seen(row.id, status.uidvalidity, session, &unflagged)
+            .await?;
         let mut report = PollReport {
             credential_id: row.id,
             uidvalidity: status.uidvalidity,
@@ -432,70 +827,25 @@ impl App {
             }
         }
         let total = uids.len() as u64;
-        let mut done = 0u64;
-        let mut router = Router::new(row.id);
-        // Flagged on the server, not yet recorded (recorded while the next batch is fetched).
-        let mut flagged: Option<(u32, u32)> = None;
-        // Pipelined: while one batch is parsed, routed and committed, the next one is fetched;
-        // a batch is flagged \Seen only after its own commit.
-        let chunks: Vec<&[u32]> = uids.chunks(opts.batch_size).collect();
-        let mut next = match chunks.first() {
-            Some(first) => Some(fetch_batch(session, row.id, status.uidvalidity, first, &sizes, opts).await?),
-            None => None,
-        };
-        for (k, chunk) in chunks.iter().enumerate() {
-            let current = next.take().expect("every batch is fetched before its turn");
-            report.too_large += current.too_large;
-            report.fetched += current.fetched;
-            let leave_unflagged = current.leave_unflagged.clone();
-            let is_last = done + chunk.len() as u64 >= total;
-            let advance_to = match folder_plan {
-                FolderPlan::FirstSight if !is_last => checkpoint_floor(checkpoint),
-                _ if is_last => final_checkpoint,
-                _ => i64::from(*chunk.last().expect("chunks are never empty")),
+        if total > 0 {
+            let plan = BatchPlan {
+                credential_id: row.id,
+                uidvalidity: status.uidvalidity,
+                folder_plan,
+                checkpoint,
+                final_checkpoint,
+                total,
             };
-            let keep_checkpoint = matches!(folder_plan, FolderPlan::FirstSight) && !is_last;
-            let following = chunks.get(k + 1);
-            let record = flagged.take();
-            let (committed, fetched_next) = tokio::join!(
-                async {
-                    if let Some((first, last)) = record {
-                        self.record_flagged(row.id, status.uidvalidity, first, last)
-                            .await?;
-                    }
-                    self.ingest_batch(row, status.uidvalidity, &mut router, current, advance_to, keep_checkpoint)
-                        .await
-                },
-                async {
-                    match following {
-                        Some(c) => fetch_batch(session, row.id, status.uidvalidity, c, &sizes, opts)
-                            .await
-                            .map(Some),
-                        None => Ok(None),
-                    }
-                }
-            );
-            let outcome = committed?;
-            // A failed fetch leaves the session unusable: the committed batch is flagged by
-            // the next poll (`unflagged_uids`).
-            next = fetched_next?;
-            report.cases_created += outcome.created_case_ids.len() as u64;
-            report.exceptions += outcome.exceptions;
-            report.duplicates += outcome.duplicates;
-            report.already_processed += outcome.already_processed;
-            let flag: Vec<u32> = outcome
-                .committed_uids
-                .iter()
-                .filter(|u| !leave_unflagged.contains(u))
-                .filter_map(|u| u32::try_from(*u).ok())
-                .collect();
-            flagged = store_seen(session, &flag).await?;
-            done += chunk.len() as u64;
-            progress(done, total);
-        }
-        if let Some((first, last)) = flagged {
-            self.record_flagged(row.id, status.uidvalidity, first, last)
-                .await?;
+            self.run_pipeline(
+                &plan,
+                session,
+                opts,
+                &uids,
+                &sizes,
+                &mut report,
+                &mut progress,
+            )
+            .await?;
         }
         if uids.is_empty()
             && checkpoint.is_none_or(|(v, last)| {
@@ -553,221 +903,138 @@ impl App {
             .map_err(|e| AppError::from_store(e, "checkpoint"))
     }
 
-    /// Parses (on a blocking thread), routes and commits one fetched batch in one transaction.
-    async fn ingest_batch(
+    /// Fetches, parses, routes, commits and flags the batches of `uids` as a pipeline: this
+    /// future fetches (and flags), one task parses and routes, another commits; so fetching the
+    /// next batches overlaps the work on the previous ones. Batches commit in order, each in one
+    /// transaction, and a batch is flagged \Seen only after its commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_pipeline(
         &self,
-        row: &CredentialRow,
-        uidvalidity: u32,
-        router: &mut Router,
-        batch: FetchedBatch,
-        advance_to: i64,
-        keep_checkpoint: bool,
-    ) -> AppResult<BatchOutcome> {
-        let FetchedBatch {
-            mut items, bodies, ..
-        } = batch;
-        let parsed = tokio::task::spawn_blocking(move || {
-            bodies
-                .into_iter()
-                .map(|(uid, raw)| {
-                    let parsed = ParsedEmail::parse(&raw);
-                    (uid, raw, parsed)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| AppError::Other(anyhow::anyhow!("parsing a batch failed: {e}")))?;
-        self.refresh_router(router).await?;
-        for (uid, raw, parsed) in parsed {
-            items.push(self.message_item(row, router, uid, raw, parsed).await?);
-        }
-        items.sort_by_key(|i| i.uid);
-        self.store
-            .commit_batch(&Batch {
-                credential_id: row.id,
-                folder: INBOX.to_string(),
-                uidvalidity: i64::from(uidvalidity),
+        plan: &BatchPlan,
+        session: &mut MailSession,
+        opts: &ProcessingOptions,
+        uids: &[u32],
+        sizes: &HashMap<u32, u64>,
+        report: &mut PollReport,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> AppResult<()> {
+        // Bounded: at most a few batches are in memory at once.
+        let (fetched_tx, fetched_rx) = tokio::sync::mpsc::channel::<Fetched>(1);
+        let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+        let (committed_tx, mut committed_rx) = tokio::sync::mpsc::unbounded_channel::<Committed>();
+        let (flagged_tx, flagged_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32)>();
+        let prepare = AbortOnDrop(tokio::spawn(prepare_stage(
+            self.store.clone(),
+            plan.credential_id,
+            fetched_rx,
+            prepared_tx,
+        )));
+        let commit = AbortOnDrop(tokio::spawn(commit_stage(
+            self.store.clone(),
+            plan.credential_id,
+            plan.uidvalidity,
+            prepared_rx,
+            flagged_rx,
+            committed_tx,
+        )));
+
+        let mut sent = 0usize;
+        let mut received = 0usize;
+        let mut done = 0u64;
+        let mut handled = 0u64;
+        let mut fetch_error = None;
+        // Committed, not yet flagged: flagged in groups, since every flag change makes a
+        // Maildir server such as Dovecot rescan the folder.
+        let mut to_flag: Vec<u32> = Vec::new();
+        // Everything flagged in this poll (recorded at the end, whatever the commit stage
+        // recorded on the way).
+        let mut flagged_span: Option<(u32, u32)> = None;
+        let mut span = |(first, last): (u32, u32)| {
+            flagged_span =
+                Some(flagged_span.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+        };
+        let mut take = |c: Committed, report: &mut PollReport, to_flag: &mut Vec<u32>| {
+            report.cases_created += c.outcome.created_case_ids.len() as u64;
+            report.exceptions += c.outcome.exceptions;
+            report.duplicates += c.outcome.duplicates;
+            report.already_processed += c.outcome.already_processed;
+            done += c.count;
+            progress(done, plan.total);
+            to_flag.extend(
+                c.outcome
+                    .committed_uids
+                    .iter()
+                    .filter(|u| !c.leave_unflagged.contains(u))
+                    .filter_map(|u| u32::try_from(*u).ok()),
+            );
+        };
+        for chunk in uids.chunks(opts.batch_size) {
+            let fetched = match fetch_batch(session, plan, chunk, sizes, opts).await {
+                Ok(f) => f,
+                Err(e) => {
+                    fetch_error = Some(e);
+                    break;
+                }
+            };
+            report.too_large += fetched.too_large;
+            report.fetched += fetched.fetched;
+            handled += chunk.len() as u64;
+            let is_last = handled >= plan.total;
+            let advance_to = match plan.folder_plan {
+                FolderPlan::FirstSight if !is_last => checkpoint_floor(plan.checkpoint),
+                _ if is_last => plan.final_checkpoint,
+                _ => i64::from(*chunk.last().expect("chunks are never empty")),
+            };
+            let keep_checkpoint = matches!(plan.folder_plan, FolderPlan::FirstSight) && !is_last;
+            while let Ok(c) = committed_rx.try_recv() {
+                received += 1;
+                take(c, report, &mut to_flag);
+            }
+            if to_flag.len() >= FLAG_GROUP {
+                if let Some(range) = store_seen(session, &to_flag).await? {
+                    let _ = flagged_tx.send(range);
+                    span(range);
+                }
+                to_flag.clear();
+            }
+            let batch = Fetched {
+                batch: fetched,
                 advance_to,
-                items,
                 keep_checkpoint,
-            })
-            .await
-            .map_err(|e| AppError::from_store(e, "case"))
-    }
-
-    /// Turns one fetched and parsed message into a case or an exception-log entry.
-    async fn message_item(
-        &self,
-        row: &CredentialRow,
-        router: &mut Router,
-        uid: u32,
-        raw: Vec<u8>,
-        parsed: Result<ParsedEmail, ParseError>,
-    ) -> AppResult<BatchItem> {
-        let key = message_key(parsed.as_ref().ok(), &raw);
-        let exception = |message: String, details: serde_json::Value, raw: Vec<u8>| BatchItem {
-            uid: i64::from(uid),
-            message_key: key.clone(),
-            outcome: ItemOutcome::Exception {
-                entry: ExceptionEntry {
-                    credential_id: Some(row.id),
-                    alias_id: None,
-                    source: "processing",
-                    message,
-                    details,
-                },
-                raw: Some(raw),
-            },
-        };
-        let p = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                return Ok(exception(
-                    format!("The email could not be read: {e}."),
-                    summary(None, uid),
-                    raw,
-                ));
+                count: chunk.len() as u64,
+            };
+            if fetched_tx.send(batch).await.is_err() {
+                break; // a stage failed; its error is returned below
             }
-        };
-        let envelope = envelope_of(row.id, &p);
-        let decision = self.decide_cached(router, &envelope).await?;
-        match case_skeleton(&decision) {
-            Some(case) => {
-                let case = self.case_from(&p, case, &router.own_aliases);
-                Ok(BatchItem {
-                    uid: i64::from(uid),
-                    message_key: key,
-                    outcome: ItemOutcome::Case(Box::new(case)),
-                })
-            }
-            None => Ok(exception(
-                MISSING_KEY_INFO.to_string(),
-                summary(Some(&p), uid),
-                raw,
-            )),
+            sent += 1;
         }
-    }
-
-    /// Reloads the aliases and mailboxes when the snapshot is older than
-    /// `ROUTING_SNAPSHOT_MAX_AGE` (and forgets the per-sender look-ups with them).
-    async fn refresh_router(&self, r: &mut Router) -> AppResult<()> {
-        if r.loaded_at.is_some_and(|t| t.elapsed() < ROUTING_SNAPSHOT_MAX_AGE) {
-            return Ok(());
+        drop(fetched_tx);
+        while received < sent {
+            let Some(c) = committed_rx.recv().await else {
+                break; // a stage failed
+            };
+            received += 1;
+            take(c, report, &mut to_flag);
         }
-        let store = |e| AppError::from_store(e, "routing data");
-        let aliases = self.store.list_aliases(None).await.map_err(store)?;
-        r.book.aliases = aliases.iter().map(alias_rule).collect();
-        r.own_aliases = aliases
-            .into_iter()
-            .filter(|a| a.credential_id == r.credential_id)
-            .map(|a| (a.id, a))
-            .collect();
-        r.book.mailboxes = self
-            .store
-            .credential_mailboxes()
-            .await
-            .map_err(store)?
-            .into_iter()
-            .filter_map(|(id, m)| {
-                EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
-                    credential_id: id,
-                    mailbox,
-                })
-            })
-            .collect();
-        r.workspaces.clear();
-        r.clients_by_number.clear();
-        r.contacts.clear();
-        r.clients_by_domain.clear();
-        r.loaded_at = Some(std::time::Instant::now());
+        drop(flagged_tx);
+        let stages = (prepare.join().await, commit.join().await);
+        if let Some(e) = fetch_error {
+            // The session is unusable; what committed is flagged by the next poll.
+            return Err(e);
+        }
+        // Whatever committed is flagged, even when a stage failed after it.
+        if let Some(range) = store_seen(session, &to_flag).await? {
+            span(range);
+        }
+        stages.0?;
+        stages.1?;
+        // The commit stage records the flags it hears of before each commit; some may come
+        // after its last commit. Every UID of the span committed in this poll (in order).
+        if let Some((first, last)) = flagged_span {
+            self.record_flagged(plan.credential_id, plan.uidvalidity, first, last)
+                .await?;
+        }
         Ok(())
-    }
-
-    /// `routing::decide` over the router's snapshot: the same book `routing_book` builds for
-    /// this envelope, with the per-email look-ups (workspaces of `WSID=`, clients of `CLID=`,
-    /// the sender's contact and client domain) remembered for the snapshot's lifetime.
-    async fn decide_cached(&self, r: &mut Router, envelope: &Envelope) -> AppResult<Decision> {
-        let store = |e| AppError::from_store(e, "routing data");
-        let tokens = routing::scan_tokens(&envelope.body);
-        let mut workspace_ids = Vec::new();
-        for id in tokens.workspace_ids() {
-            let exists = match r.workspaces.get(&id) {
-                Some(e) => *e,
-                None => {
-                    let e = match self.store.get_named(NamedKind::Workspace, id).await {
-                        Ok(_) => true,
-                        Err(StoreError::NotFound) => false,
-                        Err(e) => return Err(store(e)),
-                    };
-                    r.workspaces.insert(id, e);
-                    e
-                }
-            };
-            if exists {
-                workspace_ids.push(id);
-            }
-        }
-        let mut clients: Vec<ClientRule> = Vec::new();
-        for number in tokens.client_numbers() {
-            let found = match r.clients_by_number.get(&number) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self
-                        .store
-                        .client_by_number(&number)
-                        .await
-                        .map_err(store)?
-                        .map(|c| client_rule(&c));
-                    r.clients_by_number.insert(number, c.clone());
-                    c
-                }
-            };
-            clients.extend(found);
-        }
-        let mut contacts = Vec::new();
-        if let Some(from) = &envelope.from {
-            let contact = match r.contacts.get(from.key()) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self
-                        .store
-                        .contact_by_email(from.key())
-                        .await
-                        .map_err(store)?
-                        .and_then(|c| {
-                            EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
-                                id: c.id,
-                                email,
-                                client_id: c.client_id,
-                                workspace_id: c.workspace_id,
-                            })
-                        });
-                    r.contacts.insert(from.key().to_string(), c.clone());
-                    c
-                }
-            };
-            contacts.extend(contact);
-            if let Some(domain) = routing::sender_domain(from) {
-                let client = match r.clients_by_domain.get(&domain) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = self
-                            .store
-                            .client_by_domain(&domain)
-                            .await
-                            .map_err(store)?
-                            .map(|c| client_rule(&c));
-                        r.clients_by_domain.insert(domain, c.clone());
-                        c
-                    }
-                };
-                clients.extend(client);
-            }
-        }
-        r.book.workspace_ids = workspace_ids;
-        r.book.clients = clients;
-        r.book.contacts = contacts;
-        Ok(routing::decide(envelope, &r.book))
     }
 
     /// The routing decision for a parsed email, as the skeleton of a case (None: unmatched).
@@ -776,7 +1043,7 @@ impl App {
         credential_id: i64,
         p: &ParsedEmail,
     ) -> AppResult<Option<NewCase>> {
-        let envelope = envelope_of(credential_id, p);
+        let envelope = envelope_of(credential_id, p, p.text.clone());
         let book = self.routing_book(&envelope).await?;
         Ok(case_skeleton(&routing::decide(&envelope, &book)))
     }
@@ -786,53 +1053,10 @@ impl App {
     pub(crate) fn case_from(
         &self,
         p: &ParsedEmail,
-        mut c: NewCase,
+        c: NewCase,
         aliases: &HashMap<i64, AliasRow>,
     ) -> NewCase {
-        c.message_id = p.message_id.clone();
-        c.subject = if p.subject.is_empty() {
-            "(no subject)".into()
-        } else {
-            p.subject.clone()
-        };
-        c.issue = p.text.clone();
-        c.sender = p.from.clone();
-        c.sender_name = p.from_name.clone();
-        c.recipients = json!({
-            "to": p.to, "cc": p.cc, "delivered_to": p.delivered_to, "x_original_to": p.x_original_to,
-        });
-        c.sent_at = p.date;
-        c.automatic = automatic_reason(p, OWN_MESSAGE_ID_DOMAIN);
-        let mut fields = serde_json::Map::new();
-        fields.insert("communication_method".into(), json!("Email Integration"));
-        if let Some(alias) = c.alias_id.and_then(|id| aliases.get(&id)) {
-            for (k, v) in alias.fields.field_mappings.as_map() {
-                match k.as_str() {
-                    "status" => c.status = v.clone(),
-                    "priority" => c.priority = v.clone(),
-                    _ => {
-                        fields.insert(k.clone(), json!(v));
-                    }
-                }
-            }
-        }
-        c.fields = serde_json::Value::Object(fields);
-        let include_attachments = c
-            .alias_id
-            .and_then(|id| aliases.get(&id))
-            .is_none_or(|a| a.fields.include_attachments);
-        if include_attachments {
-            c.attachments = p
-                .attachments
-                .iter()
-                .map(|a| NewAttachment {
-                    name: a.name.clone(),
-                    content_type: a.content_type.clone(),
-                    bytes: a.bytes.clone(),
-                })
-                .collect();
-        }
-        c
+        fill_case(p.clone(), c, aliases)
     }
 
     async fn record_success(&self, row: &CredentialRow) {

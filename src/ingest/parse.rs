@@ -2,6 +2,7 @@
 //! panic is caught and reported as an error, and whatever could be read is kept.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::LazyLock;
 
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
@@ -48,6 +49,15 @@ pub enum ParseError {
     ParserPanicked,
 }
 
+/// The parser: MIME, address, date, subject and message-id headers are parsed; every other
+/// header is kept raw (they are read raw, from `headers`). Parsing all of them, `Received`
+/// chains included, cost a good part of the parse.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_minimal_headers()
+        .with_message_ids()
+});
+
 fn addresses(a: Option<&Address<'_>>) -> Vec<String> {
     a.map(|a| {
         a.iter()
@@ -93,18 +103,21 @@ impl ParsedEmail {
     }
 
     fn parse_inner(raw: &[u8]) -> Result<Self, ParseError> {
-        let message = MessageParser::default()
-            .parse(raw)
-            .ok_or(ParseError::Unreadable)?;
+        let message = PARSER.parse(raw).ok_or(ParseError::Unreadable)?;
         let headers: Vec<(String, String)> = message
             .headers_raw()
             .map(|(n, v)| (n.to_string(), v.trim().to_string()))
             .collect();
         let from = message.from().and_then(|a| a.first());
-        let text = message
+        let mut text = message
             .body_text(0)
             .map(|t| t.into_owned())
             .unwrap_or_default();
+        // Trimmed in place (the body is most of the email: no second copy).
+        let end = text.trim_end().len();
+        text.truncate(end);
+        let start = text.len() - text.trim_start().len();
+        text.drain(..start);
         let attachments = message
             .attachments()
             .map(|part| Attachment {
@@ -134,7 +147,7 @@ impl ParsedEmail {
             date: message.date().map(|d| d.to_timestamp() * 1000),
             in_reply_to: id_list(message.in_reply_to()),
             references: id_list(message.references()),
-            text: text.trim().to_string(),
+            text,
             attachments,
             headers,
             content_hash: hex::encode(Sha256::digest(raw)),

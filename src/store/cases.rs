@@ -136,42 +136,28 @@ const CASE_ROWS: usize = 200;
 const ATTACHMENT_ROWS: usize = 50;
 const OUTCOME_ROWS: usize = 500;
 
-/// `rows` copies of `row` (such as `(?, ?, 'x')`) joined by `, `, every `?` numbered `$1`,
-/// `$2`, … in order. The templates are constants of this file: no `?` inside literals.
-fn numbered_rows(row: &str, rows: usize) -> String {
-    let mut out = String::with_capacity((row.len() + 8) * rows);
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        for ch in row.chars() {
-            if ch == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(ch);
-            }
-        }
-    }
-    out
+/// `rows` copies of `row` (such as `(?, ?, 'x')`) joined by `, `.
+fn repeat_rows(row: &str, rows: usize) -> String {
+    vec![row; rows].join(", ")
 }
 
-/// Shifts every `$n` of `sql` by `by`.
-fn renumber(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut chars = sql.chars().peekable();
-    while let Some(ch) = chars.next() {
-        out.push(ch);
-        if ch == '$' {
-            let mut digits = String::new();
-            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                digits.push(*d);
-                chars.next();
-            }
-            let n: usize = digits.parse().unwrap_or(0);
-            out.push_str(&(n + by).to_string());
+/// SQL written with `?` placeholders for the backend: SQLite binds `?` in order; PostgreSQL
+/// needs them numbered `$1`, `$2`, … in order. (SQLite also accepts `$n`, but looks every
+/// named parameter up by a linear scan: quadratic for a statement with thousands of them.)
+/// The statements are constants of this file: no `?` inside a literal.
+fn placeholders(sql: String, numbered: bool) -> String {
+    if !numbered {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len() + sql.len() / 2);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
         }
     }
     out
@@ -242,16 +228,17 @@ impl Store {
     pub async fn commit_batch(&self, batch: &Batch) -> StoreResult<BatchOutcome> {
         let now = now_ms();
         let mut out = BatchOutcome::default();
+        let numbered = matches!(self.backend, super::Backend::Postgres(_));
+        let sql = |s: String| sqlx::AssertSqlSafe(placeholders(s, numbered));
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut fresh: HashSet<i64> = HashSet::with_capacity(batch.items.len());
             for chunk in batch.items.chunks(CLAIM_ROWS) {
-                let sql = format!(
+                let mut q = sqlx::query_scalar::<_, i64>(sql(format!(
                     "INSERT INTO processed_messages (credential_id, folder, uidvalidity, uid, message_key, outcome, processed_at) \
                      VALUES {} ON CONFLICT DO NOTHING RETURNING uid",
-                    numbered_rows("(?, ?, ?, ?, ?, 'pending', ?)", chunk.len())
-                );
-                let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+                    repeat_rows("(?, ?, ?, ?, ?, 'pending', ?)", chunk.len())
+                )));
                 for item in chunk {
                     q = q
                         .bind(batch.credential_id)
@@ -278,17 +265,16 @@ impl Store {
                 .collect();
             let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(cases.len());
             for chunk in cases.chunks(CASE_ROWS) {
-                let sql = format!(
+                let mut q = sqlx::query_as::<_, (i64, String)>(sql(format!(
                     "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
                      message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
                      communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at) \
                      VALUES {} ON CONFLICT DO NOTHING RETURNING id, message_key",
-                    numbered_rows(
+                    repeat_rows(
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Email Integration', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         chunk.len()
                     )
-                );
-                let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                )));
                 for (item, c) in chunk {
                     q = q
                         .bind(batch.credential_id)
@@ -335,20 +321,18 @@ impl Store {
                 .map(|(id, a)| (id, a, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes))))
                 .collect();
             for chunk in attachments.chunks(ATTACHMENT_ROWS) {
-                let sql = format!(
+                let mut q = sqlx::query(sql(format!(
                     "INSERT INTO attachment_blobs (sha256, size, bytes) VALUES {} ON CONFLICT DO NOTHING",
-                    numbered_rows("(?, ?, ?)", chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    repeat_rows("(?, ?, ?)", chunk.len())
+                )));
                 for (_, a, sha) in chunk {
                     q = q.bind(sha).bind(a.bytes.len() as i64).bind(&a.bytes);
                 }
                 q.execute(&mut *tx).await?;
-                let sql = format!(
+                let mut q = sqlx::query(sql(format!(
                     "INSERT INTO case_attachments (case_id, name, content_type, sha256, size) VALUES {}",
-                    numbered_rows("(?, ?, ?, ?, ?)", chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    repeat_rows("(?, ?, ?, ?, ?)", chunk.len())
+                )));
                 for (id, a, sha) in chunk {
                     q = q
                         .bind(*id)
@@ -394,42 +378,35 @@ impl Store {
 
             // The outcome of every claim.
             for chunk in created.chunks(OUTCOME_ROWS) {
-                let cases = numbered_rows("WHEN ? THEN ?", chunk.len()).replace(", ", " ");
-                let start = chunk.len() * 2;
-                let uids = numbered_rows("?", chunk.len());
-                let uids = renumber(&uids, start);
-                let sql = format!(
-                    "UPDATE processed_messages SET outcome = 'case', case_id = CASE uid {cases} END \
-                     WHERE credential_id = ${} AND folder = ${} AND uidvalidity = ${} AND uid IN ({uids})",
-                    start + chunk.len() + 1,
-                    start + chunk.len() + 2,
-                    start + chunk.len() + 3,
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = sqlx::query(sql(format!(
+                    "UPDATE processed_messages SET outcome = 'case', case_id = CASE uid {} END \
+                     WHERE credential_id = ? AND folder = ? AND uidvalidity = ? AND uid IN ({})",
+                    vec!["WHEN ? THEN ?"; chunk.len()].join(" "),
+                    repeat_rows("?", chunk.len())
+                )));
                 for (uid, id, _) in chunk {
                     q = q.bind(*uid).bind(*id);
                 }
+                q = q
+                    .bind(batch.credential_id)
+                    .bind(&batch.folder)
+                    .bind(batch.uidvalidity);
                 for (uid, _, _) in chunk {
                     q = q.bind(*uid);
                 }
-                q.bind(batch.credential_id)
-                    .bind(&batch.folder)
-                    .bind(batch.uidvalidity)
-                    .execute(&mut *tx)
-                    .await?;
+                q.execute(&mut *tx).await?;
             }
             for (outcome, uids) in [("duplicate", &duplicate_uids), ("exception", &exception_uids)] {
                 for chunk in uids.chunks(OUTCOME_ROWS) {
-                    let sql = format!(
-                        "UPDATE processed_messages SET outcome = $1 \
-                         WHERE credential_id = $2 AND folder = $3 AND uidvalidity = $4 AND uid IN ({})",
-                        renumber(&numbered_rows("?", chunk.len()), 4)
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(outcome)
-                        .bind(batch.credential_id)
-                        .bind(&batch.folder)
-                        .bind(batch.uidvalidity);
+                    let mut q = sqlx::query(sql(format!(
+                        "UPDATE processed_messages SET outcome = ? \
+                         WHERE credential_id = ? AND folder = ? AND uidvalidity = ? AND uid IN ({})",
+                        repeat_rows("?", chunk.len())
+                    )))
+                    .bind(outcome)
+                    .bind(batch.credential_id)
+                    .bind(&batch.folder)
+                    .bind(batch.uidvalidity);
                     for uid in chunk {
                         q = q.bind(*uid);
                     }
@@ -656,7 +633,12 @@ impl Store {
     }
 
     /// Committed messages whose \Seen flag was not confirmed (the process stopped in between).
-    pub async fn unflagged_uids(&self, credential_id: i64, folder: &str, uidvalidity: i64) -> StoreResult<Vec<i64>> {
+    pub async fn unflagged_uids(
+        &self,
+        credential_id: i64,
+        folder: &str,
+        uidvalidity: i64,
+    ) -> StoreResult<Vec<i64>> {
         with_pool!(self, pool => {
             Ok(sqlx::query_scalar(
                 "SELECT uid FROM processed_messages WHERE credential_id = $1 AND folder = $2 \
@@ -666,6 +648,27 @@ impl Store {
             .bind(folder)
             .bind(uidvalidity)
             .fetch_all(pool)
+            .await?)
+        })
+    }
+}
+
+impl Store {
+    /// Cases created from `sender` (lower-case address) for a credential since `since_ms`.
+    pub async fn recent_cases_from(
+        &self,
+        credential_id: i64,
+        sender: &str,
+        since_ms: i64,
+    ) -> StoreResult<i64> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM cases WHERE credential_id = $1 AND LOWER(sender) = $2 AND created_at >= $3",
+            )
+            .bind(credential_id)
+            .bind(sender)
+            .bind(since_ms)
+            .fetch_one(pool)
             .await?)
         })
     }

@@ -251,6 +251,7 @@ CREATE UNIQUE INDEX cases_message_key ON cases (credential_id, message_key);
 CREATE INDEX cases_workspace_id ON cases (workspace_id);
 CREATE INDEX cases_alias_id ON cases (alias_id);
 CREATE INDEX cases_created_at ON cases (created_at);
+CREATE INDEX cases_sender ON cases (credential_id, LOWER(sender), created_at);
 CREATE TABLE attachment_blobs (
     sha256 TEXT PRIMARY KEY,
     size BIGINT NOT NULL,

@@ -47,12 +47,18 @@ fn serve(data: &Path) -> (Child, String, Option<String>) {
     }
 }
 
+/// Kills the server if the test stops early (a failed assertion), so no process outlives it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill9(&mut self.0);
+    }
+}
+
+/// SIGKILL (std's `kill`), then reap. Safe to call twice: std never signals a reaped child.
 fn kill9(child: &mut Child) {
-    Command::new("kill")
-        .arg("-KILL")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    let _ = child.kill();
     let _ = child.wait();
 }
 
@@ -80,7 +86,8 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
     let d = Dovecot::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, base, token) = serve(&data);
+    let (child, base, token) = serve(&data);
+    let mut child = KillOnDrop(child);
     let token = token.expect("first start prints a token");
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
@@ -132,12 +139,12 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
     let mut kills_during_work = 0;
     for _ in 0..KILLS {
         std::thread::sleep(Duration::from_millis(rng.gen_range(80..400)));
-        kill9(&mut child);
+        kill9(&mut child.0);
         let (n, _) = count_cases(&data).await;
         if (n as usize) < EMAILS {
             kills_during_work += 1;
         }
-        child = serve(&data).0;
+        child = KillOnDrop(serve(&data).0);
     }
     // Let the last process finish the work (functional wait with a generous deadline).
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -154,7 +161,7 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
     }
     // One more poll cycle must not add anything.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    kill9(&mut child);
+    drop(child);
     let (n, distinct) = count_cases(&data).await;
     assert_eq!(n as usize, EMAILS, "exactly one case per email");
     assert_eq!(distinct as usize, EMAILS, "no email twice");

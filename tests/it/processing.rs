@@ -460,3 +460,45 @@ async fn read_mail_arriving_after_an_empty_first_poll_is_processed() {
     );
     assert!(metrics.text.contains("mailroom_backlog_messages"));
 }
+
+#[tokio::test]
+async fn automatic_mail_and_floods_from_one_sender_are_marked_automatic() {
+    let d = Dovecot::start();
+    let app = TestApp::spawn().await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    poll(&app, cred).await;
+    let robot = format!(
+        "From: out-of-office@client.example\r\nTo: {USER}\r\nSubject: Away\r\nMessage-ID: <ooo@client.example>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
+    );
+    deliver(&d, "robot.mr", robot.as_bytes(), false);
+    // 22 emails from one sender within the hour: the 21st and 22nd hit the rate limit.
+    for i in 0..22 {
+        let raw = format!(
+            "From: Busy <busy@client.example>\r\nTo: {USER}\r\nSubject: Flood {i:02}\r\nMessage-ID: <flood{i}@client.example>\r\n\r\nmessage {i}\r\n"
+        );
+        deliver(&d, &format!("flood{i:02}.mr"), raw.as_bytes(), false);
+    }
+    assert_eq!(poll(&app, cred).await["cases_created"], 23);
+    let all = cases(&app).await;
+    let robot = all.iter().find(|c| c["subject"] == "Away").unwrap();
+    assert!(
+        robot["automatic"]
+            .as_str()
+            .unwrap()
+            .contains("Auto-Submitted"),
+        "{robot}"
+    );
+    let flood: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["sender"] == "busy@client.example")
+        .collect();
+    let limited = flood
+        .iter()
+        .filter(|c| {
+            c["automatic"]
+                .as_str()
+                .is_some_and(|a| a.contains("rate limit"))
+        })
+        .count();
+    assert_eq!(limited, 2, "only the emails beyond the limit are marked");
+}

@@ -22,6 +22,7 @@ use crate::web::SharedApp;
 
 const FLASHES: &[(&str, &str)] = &[
     ("saved", "Saved."),
+    ("alias-deleted", "Alias deleted."),
     (
         "created",
         "Credential saved. Add an alias for its mailbox next.",

@@ -594,7 +594,10 @@ async fn delete_submit(
     }
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/admin/email-integration/{cid}#aliases")).into_response(),
+        Ok(()) => Redirect::to(&format!(
+            "/admin/email-integration/{cid}?flash=alias-deleted#aliases"
+        ))
+        .into_response(),
         Err(e) => error_page(&admin, e, &credential_back(cid)),
     }
 }
