@@ -107,7 +107,7 @@ fn parse_list(
     out
 }
 
-fn alias_rule(a: &AliasRow) -> AliasRule {
+pub(super) fn alias_rule(a: &AliasRow) -> AliasRule {
     AliasRule {
         id: a.id,
         credential_id: a.credential_id,
@@ -120,7 +120,7 @@ fn alias_rule(a: &AliasRow) -> AliasRule {
     }
 }
 
-fn client_rule(c: &ClientRow) -> ClientRule {
+pub(super) fn client_rule(c: &ClientRow) -> ClientRule {
     ClientRule {
         id: c.id,
         client_number: c.client_number.clone(),

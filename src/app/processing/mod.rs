@@ -1,0 +1,543 @@
+//! "Process Email Integration": one poll of one credential's INBOX (`poll_once`, which tests
+//! drive directly) and the per-credential workers around it (poll, then IDLE; back off on
+//! failure; pause after repeated login rejections).
+//!
+//! Exactly once: a fetched batch's cases, exceptions, de-duplication keys and the advanced
+//! checkpoint commit in one transaction (`Store::commit_batch`); only then is the batch flagged
+//! \Seen. A crash at any point re-fetches, and the keys stop a second case. Must not speak IMAP
+//! itself (that is `imap`) or parse MIME (that is `ingest`).
+
+mod pipeline;
+mod router;
+mod workers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::routing::{alias_rule, client_rule};
+use super::{App, AppError, AppResult};
+use crate::domain::EmailAddress;
+use crate::domain::routing::{
+    self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
+};
+use crate::imap::{MailSession, MailTarget, ensure_all_returned};
+use crate::ingest::sync::{FolderPlan, plan, uid_sets};
+use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
+use crate::store::{
+    AliasRow, Batch, BatchItem, BatchOutcome, CredentialRow, ExceptionEntry, Health, ItemOutcome,
+    NamedKind, NewAttachment, NewCase, Store, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
+};
+
+pub const INBOX: &str = "INBOX";
+/// Domain of the Message-IDs of our own replies (loop protection).
+pub const OWN_MESSAGE_ID_DOMAIN: &str = "mailroom.invalid";
+const MISSING_KEY_INFO: &str =
+    "Email Contains Missing or Invalid Key Information - Workspace ID: # Project Type ID: 0";
+
+/// Processing settings, from `MAILROOM_*` variables with these defaults.
+#[derive(Debug, Clone)]
+pub struct ProcessingOptions {
+    /// Larger mail goes to the exception log, untouched on the server (default 35 MB).
+    pub max_message_bytes: u64,
+    /// Messages fetched and committed together (default 100).
+    pub batch_size: usize,
+    /// Time between polls, and the longest IDLE wait (default 60 s).
+    pub poll_interval: Duration,
+    /// Timeout of each IMAP step (default 30 s).
+    pub step_timeout: Duration,
+    /// Login rejections in a row that pause a credential (default 3).
+    pub pause_after_rejections: i64,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+impl Default for ProcessingOptions {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: env_u64("MAILROOM_MAX_MESSAGE_BYTES").unwrap_or(35_000_000),
+            batch_size: env_u64("MAILROOM_BATCH_SIZE").map_or(100, |n| n.clamp(1, 1000) as usize),
+            poll_interval: Duration::from_secs(
+                env_u64("MAILROOM_POLL_INTERVAL_SECS").unwrap_or(60).max(1),
+            ),
+            step_timeout: Duration::from_secs(30),
+            pause_after_rejections: 3,
+        }
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollReport {
+    pub credential_id: i64,
+    pub uidvalidity: u32,
+    /// Messages found to process this time (the backlog at the start).
+    pub backlog: u64,
+    pub fetched: u64,
+    pub cases_created: u64,
+    pub exceptions: u64,
+    pub duplicates: u64,
+    pub already_processed: u64,
+    pub too_large: u64,
+    pub uidvalidity_changed: bool,
+}
+
+/// The email's key for de-duplication across UIDs: Message-ID + content hash.
+pub(crate) fn message_key(parsed: Option<&ParsedEmail>, raw: &[u8]) -> String {
+    use sha2::Digest;
+    match parsed {
+        Some(p) => format!(
+            "{}|{}",
+            p.message_id.as_deref().unwrap_or(""),
+            p.content_hash
+        ),
+        None => format!("|{}", hex::encode(sha2::Sha256::digest(raw))),
+    }
+}
+
+impl App {
+    fn mail_target(&self, row: &CredentialRow, opts: &ProcessingOptions) -> MailTarget {
+        let f = &row.fields;
+        MailTarget {
+            host: f.host.as_str().to_string(),
+            port: f.port.get(),
+            security: f.security,
+            login: f.login_name().to_string(),
+            ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
+            pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
+            timeout: opts.step_timeout,
+            deny: self.probe_options().deny,
+        }
+    }
+
+    /// Connects and logs in for processing, recording failures in the credential's health.
+    async fn open_mail_session(
+        &self,
+        row: &CredentialRow,
+        opts: &ProcessingOptions,
+    ) -> AppResult<MailSession> {
+        let password = self.credential_password(row.id).await?;
+        match MailSession::connect(&self.mail_target(row, opts), &password).await {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.record_failure(row, &e.message, e.rejected, opts).await;
+                Err(AppError::Upstream(e.message))
+            }
+        }
+    }
+
+    /// One poll of one credential: connect, process every new message of INBOX, log out.
+    pub async fn poll_once(
+        &self,
+        credential_id: i64,
+        progress: impl FnMut(u64, u64),
+    ) -> AppResult<PollReport> {
+        let opts = ProcessingOptions::default();
+        let row = self.credential_row(credential_id).await?;
+        let started = std::time::Instant::now();
+        let mut session = match self.open_mail_session(&row, &opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                crate::metrics::record_poll(
+                    row.id,
+                    false,
+                    started.elapsed().as_micros() as u64,
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                return Err(e);
+            }
+        };
+        let result = self
+            .process_inbox(&row, &mut session, &opts, progress)
+            .await;
+        let micros = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(r) => crate::metrics::record_poll(
+                row.id,
+                true,
+                micros,
+                r.fetched,
+                r.cases_created,
+                r.exceptions,
+                0,
+            ),
+            Err(_) => crate::metrics::record_poll(row.id, false, micros, 0, 0, 0, 0),
+        }
+        match &result {
+            Ok(_) => {
+                self.record_success(&row).await;
+                session.logout().await;
+            }
+            Err(e) => {
+                self.record_failure(&row, &e.to_string(), false, &opts)
+                    .await
+            }
+        }
+        result
+    }
+
+    /// Processes every new message of INBOX over an open session.
+    pub(crate) async fn process_inbox(
+        &self,
+        row: &CredentialRow,
+        session: &mut MailSession,
+        opts: &ProcessingOptions,
+        mut progress: impl FnMut(u64, u64),
+    ) -> AppResult<PollReport> {
+        let status = session.select(INBOX).await?;
+        let checkpoint = self
+            .store
+            .checkpoint(row.id, INBOX)
+            .await
+            .map_err(|e| AppError::from_store(e, "checkpoint"))?;
+        let folder_plan = plan(checkpoint, status.uidvalidity);
+        // Messages committed by a run that stopped before flagging them: flag them now.
+        let unflagged: Vec<u32> = self
+            .store
+            .unflagged_uids(row.id, INBOX, i64::from(status.uidvalidity))
+            .await
+            .map_err(|e| AppError::from_store(e, "checkpoint"))?
+            .into_iter()
+            .filter_map(|u| u32::try_from(u).ok())
+            .collect();
+        self.flag_seen(row.id, status.uidvalidity, session, &unflagged)
+            .await?;
+        let mut report = PollReport {
+            credential_id: row.id,
+            uidvalidity: status.uidvalidity,
+            ..PollReport::default()
+        };
+        let uids: Vec<u32> = match folder_plan {
+            FolderPlan::FirstSight => session.search("UNSEEN").await?,
+            FolderPlan::After { after_uid } => session
+                .search(&format!("UID {}:*", after_uid.saturating_add(1)))
+                .await?
+                .into_iter()
+                .filter(|u| *u > after_uid)
+                .collect(),
+            FolderPlan::UidValidityChanged { previous } => {
+                tracing::warn!(
+                    credential = row.id,
+                    previous,
+                    now = status.uidvalidity,
+                    "UIDVALIDITY changed: re-reading the folder; duplicates are skipped"
+                );
+                report.uidvalidity_changed = true;
+                session.search("ALL").await?
+            }
+        };
+        report.backlog = uids.len() as u64;
+        // Where the checkpoint ends: past every message that existed at SELECT (on first
+        // sight the read ones are left alone, as the original product did).
+        let highest_seen = status.uidnext.map_or(0, |n| n.saturating_sub(1));
+        let final_checkpoint = i64::from(highest_seen.max(uids.last().copied().unwrap_or(0)));
+        // Sizes first: oversized mail is never downloaded.
+        let mut sizes: HashMap<u32, u64> = HashMap::new();
+        for set in uid_sets(&uids, 4000) {
+            for (uid, size) in session.sizes(&set).await? {
+                sizes.insert(uid, size);
+            }
+        }
+        let total = uids.len() as u64;
+        if total > 0 {
+            let plan = BatchPlan {
+                credential_id: row.id,
+                uidvalidity: status.uidvalidity,
+                folder_plan,
+                checkpoint,
+                final_checkpoint,
+                total,
+            };
+            self.run_pipeline(
+                &plan,
+                session,
+                opts,
+                &uids,
+                &sizes,
+                &mut report,
+                &mut progress,
+            )
+            .await?;
+        }
+        if uids.is_empty()
+            && checkpoint.is_none_or(|(v, last)| {
+                v != i64::from(status.uidvalidity) || last < final_checkpoint
+            })
+        {
+            // Nothing to process, but remember where the folder stands.
+            self.store
+                .commit_batch(&Batch {
+                    credential_id: row.id,
+                    folder: INBOX.to_string(),
+                    uidvalidity: i64::from(status.uidvalidity),
+                    advance_to: final_checkpoint,
+                    items: Vec::new(),
+                    keep_checkpoint: false,
+                })
+                .await
+                .map_err(|e| AppError::from_store(e, "checkpoint"))?;
+        }
+        Ok(report)
+    }
+
+    /// Sets \Seen on committed UIDs (one command per compact set) and records that it is done.
+    async fn flag_seen(
+        &self,
+        credential_id: i64,
+        uidvalidity: u32,
+        session: &mut MailSession,
+        uids: &[u32],
+    ) -> AppResult<()> {
+        if let Some((first, last)) = store_seen(session, uids).await? {
+            self.record_flagged(credential_id, uidvalidity, first, last)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the committed UIDs `first..=last` carry \Seen on the server.
+    async fn record_flagged(
+        &self,
+        credential_id: i64,
+        uidvalidity: u32,
+        first: u32,
+        last: u32,
+    ) -> AppResult<()> {
+        self.store
+            .mark_flagged(
+                credential_id,
+                INBOX,
+                i64::from(uidvalidity),
+                i64::from(first),
+                i64::from(last),
+            )
+            .await
+            .map_err(|e| AppError::from_store(e, "checkpoint"))
+    }
+
+    /// Fetches, parses, routes, commits and flags the batches of `uids` as a pipeline: this
+    /// future fetches (and flags), one task parses and routes, another commits; so fetching the
+    /// next batches overlaps the work on the previous ones. Batches commit in order, each in one
+    /// transaction, and a batch is flagged \Seen only after its commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_pipeline(
+        &self,
+        plan: &BatchPlan,
+        session: &mut MailSession,
+        opts: &ProcessingOptions,
+        uids: &[u32],
+        sizes: &HashMap<u32, u64>,
+        report: &mut PollReport,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> AppResult<()> {
+        // Bounded: at most a few batches are in memory at once.
+        let (fetched_tx, fetched_rx) = tokio::sync::mpsc::channel::<Fetched>(1);
+        let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+        let (committed_tx, mut committed_rx) = tokio::sync::mpsc::unbounded_channel::<Committed>();
+        let (flagged_tx, flagged_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32)>();
+        let prepare = AbortOnDrop(tokio::spawn(prepare_stage(
+            self.store.clone(),
+            plan.credential_id,
+            fetched_rx,
+            prepared_tx,
+        )));
+        let commit = AbortOnDrop(tokio::spawn(commit_stage(
+            self.store.clone(),
+            plan.credential_id,
+            plan.uidvalidity,
+            prepared_rx,
+            flagged_rx,
+            committed_tx,
+        )));
+
+        let mut sent = 0usize;
+        let mut received = 0usize;
+        let mut done = 0u64;
+        let mut handled = 0u64;
+        let mut fetch_error = None;
+        // Committed, not yet flagged: flagged in groups, since every flag change makes a
+        // Maildir server such as Dovecot rescan the folder.
+        let mut to_flag: Vec<u32> = Vec::new();
+        // Everything flagged in this poll (recorded at the end, whatever the commit stage
+        // recorded on the way).
+        let mut flagged_span: Option<(u32, u32)> = None;
+        let mut span = |(first, last): (u32, u32)| {
+            flagged_span =
+                Some(flagged_span.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+        };
+        let mut take = |c: Committed, report: &mut PollReport, to_flag: &mut Vec<u32>| {
+            report.cases_created += c.outcome.created_case_ids.len() as u64;
+            report.exceptions += c.outcome.exceptions;
+            report.duplicates += c.outcome.duplicates;
+            report.already_processed += c.outcome.already_processed;
+            done += c.count;
+            progress(done, plan.total);
+            to_flag.extend(
+                c.outcome
+                    .committed_uids
+                    .iter()
+                    .filter(|u| !c.leave_unflagged.contains(u))
+                    .filter_map(|u| u32::try_from(*u).ok()),
+            );
+        };
+        for chunk in uids.chunks(opts.batch_size) {
+            let fetched = match fetch_batch(session, plan, chunk, sizes, opts).await {
+                Ok(f) => f,
+                Err(e) => {
+                    fetch_error = Some(e);
+                    break;
+                }
+            };
+            report.too_large += fetched.too_large;
+            report.fetched += fetched.fetched;
+            handled += chunk.len() as u64;
+            let is_last = handled >= plan.total;
+            let advance_to = match plan.folder_plan {
+                FolderPlan::FirstSight if !is_last => checkpoint_floor(plan.checkpoint),
+                _ if is_last => plan.final_checkpoint,
+                _ => i64::from(*chunk.last().expect("chunks are never empty")),
+            };
+            let keep_checkpoint = matches!(plan.folder_plan, FolderPlan::FirstSight) && !is_last;
+            while let Ok(c) = committed_rx.try_recv() {
+                received += 1;
+                take(c, report, &mut to_flag);
+            }
+            if to_flag.len() >= FLAG_GROUP {
+                if let Some(range) = store_seen(session, &to_flag).await? {
+                    let _ = flagged_tx.send(range);
+                    span(range);
+                }
+                to_flag.clear();
+            }
+            let batch = Fetched {
+                batch: fetched,
+                advance_to,
+                keep_checkpoint,
+                count: chunk.len() as u64,
+            };
+            if fetched_tx.send(batch).await.is_err() {
+                break; // a stage failed; its error is returned below
+            }
+            sent += 1;
+        }
+        drop(fetched_tx);
+        while received < sent {
+            let Some(c) = committed_rx.recv().await else {
+                break; // a stage failed
+            };
+            received += 1;
+            take(c, report, &mut to_flag);
+        }
+        drop(flagged_tx);
+        let stages = (prepare.join().await, commit.join().await);
+        if let Some(e) = fetch_error {
+            // The session is unusable; what committed is flagged by the next poll.
+            return Err(e);
+        }
+        // Whatever committed is flagged, even when a stage failed after it.
+        if let Some(range) = store_seen(session, &to_flag).await? {
+            span(range);
+        }
+        stages.0?;
+        stages.1?;
+        // The commit stage records the flags it hears of before each commit; some may come
+        // after its last commit. Every UID of the span committed in this poll (in order).
+        if let Some((first, last)) = flagged_span {
+            self.record_flagged(plan.credential_id, plan.uidvalidity, first, last)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The routing decision for a parsed email, as the skeleton of a case (None: unmatched).
+    pub(crate) async fn route_parsed(
+        &self,
+        credential_id: i64,
+        p: &ParsedEmail,
+    ) -> AppResult<Option<NewCase>> {
+        let envelope = envelope_of(credential_id, p, p.text.clone());
+        let book = self.routing_book(&envelope).await?;
+        Ok(case_skeleton(&routing::decide(&envelope, &book)))
+    }
+
+    /// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
+    /// attachments when the alias includes them.
+    pub(crate) fn case_from(
+        &self,
+        p: &ParsedEmail,
+        c: NewCase,
+        aliases: &HashMap<i64, AliasRow>,
+    ) -> NewCase {
+        fill_case(p.clone(), c, aliases)
+    }
+
+    async fn record_success(&self, row: &CredentialRow) {
+        let h = Health {
+            state: "healthy".into(),
+            last_success_at: Some(now_ms()),
+            failing_since: None,
+            last_error: None,
+            next_attempt_at: None,
+        };
+        if let Err(e) = self.store.set_health(row.id, &h, 0).await {
+            tracing::warn!(credential = row.id, error = %e, "could not record health");
+        }
+    }
+
+    /// Records a failure; login rejections count towards pausing the credential.
+    async fn record_failure(
+        &self,
+        row: &CredentialRow,
+        error: &str,
+        rejected: bool,
+        opts: &ProcessingOptions,
+    ) {
+        let current = self
+            .credential_row(row.id)
+            .await
+            .map(|r| r.health)
+            .unwrap_or_else(|_| row.health.clone());
+        let failures = if rejected {
+            self.store.auth_failures(row.id).await.unwrap_or(0) + 1
+        } else {
+            0
+        };
+        let paused = rejected && failures >= opts.pause_after_rejections;
+        let since = current.failing_since.unwrap_or_else(now_ms);
+        let failing_for = now_ms() - since;
+        let backoff_ms = backoff(failing_for).as_millis() as i64;
+        let h = Health {
+            state: if paused { "paused_auth" } else { "failing" }.into(),
+            last_success_at: current.last_success_at,
+            failing_since: Some(since),
+            last_error: Some(if paused {
+                format!(
+                    "Paused after {failures} rejected logins in a row, so the provider does not lock the account. Test the connection or edit the credential to resume. Last error: {error}"
+                )
+            } else {
+                error.to_string()
+            }),
+            next_attempt_at: (!paused).then(|| now_ms() + backoff_ms),
+        };
+        tracing::warn!(credential = row.id, state = %h.state, error, "processing failed");
+        if let Err(e) = self.store.set_health(row.id, &h, failures).await {
+            tracing::warn!(credential = row.id, error = %e, "could not record health");
+        }
+    }
+}
+
+use pipeline::*;
+use router::*;
+pub use workers::{backoff, run_workers};
+
+fn checkpoint_floor(checkpoint: Option<(i64, i64)>) -> i64 {
+    checkpoint.map_or(0, |(_, last)| last)
+}

@@ -1,0 +1,361 @@
+//! Routing during a poll: a snapshot of the aliases and mailboxes with the per-sender look-ups
+//! (contacts, client domains, WSID=/CLID= ids) cached while it lives, the per-sender rate limit,
+//! and turning one parsed email into a case or an exception-log entry.
+//! Must not speak IMAP or commit anything.
+
+use super::*;
+pub(super) fn addresses(list: &[String]) -> Vec<EmailAddress> {
+    list.iter()
+        .filter_map(|a| EmailAddress::parse(a).ok())
+        .collect()
+}
+
+pub(super) fn summary(p: Option<&ParsedEmail>, uid: u32) -> serde_json::Value {
+    match p {
+        Some(p) => json!({
+            "uid": uid, "message_id": p.message_id, "from": p.from, "to": p.to, "cc": p.cc,
+            "subject": p.subject,
+        }),
+        None => json!({ "uid": uid }),
+    }
+}
+
+/// The routing input of a parsed email received by `credential_id`.
+pub(super) fn envelope_of(credential_id: i64, p: &ParsedEmail, body: String) -> Envelope {
+    Envelope {
+        credential_id: Some(credential_id),
+        to: addresses(&p.to),
+        cc: addresses(&p.cc),
+        delivered_to: addresses(&p.delivered_to),
+        x_original_to: addresses(&p.x_original_to),
+        from: p.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()),
+        body,
+    }
+}
+
+/// The skeleton of a case for a routing decision (None: unmatched).
+pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
+    let (Some(workspace_id), Some(project_type_id)) = (d.workspace_id, d.project_type_id) else {
+        return None;
+    };
+    if !d.is_routed() {
+        return None;
+    }
+    Some(NewCase {
+        alias_id: d.alias_id,
+        workspace_id,
+        project_type_id,
+        client_id: d.client_id,
+        contact_id: d.contact_id,
+        message_id: None,
+        subject: String::new(),
+        issue: String::new(),
+        sender: None,
+        sender_name: None,
+        recipients: json!({}),
+        sent_at: None,
+        status: "New".into(),
+        priority: "Medium".into(),
+        fields: json!({}),
+        automatic: None,
+        routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
+        attachments: Vec::new(),
+    })
+}
+
+/// How long a poll routes from one snapshot of the aliases and mailboxes (and remembers the
+/// contacts, clients and workspaces it looked up) before reading them again. Routing one email
+/// at a time read all of them from the store for every email.
+pub(super) const ROUTING_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// More cases than this from one sender within an hour are marked automatic (never answered):
+/// the last line of defence against two robots answering each other.
+pub const SENDER_RATE_LIMIT_PER_HOUR: i64 = 20;
+
+/// Committed UIDs flagged \Seen together (at the latest at the end of a poll).
+pub(super) const FLAG_GROUP: usize = 1000;
+
+/// The routing configuration of one poll: a snapshot of the aliases and mailboxes, and the
+/// per-sender look-ups made so far.
+pub(super) struct Router {
+    pub(super) credential_id: i64,
+    pub(super) loaded_at: Option<std::time::Instant>,
+    /// Aliases and mailboxes; the per-email entries are filled before each decision.
+    pub(super) book: RoutingBook,
+    /// This credential's aliases (field mappings, attachments).
+    pub(super) own_aliases: HashMap<i64, AliasRow>,
+    pub(super) workspaces: HashMap<i64, bool>,
+    pub(super) clients_by_number: HashMap<String, Option<ClientRule>>,
+    pub(super) contacts: HashMap<String, Option<ContactRule>>,
+    pub(super) clients_by_domain: HashMap<String, Option<ClientRule>>,
+    /// Cases per sender (lower-cased) within the last hour, counted from the store on first
+    /// sight and then in memory.
+    pub(super) sender_counts: HashMap<String, i64>,
+}
+
+impl Router {
+    pub(super) fn new(credential_id: i64) -> Self {
+        Self {
+            credential_id,
+            loaded_at: None,
+            book: RoutingBook::default(),
+            own_aliases: HashMap::new(),
+            workspaces: HashMap::new(),
+            clients_by_number: HashMap::new(),
+            contacts: HashMap::new(),
+            clients_by_domain: HashMap::new(),
+            sender_counts: HashMap::new(),
+        }
+    }
+}
+
+/// Turns one fetched and parsed message into a case or an exception-log entry.
+pub(super) async fn message_item(
+    store: &Store,
+    router: &mut Router,
+    uid: u32,
+    raw: Vec<u8>,
+    parsed: Result<ParsedEmail, ParseError>,
+) -> AppResult<BatchItem> {
+    let credential_id = router.credential_id;
+    let key = message_key(parsed.as_ref().ok(), &raw);
+    let exception = |message: String, details: serde_json::Value, raw: Vec<u8>| BatchItem {
+        uid: i64::from(uid),
+        message_key: key.clone(),
+        outcome: ItemOutcome::Exception {
+            entry: ExceptionEntry {
+                credential_id: Some(credential_id),
+                alias_id: None,
+                source: "processing",
+                message,
+                details,
+            },
+            raw: Some(raw),
+        },
+    };
+    let p = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(exception(
+                format!("The email could not be read: {e}."),
+                summary(None, uid),
+                raw,
+            ));
+        }
+    };
+    let mut p = p;
+    // The body goes to routing and comes back (no copy of the largest field).
+    let body = std::mem::take(&mut p.text);
+    let mut envelope = envelope_of(credential_id, &p, body);
+    let decision = decide_cached(store, router, &envelope).await?;
+    p.text = std::mem::take(&mut envelope.body);
+    match case_skeleton(&decision) {
+        Some(case) => {
+            let mut case = fill_case(p, case, &router.own_aliases);
+            if case.automatic.is_none()
+                && let Some(sender) = case.sender.as_deref().map(str::to_lowercase)
+            {
+                let count = match router.sender_counts.get(&sender) {
+                    Some(n) => *n,
+                    None => store
+                        .recent_cases_from(credential_id, &sender, now_ms() - 3_600_000)
+                        .await
+                        .map_err(|e| AppError::from_store(e, "case"))?,
+                };
+                if count >= SENDER_RATE_LIMIT_PER_HOUR {
+                    case.automatic = Some(format!(
+                        "more than {SENDER_RATE_LIMIT_PER_HOUR} emails from {sender} within an hour (rate limit)"
+                    ));
+                }
+                router.sender_counts.insert(sender, count + 1);
+            }
+            Ok(BatchItem {
+                uid: i64::from(uid),
+                message_key: key,
+                outcome: ItemOutcome::Case(Box::new(case)),
+            })
+        }
+        None => Ok(exception(
+            MISSING_KEY_INFO.to_string(),
+            summary(Some(&p), uid),
+            raw,
+        )),
+    }
+}
+
+/// Reloads the aliases and mailboxes when the snapshot is older than
+/// `ROUTING_SNAPSHOT_MAX_AGE` (and forgets the per-sender look-ups with them).
+pub(super) async fn refresh_router(store: &Store, r: &mut Router) -> AppResult<()> {
+    if r.loaded_at
+        .is_some_and(|t| t.elapsed() < ROUTING_SNAPSHOT_MAX_AGE)
+    {
+        return Ok(());
+    }
+    let err = |e| AppError::from_store(e, "routing data");
+    let aliases = store.list_aliases(None).await.map_err(err)?;
+    r.book.aliases = aliases.iter().map(alias_rule).collect();
+    r.own_aliases = aliases
+        .into_iter()
+        .filter(|a| a.credential_id == r.credential_id)
+        .map(|a| (a.id, a))
+        .collect();
+    r.book.mailboxes = store
+        .credential_mailboxes()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .filter_map(|(id, m)| {
+            EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
+                credential_id: id,
+                mailbox,
+            })
+        })
+        .collect();
+    r.workspaces.clear();
+    r.clients_by_number.clear();
+    r.contacts.clear();
+    r.clients_by_domain.clear();
+    r.loaded_at = Some(std::time::Instant::now());
+    Ok(())
+}
+
+/// `routing::decide` over the router's snapshot: the same book `App::routing_book` builds for
+/// this envelope, with the per-email look-ups (workspaces of `WSID=`, clients of `CLID=`, the
+/// sender's contact and client domain) remembered for the snapshot's lifetime.
+pub(super) async fn decide_cached(
+    store: &Store,
+    r: &mut Router,
+    envelope: &Envelope,
+) -> AppResult<Decision> {
+    let err = |e| AppError::from_store(e, "routing data");
+    let tokens = routing::scan_tokens(&envelope.body);
+    let mut workspace_ids = Vec::new();
+    for id in tokens.workspace_ids() {
+        let exists = match r.workspaces.get(&id) {
+            Some(e) => *e,
+            None => {
+                let e = match store.get_named(NamedKind::Workspace, id).await {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(err(e)),
+                };
+                r.workspaces.insert(id, e);
+                e
+            }
+        };
+        if exists {
+            workspace_ids.push(id);
+        }
+    }
+    let mut clients: Vec<ClientRule> = Vec::new();
+    for number in tokens.client_numbers() {
+        let found = match r.clients_by_number.get(&number) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store
+                    .client_by_number(&number)
+                    .await
+                    .map_err(err)?
+                    .map(|c| client_rule(&c));
+                r.clients_by_number.insert(number, c.clone());
+                c
+            }
+        };
+        clients.extend(found);
+    }
+    let mut contacts = Vec::new();
+    if let Some(from) = &envelope.from {
+        let contact = match r.contacts.get(from.key()) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store
+                    .contact_by_email(from.key())
+                    .await
+                    .map_err(err)?
+                    .and_then(|c| {
+                        EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
+                            id: c.id,
+                            email,
+                            client_id: c.client_id,
+                            workspace_id: c.workspace_id,
+                        })
+                    });
+                r.contacts.insert(from.key().to_string(), c.clone());
+                c
+            }
+        };
+        contacts.extend(contact);
+        if let Some(domain) = routing::sender_domain(from) {
+            let client = match r.clients_by_domain.get(&domain) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = store
+                        .client_by_domain(&domain)
+                        .await
+                        .map_err(err)?
+                        .map(|c| client_rule(&c));
+                    r.clients_by_domain.insert(domain, c.clone());
+                    c
+                }
+            };
+            clients.extend(client);
+        }
+    }
+    r.book.workspace_ids = workspace_ids;
+    r.book.clients = clients;
+    r.book.contacts = contacts;
+    Ok(routing::decide(envelope, &r.book))
+}
+
+/// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
+/// attachments when the alias includes them.
+pub(super) fn fill_case(
+    p: ParsedEmail,
+    mut c: NewCase,
+    aliases: &HashMap<i64, AliasRow>,
+) -> NewCase {
+    c.sent_at = p.date;
+    c.automatic = automatic_reason(&p, OWN_MESSAGE_ID_DOMAIN);
+    c.recipients = json!({
+        "to": p.to, "cc": p.cc, "delivered_to": p.delivered_to, "x_original_to": p.x_original_to,
+    });
+    c.message_id = p.message_id;
+    c.subject = if p.subject.is_empty() {
+        "(no subject)".into()
+    } else {
+        p.subject
+    };
+    c.issue = p.text;
+    c.sender = p.from;
+    c.sender_name = p.from_name;
+    let mut fields = serde_json::Map::new();
+    fields.insert("communication_method".into(), json!("Email Integration"));
+    if let Some(alias) = c.alias_id.and_then(|id| aliases.get(&id)) {
+        for (k, v) in alias.fields.field_mappings.as_map() {
+            match k.as_str() {
+                "status" => c.status = v.clone(),
+                "priority" => c.priority = v.clone(),
+                _ => {
+                    fields.insert(k.clone(), json!(v));
+                }
+            }
+        }
+    }
+    c.fields = serde_json::Value::Object(fields);
+    let include_attachments = c
+        .alias_id
+        .and_then(|id| aliases.get(&id))
+        .is_none_or(|a| a.fields.include_attachments);
+    if include_attachments {
+        c.attachments = p
+            .attachments
+            .into_iter()
+            .map(|a| NewAttachment {
+                name: a.name,
+                content_type: a.content_type,
+                bytes: a.bytes,
+            })
+            .collect();
+    }
+    c
+}

@@ -1,0 +1,156 @@
+//! The long-running side: a worker per enabled credential (poll, then IDLE up to the poll
+//! interval, back off after failures, stop when paused), and the back-off schedule.
+
+use super::*;
+
+/// Exponential back-off from how long a credential has been failing: 30 s doubling, capped at
+/// 15 minutes.
+pub fn backoff(failing_for_ms: i64) -> Duration {
+    let steps = (failing_for_ms.max(0) / 30_000).max(1);
+    let secs = 30u64.saturating_mul(1u64 << (63 - (steps as u64).leading_zeros()).min(5));
+    Duration::from_secs(secs.min(900))
+}
+
+/// Runs a worker per enabled credential until `shutdown` resolves: poll, then IDLE (or sleep)
+/// up to the poll interval, then poll again; failures wait for their back-off.
+pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let opts = ProcessingOptions::default();
+    let mut workers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        match app.list_credentials().await {
+            Ok(list) => {
+                for c in list {
+                    let alive = workers.get(&c.id).is_some_and(|h| !h.is_finished());
+                    if c.enabled && c.health.state != "paused_auth" && !alive {
+                        let app = app.clone();
+                        let rx = shutdown.clone();
+                        let opts = opts.clone();
+                        workers.insert(
+                            c.id,
+                            tokio::spawn(async move { worker(app, c.id, opts, rx).await }),
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing credentials for processing failed"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(opts.poll_interval) => {}
+        }
+    }
+    for (_, h) in workers {
+        h.abort();
+    }
+}
+
+/// One credential's loop; ends when the credential is gone, disabled or paused.
+async fn worker(
+    app: Arc<App>,
+    id: i64,
+    opts: ProcessingOptions,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let Ok(row) = app.credential_row(id).await else {
+            return;
+        };
+        if !row.fields.enabled || row.health.state == "paused_auth" {
+            return;
+        }
+        if let Some(next) = row.health.next_attempt_at {
+            let wait = Duration::from_millis((next - now_ms()).max(0) as u64);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        let Ok(mut session) = app.open_mail_session(&row, &opts).await else {
+            continue;
+        };
+        loop {
+            let started = std::time::Instant::now();
+            let result = app
+                .process_inbox(&row, &mut session, &opts, |_, _| {})
+                .await;
+            let micros = started.elapsed().as_micros() as u64;
+            match result {
+                Ok(r) => {
+                    crate::metrics::record_poll(
+                        id,
+                        true,
+                        micros,
+                        r.fetched,
+                        r.cases_created,
+                        r.exceptions,
+                        0,
+                    );
+                    app.record_success(&row).await;
+                    if r.cases_created > 0 {
+                        tracing::info!(
+                            credential = id,
+                            cases = r.cases_created,
+                            "processed new mail"
+                        );
+                    }
+                }
+                Err(e) => {
+                    crate::metrics::record_poll(id, false, micros, 0, 0, 0, 0);
+                    app.record_failure(&row, &e.to_string(), false, &opts).await;
+                    break;
+                }
+            }
+            let idle = tokio::select! {
+                _ = shutdown.changed() => return,
+                r = session.idle(opts.poll_interval) => r,
+            };
+            match idle {
+                Ok((s, _changed)) => session = s,
+                Err(e) => {
+                    tracing::info!(credential = id, error = %e, "IDLE ended; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl App {
+    /// After an edit, a password change or a successful Test Connection: a paused or failing
+    /// credential is tried again at once.
+    pub(crate) async fn resume_processing(&self, id: i64) -> AppResult<()> {
+        let row = self.credential_row(id).await?;
+        if matches!(row.health.state.as_str(), "paused_auth" | "failing") {
+            let h = Health {
+                state: "idle".into(),
+                last_success_at: row.health.last_success_at,
+                failing_since: None,
+                last_error: None,
+                next_attempt_at: None,
+            };
+            self.store
+                .set_health(id, &h, 0)
+                .await
+                .map_err(|e| AppError::from_store(e, "credential"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn back_off_doubles_from_30_seconds_and_stops_at_15_minutes() {
+        let minutes = |m: i64| backoff(m * 60_000);
+        assert_eq!(backoff(0), Duration::from_secs(30));
+        assert_eq!(minutes(1), Duration::from_secs(60));
+        assert_eq!(minutes(2), Duration::from_secs(120));
+        assert_eq!(minutes(4), Duration::from_secs(240));
+        assert_eq!(minutes(8), Duration::from_secs(480));
+        assert_eq!(minutes(60), Duration::from_secs(900));
+        assert_eq!(minutes(60 * 24 * 30), Duration::from_secs(900));
+    }
+}
