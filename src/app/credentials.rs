@@ -58,6 +58,8 @@ pub struct HealthView {
     pub failing_since: Option<String>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<String>,
+    /// Messages above the checkpoint when the last poll started (0 once it finished).
+    pub backlog: Option<i64>,
 }
 
 impl CredentialView {
@@ -94,6 +96,7 @@ impl CredentialView {
                 failing_since: row.health.failing_since.map(iso_time),
                 last_error: row.health.last_error.clone(),
                 next_attempt_at: row.health.next_attempt_at.map(iso_time),
+                backlog: row.health.backlog,
             },
             aliases_count: 0,
             warnings: f.warnings(),

@@ -25,6 +25,8 @@ pub struct Health {
     pub failing_since: Option<i64>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
+    /// Messages above the checkpoint when the last poll started (0 after it finished).
+    pub backlog: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +46,7 @@ const COLUMNS: &str = "id, mailbox, username, host, port, security, configuratio
     ca_bundle, pinned_sha256, enabled, password_key_id, password_nonce, password_sealed, \
     created_at, created_by, updated_at, updated_by, last_test_at, last_test_ok, \
     last_test_category, last_test_message, health_state, last_success_at, failing_since, \
-    last_error, next_attempt_at";
+    last_error, next_attempt_at, backlog";
 
 const CONFLICTS: &[(&str, &str, &str)] = &[
     (
@@ -113,6 +115,7 @@ macro_rules! credential_from_row {
                 failing_since: r.try_get("failing_since")?,
                 last_error: r.try_get("last_error")?,
                 next_attempt_at: r.try_get("next_attempt_at")?,
+                backlog: r.try_get("backlog")?,
             },
         }
     }};
@@ -375,7 +378,8 @@ impl Store {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE credentials SET health_state = $1, last_success_at = $2, failing_since = $3, \
-                 last_error = $4, next_attempt_at = $5, auth_failures = $6 WHERE id = $7",
+                 last_error = $4, next_attempt_at = $5, auth_failures = $6, \
+                 backlog = COALESCE($8, backlog) WHERE id = $7",
             )
             .bind(&h.state)
             .bind(h.last_success_at)
@@ -384,6 +388,7 @@ impl Store {
             .bind(h.next_attempt_at)
             .bind(auth_failures)
             .bind(id)
+            .bind(h.backlog)
             .execute(pool)
             .await?;
             Ok(())
@@ -398,6 +403,20 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
                 .unwrap_or(0))
+        })
+    }
+}
+
+impl Store {
+    /// Records how many messages a poll found above the checkpoint, as it starts.
+    pub async fn set_backlog(&self, id: i64, backlog: i64) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE credentials SET backlog = $1 WHERE id = $2")
+                .bind(backlog)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
         })
     }
 }

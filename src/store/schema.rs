@@ -275,7 +275,8 @@ CREATE TABLE exception_messages (
     resolved_at BIGINT,
     resolved_case_id BIGINT
 );
-ALTER TABLE credentials ADD COLUMN auth_failures BIGINT NOT NULL DEFAULT 0
+ALTER TABLE credentials ADD COLUMN auth_failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE credentials ADD COLUMN backlog BIGINT
 "#,
     ),
 ];

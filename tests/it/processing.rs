@@ -159,6 +159,10 @@ async fn every_email_becomes_exactly_one_case_whatever_its_seen_flag() {
     assert_eq!(c["recipients"]["to"][0], USER);
     let health = app.get(&format!("/api/v1/credentials/{cred}")).await.body["health"].clone();
     assert_eq!(health["state"], "healthy");
+    assert_eq!(
+        health["backlog"], 0,
+        "nothing left above the checkpoint: {health}"
+    );
     assert!(health["last_success_at"].is_string());
 }
 

@@ -235,6 +235,10 @@ impl App {
             }
         };
         report.backlog = uids.len() as u64;
+        self.store
+            .set_backlog(row.id, uids.len() as i64)
+            .await
+            .map_err(|e| AppError::from_store(e, "credential"))?;
         // Where the checkpoint ends: past every message that existed at SELECT (on first
         // sight the read ones are left alone, as the original product did).
         let highest_seen = status.uidnext.map_or(0, |n| n.saturating_sub(1));
@@ -486,6 +490,7 @@ impl App {
             failing_since: None,
             last_error: None,
             next_attempt_at: None,
+            backlog: Some(0),
         };
         if let Err(e) = self.store.set_health(row.id, &h, 0).await {
             tracing::warn!(credential = row.id, error = %e, "could not record health");
@@ -526,6 +531,7 @@ impl App {
                 error.to_string()
             }),
             next_attempt_at: (!paused).then(|| now_ms() + backoff_ms),
+            backlog: None,
         };
         tracing::warn!(credential = row.id, state = %h.state, error, "processing failed");
         if let Err(e) = self.store.set_health(row.id, &h, failures).await {

@@ -127,6 +127,7 @@ impl App {
                 failing_since: None,
                 last_error: None,
                 next_attempt_at: None,
+                backlog: None,
             };
             self.store
                 .set_health(id, &h, 0)
