@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::SharedApp;
 use super::error::ApiError;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, path_id, query_number};
 use crate::app::Principal;
 use crate::domain::{RawCredential, Secret};
 
@@ -36,14 +36,6 @@ pub fn routes() -> Router<SharedApp> {
         .merge(super::api_processing::routes())
 }
 
-/// Ids in paths: anything that is not a positive integer is simply not found.
-fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
-}
-
 async fn list_credentials(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {
     let items = app.list_credentials().await?;
     Ok(Json(json!({ "items": items })))
@@ -62,7 +54,7 @@ async fn get_credential(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     Ok(Json(app.get_credential(id).await?))
 }
 
@@ -72,7 +64,7 @@ async fn update_credential(
     Path(id): Path<String>,
     JsonBody(raw): JsonBody<RawCredential>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     Ok(Json(app.update_credential(&who.actor, id, raw).await?))
 }
 
@@ -81,7 +73,7 @@ async fn delete_credential(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     app.delete_credential(&who.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -99,7 +91,7 @@ async fn change_password(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     let view = app
         .change_password(
             &who.actor,
@@ -115,22 +107,8 @@ async fn list_audit(
     State(app): State<SharedApp>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let number = |key: &str| -> Result<Option<i64>, ApiError> {
-        q.get(key)
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_query",
-                        format!("{key} must be a whole number."),
-                    )
-                    .field(key)
-                })
-            })
-            .transpose()
-    };
-    let limit = number("limit")?.unwrap_or(100);
-    let before = number("before")?;
+    let limit = query_number(&q, "limit")?.unwrap_or(100);
+    let before = query_number(&q, "before")?;
     let items = app.list_audit(limit, before).await?;
     let items: Vec<_> = items
         .into_iter()

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::SharedApp;
 use super::error::ApiError;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, path_id, query_number};
 use crate::app::{ImportError, ImportItem, ImportReport, Principal, RouteRequest};
 use crate::domain::{RawAlias, RawClient, RawContact, RawNamed};
 use crate::store::NamedKind;
@@ -47,29 +47,6 @@ pub fn routes() -> Router<SharedApp> {
                 .patch(update_contact)
                 .delete(delete_contact),
         )
-}
-
-/// Ids in paths: anything that is not a positive integer is simply not found.
-fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
-}
-
-fn query_number(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
-    q.get(key)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!("{key} must be a whole number."),
-                )
-                .field(key)
-            })
-        })
-        .transpose()
 }
 
 /// 201 with the report, or 422 listing every bad row (nothing imported).
@@ -106,7 +83,7 @@ async fn list_credential_aliases(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     Ok(Json(json!({ "items": app.list_aliases(Some(id)).await? })))
 }
 
@@ -120,7 +97,7 @@ async fn create_alias(
     Path(id): Path<String>,
     JsonBody(raw): JsonBody<RawAlias>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Credential")?;
+    let id = path_id(&id, "Credential")?;
     let view = app.create_alias(&who.actor, id, &raw).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -129,7 +106,7 @@ async fn get_alias(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Alias")?;
+    let id = path_id(&id, "Alias")?;
     Ok(Json(app.get_alias(id).await?))
 }
 
@@ -139,7 +116,7 @@ async fn update_alias(
     Path(id): Path<String>,
     JsonBody(raw): JsonBody<RawAlias>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Alias")?;
+    let id = path_id(&id, "Alias")?;
     Ok(Json(app.update_alias(&who.actor, id, &raw).await?))
 }
 
@@ -148,7 +125,7 @@ async fn delete_alias(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Alias")?;
+    let id = path_id(&id, "Alias")?;
     app.delete_alias(&who.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,7 +189,7 @@ fn named_routes(kind: NamedKind, base: &str) -> Router<SharedApp> {
             &format!("{base}/{{id}}"),
             get(
                 move |State(app): State<SharedApp>, Path(id): Path<String>| async move {
-                    let id = parse_id(&id, what)?;
+                    let id = path_id(&id, what)?;
                     Ok::<_, ApiError>(Json(app.get_named(kind, id).await?))
                 },
             )
@@ -221,7 +198,7 @@ fn named_routes(kind: NamedKind, base: &str) -> Router<SharedApp> {
                       Extension(who): Extension<Principal>,
                       Path(id): Path<String>,
                       JsonBody(raw): JsonBody<RawNamed>| async move {
-                    let id = parse_id(&id, what)?;
+                    let id = path_id(&id, what)?;
                     Ok::<_, ApiError>(Json(app.update_named(&who.actor, kind, id, &raw).await?))
                 },
             )
@@ -229,7 +206,7 @@ fn named_routes(kind: NamedKind, base: &str) -> Router<SharedApp> {
                 move |State(app): State<SharedApp>,
                       Extension(who): Extension<Principal>,
                       Path(id): Path<String>| async move {
-                    let id = parse_id(&id, what)?;
+                    let id = path_id(&id, what)?;
                     app.delete_named(&who.actor, kind, id).await?;
                     Ok::<_, ApiError>(StatusCode::NO_CONTENT)
                 },
@@ -267,7 +244,7 @@ async fn get_client(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Client")?;
+    let id = path_id(&id, "Client")?;
     Ok(Json(app.get_client(id).await?))
 }
 
@@ -277,7 +254,7 @@ async fn update_client(
     Path(id): Path<String>,
     JsonBody(raw): JsonBody<RawClient>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Client")?;
+    let id = path_id(&id, "Client")?;
     Ok(Json(app.update_client(&who.actor, id, &raw).await?))
 }
 
@@ -286,7 +263,7 @@ async fn delete_client(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Client")?;
+    let id = path_id(&id, "Client")?;
     app.delete_client(&who.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -321,7 +298,7 @@ async fn get_contact(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     Ok(Json(app.get_contact(id).await?))
 }
 
@@ -331,7 +308,7 @@ async fn update_contact(
     Path(id): Path<String>,
     JsonBody(raw): JsonBody<RawContact>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     Ok(Json(app.update_contact(&who.actor, id, &raw).await?))
 }
 
@@ -340,7 +317,7 @@ async fn delete_contact(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     app.delete_contact(&who.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

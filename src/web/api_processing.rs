@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::SharedApp;
 use super::error::ApiError;
+use super::extract::{path_id, query_number};
 use crate::app::Principal;
 use crate::store::CaseFilter;
 
@@ -22,30 +23,6 @@ pub fn routes() -> Router<SharedApp> {
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/attachments/{attachment_id}", get(attachment))
         .route("/exceptions/{id}/retry", post(retry))
-}
-
-fn id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
-}
-
-/// An optional whole-number query parameter (400 naming it when malformed).
-fn number(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
-    q.get(key)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!("{key} must be a whole number."),
-                )
-                .field(key)
-            })
-        })
-        .transpose()
 }
 
 /// An optional RFC 3339 time or unix-milliseconds query parameter.
@@ -78,7 +55,7 @@ async fn poll_now(
     State(app): State<SharedApp>,
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = id(&raw, "Credential")?;
+    let id = path_id(&raw, "Credential")?;
     Ok(Json(app.poll_once(id, |_, _| {}).await?))
 }
 
@@ -87,13 +64,13 @@ async fn list_cases(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let filter = CaseFilter {
-        credential_id: number(&q, "credential_id")?,
-        alias_id: number(&q, "alias_id")?,
-        workspace_id: number(&q, "workspace_id")?,
+        credential_id: query_number(&q, "credential_id")?,
+        alias_id: query_number(&q, "alias_id")?,
+        workspace_id: query_number(&q, "workspace_id")?,
         since: time(&q, "since")?,
         until: time(&q, "until")?,
-        limit: number(&q, "limit")?.unwrap_or(100).clamp(1, 1000),
-        before_id: number(&q, "before")?,
+        limit: query_number(&q, "limit")?.unwrap_or(100).clamp(1, 1000),
+        before_id: query_number(&q, "before")?,
     };
     Ok(Json(json!({ "items": app.list_cases(&filter).await? })))
 }
@@ -102,7 +79,7 @@ async fn get_case(
     State(app): State<SharedApp>,
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(app.get_case(id(&raw, "Case")?).await?))
+    Ok(Json(app.get_case(path_id(&raw, "Case")?).await?))
 }
 
 async fn attachment(
@@ -110,7 +87,7 @@ async fn attachment(
     Path((case, att)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (row, bytes) = app
-        .case_attachment(id(&case, "Case")?, id(&att, "Attachment")?)
+        .case_attachment(path_id(&case, "Case")?, path_id(&att, "Attachment")?)
         .await?;
     let safe_name: String = row
         .name
@@ -141,7 +118,7 @@ async fn retry(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
-        app.retry_exception(&who.actor, id(&raw, "Exception")?)
+        app.retry_exception(&who.actor, path_id(&raw, "Exception")?)
             .await?,
     ))
 }

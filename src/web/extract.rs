@@ -102,3 +102,31 @@ fn unknown_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     Some(rest.split('`').next()?.to_string())
 }
+
+/// An id from a path: anything that is not a positive integer is simply not found.
+pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
+/// An optional whole-number query parameter; a malformed one is a 400 naming it.
+pub fn query_number(
+    q: &std::collections::HashMap<String, String>,
+    key: &str,
+) -> Result<Option<i64>, ApiError> {
+    q.get(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("{key} must be a whole number."),
+                )
+                .field(key)
+            })
+        })
+        .transpose()
+}
