@@ -62,6 +62,17 @@ impl App {
             .map_err(|e| AppError::from_store(e, "attachment"))
     }
 
+    /// For each exception id that kept its email: the case a Retry made, if any.
+    pub async fn exception_retry_states(
+        &self,
+        ids: &[i64],
+    ) -> AppResult<std::collections::HashMap<i64, Option<i64>>> {
+        self.store
+            .exception_retry_states(ids)
+            .await
+            .map_err(|e| AppError::from_store(e, "exception"))
+    }
+
     /// Runs routing again on the email kept with an exception; creates its case when an alias
     /// now matches. Refused (409) when it still matches nothing or was already resolved.
     pub async fn retry_exception(&self, actor: &str, exception_id: i64) -> AppResult<RetryOutcome> {

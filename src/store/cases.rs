@@ -673,3 +673,34 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// For each exception id that kept its email: the case it became, if it was retried.
+    /// Ids without a kept email are absent. Reads no message bytes.
+    pub async fn exception_retry_states(
+        &self,
+        ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, Option<i64>>> {
+        let mut out = std::collections::HashMap::new();
+        let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(out);
+        };
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT exception_id, resolved_case_id FROM exception_messages \
+                 WHERE exception_id >= $1 AND exception_id <= $2",
+            )
+            .bind(min)
+            .bind(max)
+            .fetch_all(pool)
+            .await?;
+            for r in rows {
+                let id: i64 = r.try_get("exception_id")?;
+                if ids.contains(&id) {
+                    out.insert(id, r.try_get("resolved_case_id")?);
+                }
+            }
+        });
+        Ok(out)
+    }
+}

@@ -19,7 +19,7 @@ use super::pages_aliases::Choice;
 use super::pages_common::{Frame, csrf_refused, error_page, optional_id, parse_id, render};
 use super::session::{Admin, csrf_ok};
 use crate::app::{AppError, CaseView};
-use crate::store::{CaseFilter, NamedKind, StoreError};
+use crate::store::{CaseFilter, NamedKind};
 use crate::web::SharedApp;
 
 pub fn routes() -> Router<SharedApp> {
@@ -154,21 +154,17 @@ async fn exceptions_page(
         Err(e) => return error_page(admin, e, "/admin/email-integration"),
     };
     let mut items = Vec::with_capacity(rows.len());
+    // Which entries kept their email (and whether a Retry already made a case), in one query.
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let kept = app.exception_retry_states(&ids).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "exception retry states lookup failed");
+        Default::default()
+    });
     for r in rows {
-        // Only processing entries keep their email; ask the store which one still waits.
-        let retry = if r.source == "processing" && r.credential_id.is_some() {
-            match app.store().exception_message(r.id).await {
-                Ok(m) => m
-                    .resolved_case_id
-                    .map_or(RetryState::Retryable, RetryState::Resolved),
-                Err(StoreError::NotFound) => RetryState::None,
-                Err(e) => {
-                    tracing::error!(error = %e, id = r.id, "exception message lookup failed");
-                    RetryState::None
-                }
-            }
-        } else {
-            RetryState::None
+        let retry = match kept.get(&r.id) {
+            Some(Some(case_id)) => RetryState::Resolved(*case_id),
+            Some(None) => RetryState::Retryable,
+            None => RetryState::None,
         };
         items.push(ExceptionLine {
             id: r.id,
