@@ -90,6 +90,10 @@ pub struct App {
     store: Store,
     keys: RwLock<KeyRing>,
     settings: Settings,
+    /// One lock per credential: a worker's poll and a "poll now" never process the same
+    /// folder at the same time.
+    poll_locks:
+        std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {
@@ -136,6 +140,7 @@ impl App {
             store,
             keys: RwLock::new(keys),
             settings,
+            poll_locks: Default::default(),
         })
     }
 
@@ -145,6 +150,7 @@ impl App {
             store,
             keys: RwLock::new(keys),
             settings,
+            poll_locks: Default::default(),
         }
     }
 

@@ -192,6 +192,14 @@ impl App {
         opts: &ProcessingOptions,
         mut progress: impl FnMut(u64, u64),
     ) -> AppResult<PollReport> {
+        let lock = self
+            .poll_locks
+            .lock()
+            .expect("poll locks")
+            .entry(row.id)
+            .or_default()
+            .clone();
+        let _one_poll_at_a_time = lock.lock().await;
         let status = session.select(INBOX).await?;
         let checkpoint = self
             .store
