@@ -20,6 +20,17 @@ use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
 use crate::web::SharedApp;
 
+/// The CSRF check and the credential id of a post about one credential, or the page to answer
+/// (an early-return page, so its size does not matter).
+#[allow(clippy::result_large_err)]
+fn posted_credential(admin: &Admin, csrf: &str, raw_id: &str) -> Result<i64, Response> {
+    const BACK: &str = "/admin/email-integration";
+    if !csrf_ok(&admin.session, csrf) {
+        return Err(csrf_refused(admin, BACK));
+    }
+    parse_id(raw_id).ok_or_else(|| error_page(admin, AppError::NotFound("credential"), BACK))
+}
+
 const FLASHES: &[(&str, &str)] = &[
     ("saved", "Saved."),
     ("alias-deleted", "Alias deleted."),
@@ -513,15 +524,9 @@ pub async fn details_submit(
     Path(id): Path<String>,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
-    let Some(id) = parse_id(&id) else {
-        return error_page(
-            &admin,
-            AppError::NotFound("credential"),
-            "/admin/email-integration",
-        );
+    let id = match posted_credential(&admin, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     let result = match form.to_raw(true) {
         Ok(raw) => app.update_credential(&admin.session.actor, id, raw).await,
@@ -563,15 +568,9 @@ pub async fn change_password(
     Path(id): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
-    let Some(id) = parse_id(&id) else {
-        return error_page(
-            &admin,
-            AppError::NotFound("credential"),
-            "/admin/email-integration",
-        );
+    let id = match posted_credential(&admin, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     let nonempty = |s: &Option<Secret>| s.clone().filter(|p| !p.expose().is_empty());
     let result = app
@@ -641,15 +640,9 @@ pub async fn delete_submit(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
-    let Some(id) = parse_id(&id) else {
-        return error_page(
-            &admin,
-            AppError::NotFound("credential"),
-            "/admin/email-integration",
-        );
+    let id = match posted_credential(&admin, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     match app.delete_credential(&admin.session.actor, id).await {
         Ok(()) => Redirect::to("/admin/email-integration?flash=deleted").into_response(),
@@ -821,15 +814,9 @@ pub async fn test_saved(
     Path(id): Path<String>,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
-    let Some(id) = parse_id(&id) else {
-        return error_page(
-            &admin,
-            AppError::NotFound("credential"),
-            "/admin/email-integration",
-        );
+    let id = match posted_credential(&admin, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     let fragment = match form.to_raw(true) {
         Err(e) => TestResultFragment::invalid(&e.into()),
