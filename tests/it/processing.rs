@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use serde_json::{Value, json};
 
 use crate::dovecot::{Dovecot, PASSWORD, USER};
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 
 /// Writes one raw message into INBOX (`seen` = already read by another client).
 pub fn deliver(d: &Dovecot, name: &str, raw: &[u8], seen: bool) {
@@ -96,8 +96,17 @@ async fn cases(app: &TestApp) -> Vec<Value> {
 
 #[tokio::test]
 async fn every_email_becomes_exactly_one_case_whatever_its_seen_flag() {
+    exactly_one_case_per_email(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_email_becomes_exactly_one_case_on_postgres_too() {
+    exactly_one_case_per_email(Backend::Postgres).await;
+}
+
+async fn exactly_one_case_per_email(backend: Backend) {
     let d = Dovecot::start();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(backend).await;
     // Mail already there and read before the mailbox was connected is left alone (the
     // original product processed unread mail on first sight).
     for i in 0..3 {
@@ -279,8 +288,17 @@ async fn malformed_and_unusual_mail_never_sticks_the_mailbox() {
 
 #[tokio::test]
 async fn unmatched_mail_is_logged_and_retry_makes_a_case_once_an_alias_exists() {
+    unmatched_then_retry(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn unmatched_mail_and_retry_on_postgres_too() {
+    unmatched_then_retry(Backend::Postgres).await;
+}
+
+async fn unmatched_then_retry(backend: Backend) {
     let d = Dovecot::start();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(backend).await;
     let (cred, ws, _) = connect_mailbox(&app, &d, false).await;
     deliver(
         &d,
