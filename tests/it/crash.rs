@@ -24,7 +24,7 @@ fn serve(data: &Path) -> (Child, String, Option<String>) {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("MAILROOM_POLL_INTERVAL_SECS", "1")
-        .env("MAILROOM_BATCH_SIZE", "10")
+        .env("MAILROOM_BATCH_SIZE", "5")
         .env("RUST_LOG", "warn")
         .env_remove("MAILROOM_MASTER_KEY")
         .env_remove("MAILROOM_DATABASE_URL")
@@ -162,6 +162,7 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
     // One more poll cycle must not add anything.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(child);
+    eprintln!("{kills_during_work} of {KILLS} kills landed while work was in progress");
     let (n, distinct) = count_cases(&data).await;
     assert_eq!(n as usize, EMAILS, "exactly one case per email");
     assert_eq!(distinct as usize, EMAILS, "no email twice");

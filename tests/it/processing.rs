@@ -11,31 +11,27 @@ use serde_json::{Value, json};
 use crate::dovecot::{Dovecot, PASSWORD, USER};
 use crate::helpers::{Backend, TestApp};
 
-/// Writes one raw message into INBOX (`seen` = already read by another client).
+/// Delivers one raw message into INBOX the Maildir way (write in tmp/, then rename), so a
+/// running server never sees a half-written file (`seen` = already read by another client).
 pub fn deliver(d: &Dovecot, name: &str, raw: &[u8], seen: bool) {
     let md = d.maildir();
-    for sub in ["cur", "new", "tmp"] {
+    let owner = std::fs::metadata(d.dir.path()).unwrap();
+    let own = |p: &std::path::Path| {
+        std::os::unix::fs::chown(p, Some(owner.uid()), Some(owner.gid())).unwrap();
+    };
+    for sub in ["", "cur", "new", "tmp"] {
         std::fs::create_dir_all(md.join(sub)).unwrap();
+        own(&md.join(sub));
     }
-    let path = if seen {
+    let tmp = md.join("tmp").join(name);
+    std::fs::File::create(&tmp).unwrap().write_all(raw).unwrap();
+    own(&tmp);
+    let dest = if seen {
         md.join("cur").join(format!("{name}:2,S"))
     } else {
         md.join("new").join(name)
     };
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(raw)
-        .unwrap();
-    let owner = std::fs::metadata(d.dir.path()).unwrap();
-    for p in [
-        md.clone(),
-        md.join("cur"),
-        md.join("new"),
-        md.join("tmp"),
-        path,
-    ] {
-        std::os::unix::fs::chown(&p, Some(owner.uid()), Some(owner.gid())).unwrap();
-    }
+    std::fs::rename(&tmp, &dest).unwrap();
 }
 
 pub fn email(i: usize, to: &str, extra_headers: &str, body: &str) -> Vec<u8> {
