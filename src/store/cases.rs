@@ -642,11 +642,12 @@ impl Store {
         with_pool!(self, pool => {
             Ok(sqlx::query_scalar(
                 "SELECT uid FROM processed_messages WHERE credential_id = $1 AND folder = $2 \
-                 AND uidvalidity = $3 AND flagged = FALSE AND message_key NOT LIKE 'too-large|%' ORDER BY uid",
+                 AND uidvalidity = $3 AND flagged = FALSE AND message_key NOT LIKE $4 ORDER BY uid",
             )
             .bind(credential_id)
             .bind(folder)
             .bind(uidvalidity)
+            .bind(format!("{TOO_LARGE_KEY_PREFIX}%"))
             .fetch_all(pool)
             .await?)
         })
