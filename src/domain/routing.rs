@@ -205,40 +205,50 @@ pub(crate) fn is_client_number_char(c: char) -> bool {
 /// Finds the tokens. They are upper case, start at a word boundary, and are well formed only
 /// when the value follows `=` directly (`WSID=12`, not `WSID= 12`) and ends at a word boundary.
 pub fn scan_tokens(body: &str) -> Tokens {
+    static ID_EQUALS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("ID="));
     let mut tokens = Tokens::default();
-    for (keyword, is_wsid) in [("WSID=", true), ("CLID=", false)] {
-        for (at, _) in body.match_indices(keyword) {
-            if body[..at].chars().next_back().is_some_and(is_word) {
-                continue; // part of a longer word, such as XWSID=
+    // One vectorised pass for the `ID=` both keywords end with: bodies are most of the bytes
+    // of a poll, and tokens are rare in them.
+    for id_at in ID_EQUALS.find_iter(body.as_bytes()) {
+        let Some(at) = id_at.checked_sub(2) else {
+            continue;
+        };
+        let (keyword, is_wsid) = match &body.as_bytes()[at..id_at] {
+            b"WS" => ("WSID=", true),
+            b"CL" => ("CLID=", false),
+            _ => continue,
+        };
+        if body[..at].chars().next_back().is_some_and(is_word) {
+            continue; // part of a longer word, such as XWSID=
+        }
+        let rest = &body[at + keyword.len()..];
+        let value: String = if is_wsid {
+            rest.chars().take_while(char::is_ascii_digit).collect()
+        } else {
+            rest.chars()
+                .take_while(|c| is_client_number_char(*c))
+                .collect()
+        };
+        let ends_cleanly = !rest[value.len()..].chars().next().is_some_and(is_word);
+        let written = || {
+            let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            let word: String = rest[spaces..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .take(16)
+                .collect();
+            format!("{keyword}{}{word}", &rest[..spaces])
+        };
+        if is_wsid {
+            match value.parse::<i64>() {
+                Ok(id) if id > 0 && ends_cleanly => tokens.wsid.push(Token::WellFormed(id)),
+                _ => tokens.wsid.push(Token::Malformed(written())),
             }
-            let rest = &body[at + keyword.len()..];
-            let value: String = if is_wsid {
-                rest.chars().take_while(char::is_ascii_digit).collect()
-            } else {
-                rest.chars()
-                    .take_while(|c| is_client_number_char(*c))
-                    .collect()
-            };
-            let ends_cleanly = !rest[value.len()..].chars().next().is_some_and(is_word);
-            let written = || {
-                let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-                let word: String = rest[spaces..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .take(16)
-                    .collect();
-                format!("{keyword}{}{word}", &rest[..spaces])
-            };
-            if is_wsid {
-                match value.parse::<i64>() {
-                    Ok(id) if id > 0 && ends_cleanly => tokens.wsid.push(Token::WellFormed(id)),
-                    _ => tokens.wsid.push(Token::Malformed(written())),
-                }
-            } else if !value.is_empty() && value.len() <= 50 && ends_cleanly {
-                tokens.clid.push(Token::WellFormed(value));
-            } else {
-                tokens.clid.push(Token::Malformed(written()));
-            }
+        } else if !value.is_empty() && value.len() <= 50 && ends_cleanly {
+            tokens.clid.push(Token::WellFormed(value));
+        } else {
+            tokens.clid.push(Token::Malformed(written()));
         }
     }
     tokens

@@ -534,6 +534,14 @@ fn scan_tokens_finds_well_formed_and_malformed_tokens() {
     assert_eq!(t.client_numbers(), vec!["AB-12_c".to_string()]);
 }
 
+#[test]
+fn scan_tokens_skips_longer_words_and_reads_after_any_text() {
+    let t = scan_tokens("XWSID=1 éWSID=2 ID=3 é ID= WSID=4\nÜberCLID=5 (CLID=Z9) SID=6 WSID=7");
+    assert_eq!(t.workspace_ids(), vec![4, 7]);
+    assert_eq!(t.client_numbers(), vec!["Z9".to_string()]);
+    assert_eq!(scan_tokens("ID=1 WSID").wsid, Vec::new());
+}
+
 /// Flips the case of the letters where `mask` says so.
 fn recase(s: &str, mask: &[bool]) -> String {
     s.chars()
