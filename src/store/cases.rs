@@ -225,15 +225,23 @@ impl Store {
     /// every UID is claimed first (`processed_messages`, as before: a UID claimed by an earlier
     /// commit is `already_processed`), then the cases, their attachments, the exceptions, the
     /// outcome of each claim, and the checkpoint.
-    pub async fn commit_batch(&self, batch: &Batch) -> StoreResult<BatchOutcome> {
+    pub async fn commit_batch(&self, batch: Batch) -> StoreResult<BatchOutcome> {
         let now = now_ms();
         let mut out = BatchOutcome::default();
         let numbered = matches!(self.backend, super::Backend::Postgres(_));
         let sql = |s: String| sqlx::AssertSqlSafe(placeholders(s, numbered));
+        let Batch {
+            credential_id,
+            folder,
+            uidvalidity,
+            advance_to,
+            keep_checkpoint,
+            items,
+        } = batch;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut fresh: HashSet<i64> = HashSet::with_capacity(batch.items.len());
-            for chunk in batch.items.chunks(CLAIM_ROWS) {
+            let mut fresh: HashSet<i64> = HashSet::with_capacity(items.len());
+            for chunk in items.chunks(CLAIM_ROWS) {
                 let mut q = sqlx::query_scalar::<_, i64>(sql(format!(
                     "INSERT INTO processed_messages (credential_id, folder, uidvalidity, uid, message_key, outcome, processed_at) \
                      VALUES {} ON CONFLICT DO NOTHING RETURNING uid",
@@ -241,30 +249,31 @@ impl Store {
                 )));
                 for item in chunk {
                     q = q
-                        .bind(batch.credential_id)
-                        .bind(&batch.folder)
-                        .bind(batch.uidvalidity)
+                        .bind(credential_id)
+                        .bind(&folder)
+                        .bind(uidvalidity)
                         .bind(item.uid)
                         .bind(&item.message_key)
                         .bind(now);
                 }
                 fresh.extend(q.fetch_all(&mut *tx).await?);
             }
-            out.committed_uids = batch.items.iter().map(|i| i.uid).collect();
-            let fresh_items: Vec<&BatchItem> =
-                batch.items.iter().filter(|i| fresh.contains(&i.uid)).collect();
-            out.already_processed = (batch.items.len() - fresh_items.len()) as u64;
+            out.committed_uids = items.iter().map(|i| i.uid).collect();
+            out.already_processed = (items.len() - fresh.len()) as u64;
+
+            // The fresh items, owned: their text moves into the statements without a copy.
+            let mut cases: Vec<(i64, String, NewCase)> = Vec::with_capacity(fresh.len());
+            let mut exceptions: Vec<(i64, ExceptionEntry, Option<Vec<u8>>)> = Vec::new();
+            for item in items.into_iter().filter(|i| fresh.contains(&i.uid)) {
+                match item.outcome {
+                    ItemOutcome::Case(c) => cases.push((item.uid, item.message_key, *c)),
+                    ItemOutcome::Exception { entry, raw } => exceptions.push((item.uid, entry, raw)),
+                }
+            }
 
             // Cases: the first email with a key gets the case; any other is a duplicate.
-            let cases: Vec<(&BatchItem, &NewCase)> = fresh_items
-                .iter()
-                .filter_map(|i| match &i.outcome {
-                    ItemOutcome::Case(c) => Some((*i, c.as_ref())),
-                    ItemOutcome::Exception { .. } => None,
-                })
-                .collect();
             let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(cases.len());
-            for chunk in cases.chunks(CASE_ROWS) {
+            for chunk in cases.chunks_mut(CASE_ROWS) {
                 let mut q = sqlx::query_as::<_, (i64, String)>(sql(format!(
                     "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
                      message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
@@ -275,40 +284,40 @@ impl Store {
                         chunk.len()
                     )
                 )));
-                for (item, c) in chunk {
+                for (uid, key, c) in chunk.iter_mut() {
                     q = q
-                        .bind(batch.credential_id)
+                        .bind(credential_id)
                         .bind(c.alias_id)
                         .bind(c.workspace_id)
                         .bind(c.project_type_id)
                         .bind(c.client_id)
                         .bind(c.contact_id)
-                        .bind(&item.message_key)
-                        .bind(&c.message_id)
-                        .bind(&c.subject)
-                        .bind(&c.issue)
-                        .bind(&c.sender)
-                        .bind(&c.sender_name)
+                        .bind(key.clone())
+                        .bind(c.message_id.take())
+                        .bind(std::mem::take(&mut c.subject))
+                        .bind(std::mem::take(&mut c.issue))
+                        .bind(c.sender.take())
+                        .bind(c.sender_name.take())
                         .bind(c.recipients.to_string())
                         .bind(c.sent_at)
-                        .bind(&c.status)
-                        .bind(&c.priority)
+                        .bind(std::mem::take(&mut c.status))
+                        .bind(std::mem::take(&mut c.priority))
                         .bind(c.fields.to_string())
-                        .bind(&c.automatic)
+                        .bind(c.automatic.take())
                         .bind(c.routing.to_string())
-                        .bind(&batch.folder)
-                        .bind(batch.uidvalidity)
-                        .bind(item.uid)
+                        .bind(&folder)
+                        .bind(uidvalidity)
+                        .bind(*uid)
                         .bind(now);
                 }
                 ids_by_key.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id, key)| (key, id)));
             }
             let mut created: Vec<(i64, i64, &NewCase)> = Vec::with_capacity(cases.len());
             let mut duplicate_uids: Vec<i64> = Vec::new();
-            for (item, c) in &cases {
-                match ids_by_key.remove(&item.message_key) {
-                    Some(id) => created.push((item.uid, id, *c)),
-                    None => duplicate_uids.push(item.uid),
+            for (uid, key, c) in &cases {
+                match ids_by_key.remove(key) {
+                    Some(id) => created.push((*uid, id, c)),
+                    None => duplicate_uids.push(*uid),
                 }
             }
             out.duplicates = duplicate_uids.len() as u64;
@@ -346,10 +355,7 @@ impl Store {
 
             // Exceptions (rare): one at a time, each keeping its message for Retry.
             let mut exception_uids: Vec<i64> = Vec::new();
-            for item in &fresh_items {
-                let ItemOutcome::Exception { entry, raw } = &item.outcome else {
-                    continue;
-                };
+            for (uid, entry, raw) in &exceptions {
                 let exception_id: i64 = sqlx::query_scalar(
                     "INSERT INTO exceptions (at, credential_id, alias_id, source, message, details) \
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -365,14 +371,14 @@ impl Store {
                 if let Some(raw) = raw {
                     sqlx::query("INSERT INTO exception_messages (exception_id, uid, uidvalidity, folder, raw) VALUES ($1, $2, $3, $4, $5)")
                         .bind(exception_id)
-                        .bind(item.uid)
-                        .bind(batch.uidvalidity)
-                        .bind(&batch.folder)
+                        .bind(*uid)
+                        .bind(uidvalidity)
+                        .bind(&folder)
                         .bind(raw)
                         .execute(&mut *tx)
                         .await?;
                 }
-                exception_uids.push(item.uid);
+                exception_uids.push(*uid);
             }
             out.exceptions = exception_uids.len() as u64;
 
@@ -388,9 +394,9 @@ impl Store {
                     q = q.bind(*uid).bind(*id);
                 }
                 q = q
-                    .bind(batch.credential_id)
-                    .bind(&batch.folder)
-                    .bind(batch.uidvalidity);
+                    .bind(credential_id)
+                    .bind(&folder)
+                    .bind(uidvalidity);
                 for (uid, _, _) in chunk {
                     q = q.bind(*uid);
                 }
@@ -404,16 +410,16 @@ impl Store {
                         repeat_rows("?", chunk.len())
                     )))
                     .bind(outcome)
-                    .bind(batch.credential_id)
-                    .bind(&batch.folder)
-                    .bind(batch.uidvalidity);
+                    .bind(credential_id)
+                    .bind(&folder)
+                    .bind(uidvalidity);
                     for uid in chunk {
                         q = q.bind(*uid);
                     }
                     q.execute(&mut *tx).await?;
                 }
             }
-            if !batch.keep_checkpoint {
+            if !keep_checkpoint {
             sqlx::query(
                 "INSERT INTO folder_checkpoints (credential_id, folder, uidvalidity, last_uid, updated_at) \
                  VALUES ($1, $2, $3, $4, $5) \
@@ -423,10 +429,10 @@ impl Store {
                                THEN folder_checkpoints.last_uid ELSE excluded.last_uid END, \
                    uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at",
             )
-            .bind(batch.credential_id)
-            .bind(&batch.folder)
-            .bind(batch.uidvalidity)
-            .bind(batch.advance_to)
+            .bind(credential_id)
+            .bind(&folder)
+            .bind(uidvalidity)
+            .bind(advance_to)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -580,7 +586,7 @@ impl Store {
                 outcome: ItemOutcome::Case(Box::new(case.clone())),
             }],
         };
-        let outcome = self.commit_batch(&batch).await?;
+        let outcome = self.commit_batch(batch).await?;
         let case_id = match outcome.created_case_ids.first() {
             Some(id) => *id,
             None => with_pool!(self, pool => {

@@ -286,7 +286,7 @@ impl App {
         {
             // Nothing to process, but remember where the folder stands.
             self.store
-                .commit_batch(&Batch {
+                .commit_batch(Batch {
                     credential_id: row.id,
                     folder: INBOX.to_string(),
                     uidvalidity: i64::from(status.uidvalidity),

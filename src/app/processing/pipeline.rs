@@ -204,7 +204,7 @@ pub(super) async fn commit_stage(
         }
         p.batch.uidvalidity = i64::from(uidvalidity);
         let outcome = store
-            .commit_batch(&p.batch)
+            .commit_batch(p.batch)
             .await
             .map_err(|e| AppError::from_store(e, "case"))?;
         let committed = Committed {
