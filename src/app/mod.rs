@@ -94,6 +94,8 @@ pub struct App {
     /// folder at the same time.
     poll_locks:
         std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Batch size, message size limit, intervals (from `MAILROOM_*` variables at start).
+    processing: processing::ProcessingOptions,
 }
 
 impl App {
@@ -141,7 +143,18 @@ impl App {
             keys: RwLock::new(keys),
             settings,
             poll_locks: Default::default(),
+            processing: processing::ProcessingOptions::default(),
         })
+    }
+
+    /// Replaces the processing settings read from the environment (tests, embedding).
+    pub fn with_processing_options(mut self, options: processing::ProcessingOptions) -> Self {
+        self.processing = options;
+        self
+    }
+
+    pub fn processing_options(&self) -> &processing::ProcessingOptions {
+        &self.processing
     }
 
     /// An app over an existing store with the given keys (tests).
@@ -151,6 +164,7 @@ impl App {
             keys: RwLock::new(keys),
             settings,
             poll_locks: Default::default(),
+            processing: processing::ProcessingOptions::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mailroom::app::App;
+use mailroom::app::processing::ProcessingOptions;
 use mailroom::config::Settings;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -105,13 +106,23 @@ impl TestApp {
     }
 
     pub async fn spawn_on(backend: Backend) -> Self {
+        Self::spawn_with(backend, ProcessingOptions::default()).await
+    }
+
+    /// A server whose processing uses `processing` instead of the `MAILROOM_*` variables.
+    pub async fn spawn_with(backend: Backend, processing: ProcessingOptions) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_pg_database().await),
         };
         let settings = Settings::new(data_dir.path().join("data"), database_url.clone());
-        let app = Arc::new(App::open(settings).await.expect("open app"));
+        let app = Arc::new(
+            App::open(settings)
+                .await
+                .expect("open app")
+                .with_processing_options(processing),
+        );
         let token = app
             .create_token("test-harness", "test")
             .await

@@ -520,3 +520,61 @@ async fn automatic_mail_and_floods_from_one_sender_are_marked_automatic() {
         .count();
     assert_eq!(limited, 2, "only the emails beyond the limit are marked");
 }
+
+#[tokio::test]
+async fn oversized_mail_goes_to_the_exception_log_and_stays_unread() {
+    let d = Dovecot::start();
+    let limit = 20_000;
+    let opts = mailroom::app::processing::ProcessingOptions {
+        max_message_bytes: limit,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, opts).await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    let big = |i| email(i, USER, "", &"Scanned pages. ".repeat(2_000));
+    deliver(&d, "1.small", &email(1, USER, "", "Hello"), false);
+    deliver(&d, "2.big", &big(2), false);
+    deliver(&d, "3.small", &email(3, USER, "", "Hello again"), false);
+
+    let report = poll(&app, cred).await;
+    assert_eq!(report["cases_created"], 2, "{report}");
+    assert_eq!(report["too_large"], 1, "{report}");
+    assert_eq!(report["exceptions"], 1, "{report}");
+    assert_eq!(d.seen_count(), 2, "the oversized email is left unread");
+    let oversized = |app_exceptions: &Value| -> Vec<Value> {
+        app_exceptions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than the limit")
+            })
+            .cloned()
+            .collect()
+    };
+    let ex = app.get("/api/v1/exceptions").await;
+    let found = oversized(&ex.body);
+    assert_eq!(found.len(), 1, "{}", ex.text);
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("limit of {limit} bytes")) && message.contains("left untouched"),
+        "{message}"
+    );
+    assert!(found[0]["details"]["size"].as_u64().unwrap() > limit);
+
+    // Polling again logs nothing twice; new mail after the checkpoint is sized the same way.
+    deliver(&d, "4.big", &big(4), false);
+    deliver(&d, "5.small", &email(5, USER, "", "Third"), false);
+    let report = poll(&app, cred).await;
+    assert_eq!(report["cases_created"], 1, "{report}");
+    assert_eq!(report["too_large"], 1, "{report}");
+    assert_eq!(
+        oversized(&app.get("/api/v1/exceptions").await.body).len(),
+        2
+    );
+    assert_eq!(d.seen_count(), 3);
+    assert_eq!(cases(&app).await.len(), 3);
+}

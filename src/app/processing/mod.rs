@@ -137,7 +137,7 @@ impl App {
         credential_id: i64,
         progress: impl FnMut(u64, u64),
     ) -> AppResult<PollReport> {
-        let opts = ProcessingOptions::default();
+        let opts = self.processing.clone();
         let row = self.credential_row(credential_id).await?;
         let started = std::time::Instant::now();
         let mut session = match self.open_mail_session(&row, &opts).await {
@@ -223,14 +223,9 @@ impl App {
             uidvalidity: status.uidvalidity,
             ..PollReport::default()
         };
-        let uids: Vec<u32> = match folder_plan {
-            FolderPlan::FirstSight => session.search("UNSEEN").await?,
-            FolderPlan::After { after_uid } => session
-                .search(&format!("UID {}:*", after_uid.saturating_add(1)))
-                .await?
-                .into_iter()
-                .filter(|u| *u > after_uid)
-                .collect(),
+        let search = match folder_plan {
+            FolderPlan::FirstSight => "UNSEEN".to_string(),
+            FolderPlan::After { after_uid } => format!("UID {}:*", after_uid.saturating_add(1)),
             FolderPlan::UidValidityChanged { previous } => {
                 tracing::warn!(
                     credential = row.id,
@@ -239,9 +234,20 @@ impl App {
                     "UIDVALIDITY changed: re-reading the folder; duplicates are skipped"
                 );
                 report.uidvalidity_changed = true;
-                session.search("ALL").await?
+                "ALL".to_string()
             }
         };
+        // (`UID n:*` always matches the last message, even below n.)
+        let after_uid = match folder_plan {
+            FolderPlan::After { after_uid } => after_uid,
+            _ => 0,
+        };
+        let uids: Vec<u32> = session
+            .search(&search)
+            .await?
+            .into_iter()
+            .filter(|u| *u > after_uid)
+            .collect();
         report.backlog = uids.len() as u64;
         self.store
             .set_backlog(row.id, uids.len() as i64)
@@ -251,11 +257,21 @@ impl App {
         // sight the read ones are left alone, as the original product did).
         let highest_seen = status.uidnext.map_or(0, |n| n.saturating_sub(1));
         let final_checkpoint = i64::from(highest_seen.max(uids.last().copied().unwrap_or(0)));
-        // Sizes first: oversized mail is never downloaded.
+        // Oversized mail is never downloaded: the server finds it in one search (fetching the
+        // size of every message cost a round of one response per message before any body),
+        // and only its sizes are fetched, for the exception log.
         let mut sizes: HashMap<u32, u64> = HashMap::new();
-        for set in uid_sets(&uids, 4000) {
-            for (uid, size) in session.sizes(&set).await? {
-                sizes.insert(uid, size);
+        if !uids.is_empty() {
+            let oversized: Vec<u32> = session
+                .search(&format!("{search} LARGER {}", opts.max_message_bytes))
+                .await?
+                .into_iter()
+                .filter(|u| uids.binary_search(u).is_ok())
+                .collect();
+            for set in uid_sets(&oversized, 4000) {
+                for (uid, size) in session.sizes(&set).await? {
+                    sizes.insert(uid, size);
+                }
             }
         }
         let total = uids.len() as u64;

@@ -14,7 +14,7 @@ pub fn backoff(failing_for_ms: i64) -> Duration {
 /// Runs a worker per enabled credential until `shutdown` resolves: poll, then IDLE (or sleep)
 /// up to the poll interval, then poll again; failures wait for their back-off.
 pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let opts = ProcessingOptions::default();
+    let opts = app.processing_options().clone();
     let mut workers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         match app.list_credentials().await {
