@@ -59,11 +59,20 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
                         c.case.subject.clone(),
                         c.case.workspace_id.to_string(),
                         c.case.status.clone(),
+                        c.case.attachment_count.to_string(),
                     ]
                 })
                 .collect();
             print_table(
-                &["ID", "CREATED", "FROM", "SUBJECT", "WORKSPACE", "STATUS"],
+                &[
+                    "ID",
+                    "CREATED",
+                    "FROM",
+                    "SUBJECT",
+                    "WORKSPACE",
+                    "STATUS",
+                    "ATTACHMENTS",
+                ],
                 &rows,
             );
             Ok(())

@@ -114,6 +114,8 @@ pub struct CaseRow {
     pub routing: serde_json::Value,
     pub uid: Option<i64>,
     pub created_at: i64,
+    /// How many attachments the case has (listed in `attachments` only for one case).
+    pub attachment_count: i64,
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -165,7 +167,8 @@ fn placeholders(sql: String, numbered: bool) -> String {
 
 const CASE_COLUMNS: &str = "id, credential_id, alias_id, workspace_id, project_type_id, client_id, \
     contact_id, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
-    communication_method, status, priority, fields, automatic, routing, uid, created_at";
+    communication_method, status, priority, fields, automatic, routing, uid, created_at, \
+    (SELECT COUNT(*) FROM case_attachments a WHERE a.case_id = cases.id) AS attachment_count";
 
 macro_rules! case_from_row {
     ($r:expr) => {{
@@ -194,6 +197,7 @@ macro_rules! case_from_row {
             routing: json(r.try_get("routing")?),
             uid: r.try_get("uid")?,
             created_at: r.try_get("created_at")?,
+            attachment_count: r.try_get("attachment_count")?,
             attachments: Vec::new(),
         }
     }};

@@ -804,6 +804,11 @@ async fn retry_on_the_exception_log_turns_unmatched_mail_into_a_case() {
         .unwrap()
         .clone();
     let case_id = with_att["id"].as_i64().unwrap();
+    assert_eq!(with_att["attachment_count"], 1);
+    let list = admin.open("/admin/cases").await;
+    let at = list.find(&format!("<tr data-id=\"{case_id}\"")).unwrap();
+    let row = &list[at..at + list[at..].find("</tr>").unwrap()];
+    assert!(row.contains("<td class=\"attachments\">1</td>"), "{row}");
     let att_id = app.get(&format!("/api/v1/cases/{case_id}")).await.body["attachments"][0]["id"]
         .as_i64()
         .expect("the case has the attachment");

@@ -191,8 +191,11 @@ async fn attachments_are_stored_and_served_byte_for_byte() {
     );
     deliver(&d, "att.mr", raw.as_bytes(), false);
     assert_eq!(poll(&app, cred).await["cases_created"], 1);
-    let id = cases(&app).await[0]["id"].as_i64().unwrap();
+    let listed = &cases(&app).await[0];
+    assert_eq!(listed["attachment_count"], 1, "{listed}");
+    let id = listed["id"].as_i64().unwrap();
     let case = app.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case.body["attachment_count"], 1);
     let att = &case.body["attachments"][0];
     assert_eq!(att["name"], "data.bin");
     assert_eq!(att["size"], 70_000);
@@ -577,4 +580,139 @@ async fn oversized_mail_goes_to_the_exception_log_and_stays_unread() {
     );
     assert_eq!(d.seen_count(), 3);
     assert_eq!(cases(&app).await.len(), 3);
+}
+
+/// Runs the CLI and returns its standard output, failing with its error output.
+fn cli_ok(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = crate::helpers::run_cli(data, args, stdin);
+    assert!(
+        out.status.success(),
+        "mailroom {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_cli_polls_lists_and_shows_cases_and_retries_exceptions() {
+    let d = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let json = |s: String| -> Value { serde_json::from_str(&s).unwrap() };
+    let port = d.imap_port.to_string();
+    let cred = json(cli_ok(
+        &data,
+        &[
+            "credential",
+            "add",
+            "--mailbox",
+            USER,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--security",
+            "none",
+            "--configuration-name",
+            "Dovecot",
+            "--description",
+            "Test",
+            "--password-stdin",
+            "--json",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    ))["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let ws = json(cli_ok(
+        &data,
+        &["workspace", "add", "--name", "Payroll", "--json"],
+        None,
+    ))["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let attached = format!(
+        "From: ann@client.example\r\nTo: {USER}\r\nSubject: Payslip\r\nMessage-ID: <cli-att@client.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--XX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"slip.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--XX--\r\n"
+    );
+    deliver(
+        &d,
+        "1.cli",
+        &email(1, USER, "", "Where is my payslip?"),
+        false,
+    );
+    deliver(&d, "2.cli", attached.as_bytes(), false);
+
+    // No alias yet: both emails go to the exception log.
+    let report = json(cli_ok(
+        &data,
+        &["credential", "poll", &cred, "--json"],
+        None,
+    ));
+    assert_eq!(report["exceptions"], 2, "{report}");
+    assert_eq!(report["cases_created"], 0, "{report}");
+    let exceptions = json(cli_ok(&data, &["exception", "list", "--json"], None));
+    let ids: Vec<String> = exceptions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "processing")
+        .map(|e| e["id"].as_i64().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{exceptions}");
+
+    // With a default alias, Retry turns each into a case.
+    cli_ok(
+        &data,
+        &[
+            "alias",
+            "add",
+            "--credential",
+            &cred,
+            "--email-alias",
+            USER,
+            "--is-default",
+            "--workspace",
+            &ws,
+            "--json",
+        ],
+        None,
+    );
+    for id in &ids {
+        let out = cli_ok(&data, &["exception", "retry", id], None);
+        assert!(out.contains("case"), "{out}");
+    }
+    let cases = json(cli_ok(&data, &["case", "list", "--json"], None));
+    assert_eq!(cases.as_array().unwrap().len(), 2, "{cases}");
+    let with_att = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "Payslip")
+        .unwrap();
+    assert_eq!(with_att["attachment_count"], 1);
+    let table = cli_ok(&data, &["case", "list"], None);
+    assert!(
+        table.starts_with("ID") && table.contains("ATTACHMENTS") && table.contains("Request 1"),
+        "{table}"
+    );
+    let id = with_att["id"].as_i64().unwrap().to_string();
+    let shown = cli_ok(&data, &["case", "show", &id], None);
+    assert!(
+        shown.contains("Subject:   Payslip")
+            && shown.contains("slip.pdf")
+            && shown.contains("See attached."),
+        "{shown}"
+    );
+
+    // A new email after the checkpoint: the poll makes the case directly.
+    deliver(&d, "3.cli", &email(3, USER, "", "Thanks"), false);
+    let report = json(cli_ok(
+        &data,
+        &["credential", "poll", &cred, "--json"],
+        None,
+    ));
+    assert_eq!(report["cases_created"], 1, "{report}");
+    assert_eq!(d.seen_count(), 3);
 }

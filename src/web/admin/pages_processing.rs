@@ -253,6 +253,7 @@ pub struct CaseLine {
     workspace: String,
     status: String,
     priority: String,
+    attachments: i64,
 }
 
 #[derive(Template)]
@@ -311,6 +312,7 @@ async fn cases(
             workspace: name_of(&workspaces, c.case.workspace_id),
             status: c.case.status,
             priority: c.case.priority,
+            attachments: c.case.attachment_count,
         })
         .collect();
     let f = Frame::of(&admin);
