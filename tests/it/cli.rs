@@ -1,17 +1,7 @@
 //! The CLI works directly on the data directory: credentials, tokens, users, JSON output,
 //! passwords only from a prompt or standard input, errors on stderr with a non-zero exit.
 
-use crate::helpers::run_cli;
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+use crate::helpers::{cli_stdout as ok, run_cli};
 
 fn add_args(n: u32) -> Vec<String> {
     [

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::dovecot::{Dovecot, PASSWORD, USER};
 use crate::fake_imap::{self, FakeServer, Script};
-use crate::helpers::{TestApp, contains_bytes, run_cli, with};
+use crate::helpers::{TestApp, cli_add_dovecot_credential, contains_bytes, run_cli, with};
 
 /// Form values for the fixture's account over implicit TLS, trusting the test CA.
 fn form(d: &Dovecot, overrides: Value) -> Value {
@@ -579,34 +579,18 @@ async fn cli_prints_each_step_and_exits_non_zero_on_failure() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-password-123"));
 
     // A stored credential: `credential test ID`.
-    let out = run_cli(
+    let id = cli_add_dovecot_credential(
         &data,
+        &port,
         &[
-            "credential",
-            "add",
-            "--mailbox",
-            USER,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
             "--name",
             "CLI test",
             "--description",
             "x",
             "--ca-bundle",
             ca.to_str().unwrap(),
-            "--password-stdin",
-            "--json",
         ],
-        Some(&format!("{PASSWORD}\n")),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].to_string();
     let out = run_cli(&data, &["credential", "test", &id], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");

@@ -322,3 +322,35 @@ pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> std::proc
     drop(pipe);
     child.wait_with_output().expect("wait for mailroom")
 }
+
+/// The standard output of a CLI run that must succeed (its error output if it did not).
+pub fn cli_stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Adds a credential for the test Dovecot's user through the CLI (password on standard input);
+/// `extra` gives the port's security, names and the like. Returns the new credential's id.
+pub fn cli_add_dovecot_credential(data_dir: &Path, port: &str, extra: &[&str]) -> String {
+    use crate::dovecot::{PASSWORD, USER};
+    let mut args = vec![
+        "credential",
+        "add",
+        "--mailbox",
+        USER,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--password-stdin",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = cli_stdout(&run_cli(data_dir, &args, Some(&format!("{PASSWORD}\n"))));
+    serde_json::from_str::<Value>(&out).expect("credential JSON")["id"].to_string()
+}

@@ -584,13 +584,7 @@ async fn oversized_mail_goes_to_the_exception_log_and_stays_unread() {
 
 /// Runs the CLI and returns its standard output, failing with its error output.
 fn cli_ok(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = crate::helpers::run_cli(data, args, stdin);
-    assert!(
-        out.status.success(),
-        "mailroom {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    crate::helpers::cli_stdout(&crate::helpers::run_cli(data, args, stdin))
 }
 
 #[test]
@@ -600,31 +594,18 @@ fn the_cli_polls_lists_and_shows_cases_and_retries_exceptions() {
     let data = dir.path().join("data");
     let json = |s: String| -> Value { serde_json::from_str(&s).unwrap() };
     let port = d.imap_port.to_string();
-    let cred = json(cli_ok(
+    let cred = crate::helpers::cli_add_dovecot_credential(
         &data,
+        &port,
         &[
-            "credential",
-            "add",
-            "--mailbox",
-            USER,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
             "--security",
             "none",
             "--configuration-name",
             "Dovecot",
             "--description",
             "Test",
-            "--password-stdin",
-            "--json",
         ],
-        Some(&format!("{PASSWORD}\n")),
-    ))["id"]
-        .as_i64()
-        .unwrap()
-        .to_string();
+    );
     let ws = json(cli_ok(
         &data,
         &["workspace", "add", "--name", "Payroll", "--json"],
