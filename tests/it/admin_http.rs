@@ -311,3 +311,80 @@ async fn the_form_reports_each_field_error_and_saves_nothing() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn a_name_already_used_is_a_conflict_on_new_and_on_details_and_saves_nothing() {
+    let (app, client) = admin_app().await;
+    let cookie = sign_in(&app, &client).await;
+    app.create_credential(&valid_credential(1)).await;
+    let second = app.create_credential(&valid_credential(2)).await;
+    let id = second["id"].as_i64().unwrap();
+    let post = |path: String, page: String, fields: Vec<(&'static str, &'static str)>| {
+        let client = client.clone();
+        let cookie = cookie.clone();
+        let url = format!("{}{}", app.base, path);
+        async move {
+            let mut form = vec![("csrf", csrf_of(&page))];
+            form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+            let r = client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let fields = |mailbox: &'static str, name: &'static str| {
+        vec![
+            ("mailbox", mailbox),
+            ("password", "Another-Secret-123"),
+            ("host", "imap.example.com"),
+            ("port", "993"),
+            ("use_secure_connection", "on"),
+            ("configuration_name", name),
+            ("description", "x"),
+        ]
+    };
+
+    // New, with the mailbox of the first credential (in other case).
+    let new = get(&app, &client, Some(&cookie), "/admin/email-integration/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (status, html) = post(
+        "/admin/email-integration/new".into(),
+        new,
+        fields("PAYROLL1@example.com", "Payroll 3"),
+    )
+    .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("id=\"mailbox-error\"") && html.contains("already exists"));
+
+    // Details of the second, renamed to the first's Configuration Name: the same answer.
+    let path = format!("/admin/email-integration/{id}");
+    let details = get(&app, &client, Some(&cookie), &path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (status, html) = post(
+        path.clone(),
+        details,
+        fields("payroll2@example.com", "payroll 1"),
+    )
+    .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("id=\"configuration_name-error\"") && html.contains("already exists"));
+    let list = app.get("/api/v1/credentials").await;
+    let names: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["configuration_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{}", list.text);
+    assert!(names.contains(&"Payroll 2"), "nothing was saved: {names:?}");
+}

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::pages_common::{csrf_refused, error_page, parse_id, render as page};
+use super::pages_common::{FieldErrors, csrf_refused, error_page, parse_id, render as page};
 use super::session::{Admin, LoginThrottle, csrf_ok, is_https, session_cookie};
 use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
@@ -466,22 +466,13 @@ pub async fn new_submit(
     match result {
         Ok(c) => Redirect::to(&format!("/admin/email-integration/{}?flash=created", c.id))
             .into_response(),
-        Err(AppError::Validation(errors)) => page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &CredentialPage::new(&admin, None, values).with_errors(errors),
-        ),
-        Err(AppError::Conflict { field, message }) => {
-            let errors = ValidationErrors(vec![ValidationError::new(
-                field.unwrap_or("mailbox"),
-                "conflict",
-                message,
-            )]);
-            page(
-                StatusCode::CONFLICT,
-                &CredentialPage::new(&admin, None, values).with_errors(errors),
-            )
-        }
-        Err(e) => error_page(&admin, e, "/admin/email-integration"),
+        Err(e) => match FieldErrors::from_app(e, "mailbox") {
+            Ok(errors) => page(
+                errors.status(),
+                &CredentialPage::new(&admin, None, values).with_errors(ValidationErrors(errors.0)),
+            ),
+            Err(e) => error_page(&admin, e, "/admin/email-integration"),
+        },
     }
 }
 
@@ -537,18 +528,15 @@ pub async fn details_submit(
             return Redirect::to(&format!("/admin/email-integration/{id}?flash=saved"))
                 .into_response();
         }
-        Err(AppError::Validation(errors)) => errors,
-        Err(AppError::Conflict { field, message }) => ValidationErrors(vec![ValidationError::new(
-            field.unwrap_or("mailbox"),
-            "conflict",
-            message,
-        )]),
-        Err(e) => return error_page(&admin, e, "/admin/email-integration"),
+        Err(e) => match FieldErrors::from_app(e, "mailbox") {
+            Ok(errors) => errors,
+            Err(e) => return error_page(&admin, e, "/admin/email-integration"),
+        },
     };
     match details_page(&app, &admin, id).await {
         Ok(mut p) => {
             p.v = form.values(true);
-            page(StatusCode::UNPROCESSABLE_ENTITY, &p.with_errors(errors))
+            page(errors.status(), &p.with_errors(ValidationErrors(errors.0)))
         }
         Err(r) => r,
     }

@@ -398,13 +398,7 @@ async fn form_page(
         Ok(x) => x,
         Err(e) => return error_page(admin, e, &credential_back(cid)),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else if errors.0.iter().any(|e| e.rule == "conflict") {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let f = Frame::of(admin);
     render(
         status,

@@ -142,6 +142,18 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// The status of a page showing these errors: 409 when one is a conflict with stored data
+    /// (a name already used), 422 for invalid input, 200 for none.
+    pub fn status(&self) -> StatusCode {
+        if self.0.is_empty() {
+            StatusCode::OK
+        } else if self.0.iter().any(|e| e.rule == "conflict") {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+
     /// The errors of a refused save: validation errors per field, a conflict on its field.
     /// Anything else is handed back.
     pub fn from_app(e: AppError, conflict_default: &'static str) -> Result<Self, AppError> {

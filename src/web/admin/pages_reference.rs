@@ -49,16 +49,6 @@ fn flash(q: &HashMap<String, String>, noun: &str) -> Option<String> {
     }
 }
 
-fn status_of(errors: &FieldErrors) -> StatusCode {
-    if errors.is_empty() {
-        StatusCode::OK
-    } else if errors.0.iter().any(|e| e.rule == "conflict") {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
-}
-
 /// What a list page shows besides its rows: the form (add or edit) and messages.
 struct Shown {
     editing: Option<i64>,
@@ -88,7 +78,7 @@ impl Shown {
         if self.delete_error.is_some() {
             StatusCode::CONFLICT
         } else {
-            status_of(&self.errors)
+            self.errors.status()
         }
     }
 }
