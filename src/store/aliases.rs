@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::anyhow;
 use sqlx::Row;
 
-use super::audit::write_audit;
+use super::audit::{commit_change, write_audit};
 use super::exceptions::write_exception;
 use super::{
     AuditEntry, ExceptionEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool,
@@ -225,11 +225,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_conflict(e, CONFLICTS))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
         });
         self.get_alias(id).await
     }
@@ -241,11 +237,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
             Ok(())
         })
     }

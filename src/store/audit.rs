@@ -124,3 +124,16 @@ impl Store {
         })
     }
 }
+
+/// Ends a transaction that changed one row: `NotFound` (and no commit) when `$done` touched
+/// none, otherwise the audit entry is written and the transaction committed.
+macro_rules! commit_change {
+    ($tx:ident, $done:expr, $entry:expr) => {{
+        if $done.rows_affected() == 0 {
+            return Err($crate::store::StoreError::NotFound);
+        }
+        write_audit!(&mut *$tx, $entry)?;
+        $tx.commit().await?;
+    }};
+}
+pub(crate) use commit_change;

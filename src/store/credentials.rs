@@ -3,7 +3,7 @@
 use anyhow::anyhow;
 use sqlx::Row;
 
-use super::audit::write_audit;
+use super::audit::{commit_change, write_audit};
 use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
 use crate::domain::{CredentialFields, RawCredential};
 use crate::vault::Sealed;
@@ -235,11 +235,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_conflict(e, CONFLICTS))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
         });
         self.get_credential(id).await
     }
@@ -264,11 +260,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
             Ok(())
         })
     }
@@ -280,11 +272,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
             Ok(())
         })
     }
@@ -309,11 +297,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
             Ok(())
         })
     }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::audit::write_audit;
+use super::audit::{commit_change, write_audit};
 use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
 use crate::domain::{ClientFields, ContactFields, RefName};
 
@@ -298,11 +298,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_conflict(e, kind.conflicts()))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
         });
         self.get_named(kind, id).await
     }
@@ -649,11 +645,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_conflict(e, CONTACT_CONFLICTS))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
         });
         self.get_contact(id).await
     }
@@ -665,11 +657,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
+            commit_change!(tx, done, &audit.target(id));
             Ok(())
         })
     }
