@@ -32,12 +32,8 @@ pub fn routes() -> Router<SharedApp> {
     Router::new()
         .merge(named_routes("/admin/workspaces", NamedKind::Workspace))
         .merge(named_routes("/admin/project-types", NamedKind::ProjectType))
-        .route("/admin/clients", get(clients_list).post(client_create))
-        .route("/admin/clients/{id}", get(client_edit).post(client_save))
-        .route("/admin/clients/{id}/delete", post(client_delete))
-        .route("/admin/contacts", get(contacts_list).post(contact_create))
-        .route("/admin/contacts/{id}", get(contact_edit).post(contact_save))
-        .route("/admin/contacts/{id}/delete", post(contact_delete))
+        .merge(record_routes::<Clients>())
+        .merge(record_routes::<Contacts>())
 }
 
 fn flash(q: &HashMap<String, String>, noun: &str) -> Option<String> {
@@ -448,113 +444,6 @@ async fn clients_page(app: &SharedApp, admin: &Admin, v: ClientValues, shown: Sh
     )
 }
 
-async fn clients_list(State(app): State<SharedApp>, admin: Admin, Query(q): Q) -> Response {
-    let shown = Shown::list(flash(&q, "Client"));
-    clients_page(&app, &admin, ClientValues::empty(), shown).await
-}
-
-async fn client_edit(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Response {
-    let found = match parse_id(&id) {
-        Some(id) => app.get_client(id).await,
-        None => Err(AppError::NotFound("client")),
-    };
-    match found {
-        Ok(c) => {
-            clients_page(
-                &app,
-                &admin,
-                ClientValues::from_view(&c),
-                Shown::editing(c.id),
-            )
-            .await
-        }
-        Err(e) => error_page(&admin, e, "/admin/clients"),
-    }
-}
-
-async fn client_submit(
-    app: SharedApp,
-    admin: Admin,
-    id: Option<i64>,
-    form: ClientForm,
-) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/clients");
-    }
-    let actor = &admin.session.actor;
-    let result = match id {
-        None => app.create_client(actor, &form.to_raw()).await,
-        Some(id) => app.update_client(actor, id, &form.to_raw()).await,
-    };
-    match result {
-        Ok(_) => Redirect::to(&format!(
-            "/admin/clients?flash={}",
-            if id.is_some() { "saved" } else { "created" }
-        ))
-        .into_response(),
-        Err(e) => match FieldErrors::from_app(e, "name") {
-            Ok(errors) => {
-                let shown = Shown {
-                    editing: id,
-                    errors,
-                    ..Shown::list(None)
-                };
-                clients_page(&app, &admin, form.values(), shown).await
-            }
-            Err(e) => error_page(&admin, e, "/admin/clients"),
-        },
-    }
-}
-
-async fn client_create(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Form(form): Form<ClientForm>,
-) -> Response {
-    client_submit(app, admin, None, form).await
-}
-
-async fn client_save(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Form(form): Form<ClientForm>,
-) -> Response {
-    match parse_id(&id) {
-        Some(id) => client_submit(app, admin, Some(id), form).await,
-        None => error_page(&admin, AppError::NotFound("client"), "/admin/clients"),
-    }
-}
-
-async fn client_delete(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/clients");
-    }
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("client"), "/admin/clients");
-    };
-    match app.delete_client(&admin.session.actor, id).await {
-        Ok(()) => Redirect::to("/admin/clients?flash=deleted").into_response(),
-        Err(AppError::Conflict { message, .. }) => {
-            let shown = Shown {
-                delete_error: Some(message),
-                ..Shown::list(None)
-            };
-            clients_page(&app, &admin, ClientValues::empty(), shown).await
-        }
-        Err(e) => error_page(&admin, e, "/admin/clients"),
-    }
-}
-
 // ---------------------------------------------------------------- contacts
 
 pub struct ContactLine {
@@ -698,109 +587,239 @@ async fn contacts_page(app: &SharedApp, admin: &Admin, v: ContactValues, shown: 
     )
 }
 
-async fn contacts_list(State(app): State<SharedApp>, admin: Admin, Query(q): Q) -> Response {
-    let shown = Shown::list(flash(&q, "Contact"));
-    contacts_page(&app, &admin, ContactValues::empty(), shown).await
+// ---------------------------------------------------------------- shared handlers
+
+/// What the client and contact pages differ in; the handlers below serve both.
+trait RecordPages: Send + Sync + 'static {
+    /// For messages: "Client".
+    const NOUN: &'static str;
+    /// For not-found errors: "client".
+    const KIND: &'static str;
+    /// The list page, such as "/admin/clients".
+    const BASE: &'static str;
+    /// The field a conflict (a value already used) belongs to.
+    const CONFLICT_FIELD: &'static str;
+    type Form: serde::de::DeserializeOwned + Send + 'static;
+    type Values: Send;
+
+    fn csrf(form: &Self::Form) -> &str;
+    fn empty() -> Self::Values;
+    fn values(form: &Self::Form) -> Self::Values;
+    /// The stored record's values, for its edit form.
+    fn stored(
+        app: &SharedApp,
+        id: i64,
+    ) -> impl Future<Output = Result<Self::Values, AppError>> + Send;
+    /// Adds (`id` None) or updates the record.
+    fn save(
+        app: &SharedApp,
+        actor: &str,
+        id: Option<i64>,
+        form: &Self::Form,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    fn delete(
+        app: &SharedApp,
+        actor: &str,
+        id: i64,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    fn page(
+        app: &SharedApp,
+        admin: &Admin,
+        v: Self::Values,
+        shown: Shown,
+    ) -> impl Future<Output = Response> + Send;
 }
 
-async fn contact_edit(
+fn record_routes<P: RecordPages>() -> Router<SharedApp> {
+    Router::new()
+        .route(P::BASE, get(record_list::<P>).post(record_create::<P>))
+        .route(
+            &format!("{}/{{id}}", P::BASE),
+            get(record_edit::<P>).post(record_save::<P>),
+        )
+        .route(
+            &format!("{}/{{id}}/delete", P::BASE),
+            post(record_delete::<P>),
+        )
+}
+
+async fn record_list<P: RecordPages>(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Query(q): Q,
+) -> Response {
+    P::page(&app, &admin, P::empty(), Shown::list(flash(&q, P::NOUN))).await
+}
+
+async fn record_edit<P: RecordPages>(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
 ) -> Response {
-    let found = match parse_id(&id) {
-        Some(id) => app.get_contact(id).await,
-        None => Err(AppError::NotFound("contact")),
+    let Some(id) = parse_id(&id) else {
+        return error_page(&admin, AppError::NotFound(P::KIND), P::BASE);
     };
-    match found {
-        Ok(c) => {
-            contacts_page(
-                &app,
-                &admin,
-                ContactValues::from_view(&c),
-                Shown::editing(c.id),
-            )
-            .await
-        }
-        Err(e) => error_page(&admin, e, "/admin/contacts"),
+    match P::stored(&app, id).await {
+        Ok(v) => P::page(&app, &admin, v, Shown::editing(id)).await,
+        Err(e) => error_page(&admin, e, P::BASE),
     }
 }
 
-async fn contact_submit(
+async fn record_submit<P: RecordPages>(
     app: SharedApp,
     admin: Admin,
     id: Option<i64>,
-    form: ContactForm,
+    form: P::Form,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/contacts");
+    if !csrf_ok(&admin.session, P::csrf(&form)) {
+        return csrf_refused(&admin, P::BASE);
     }
-    let actor = &admin.session.actor;
-    let result = match id {
-        None => app.create_contact(actor, &form.to_raw()).await,
-        Some(id) => app.update_contact(actor, id, &form.to_raw()).await,
-    };
-    match result {
-        Ok(_) => Redirect::to(&format!(
-            "/admin/contacts?flash={}",
+    match P::save(&app, &admin.session.actor, id, &form).await {
+        Ok(()) => Redirect::to(&format!(
+            "{}?flash={}",
+            P::BASE,
             if id.is_some() { "saved" } else { "created" }
         ))
         .into_response(),
-        Err(e) => match FieldErrors::from_app(e, "email") {
+        Err(e) => match FieldErrors::from_app(e, P::CONFLICT_FIELD) {
             Ok(errors) => {
                 let shown = Shown {
                     editing: id,
                     errors,
                     ..Shown::list(None)
                 };
-                contacts_page(&app, &admin, form.values(), shown).await
+                P::page(&app, &admin, P::values(&form), shown).await
             }
-            Err(e) => error_page(&admin, e, "/admin/contacts"),
+            Err(e) => error_page(&admin, e, P::BASE),
         },
     }
 }
 
-async fn contact_create(
+async fn record_create<P: RecordPages>(
     State(app): State<SharedApp>,
     admin: Admin,
-    Form(form): Form<ContactForm>,
+    Form(form): Form<P::Form>,
 ) -> Response {
-    contact_submit(app, admin, None, form).await
+    record_submit::<P>(app, admin, None, form).await
 }
 
-async fn contact_save(
+async fn record_save<P: RecordPages>(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(form): Form<ContactForm>,
+    Form(form): Form<P::Form>,
 ) -> Response {
     match parse_id(&id) {
-        Some(id) => contact_submit(app, admin, Some(id), form).await,
-        None => error_page(&admin, AppError::NotFound("contact"), "/admin/contacts"),
+        Some(id) => record_submit::<P>(app, admin, Some(id), form).await,
+        None => error_page(&admin, AppError::NotFound(P::KIND), P::BASE),
     }
 }
 
-async fn contact_delete(
+async fn record_delete<P: RecordPages>(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/contacts");
+        return csrf_refused(&admin, P::BASE);
     }
     let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("contact"), "/admin/contacts");
+        return error_page(&admin, AppError::NotFound(P::KIND), P::BASE);
     };
-    match app.delete_contact(&admin.session.actor, id).await {
-        Ok(()) => Redirect::to("/admin/contacts?flash=deleted").into_response(),
+    match P::delete(&app, &admin.session.actor, id).await {
+        Ok(()) => Redirect::to(&format!("{}?flash=deleted", P::BASE)).into_response(),
         Err(AppError::Conflict { message, .. }) => {
             let shown = Shown {
                 delete_error: Some(message),
                 ..Shown::list(None)
             };
-            contacts_page(&app, &admin, ContactValues::empty(), shown).await
+            P::page(&app, &admin, P::empty(), shown).await
         }
-        Err(e) => error_page(&admin, e, "/admin/contacts"),
+        Err(e) => error_page(&admin, e, P::BASE),
+    }
+}
+
+struct Clients;
+
+impl RecordPages for Clients {
+    const NOUN: &'static str = "Client";
+    const KIND: &'static str = "client";
+    const BASE: &'static str = "/admin/clients";
+    const CONFLICT_FIELD: &'static str = "name";
+    type Form = ClientForm;
+    type Values = ClientValues;
+
+    fn csrf(form: &ClientForm) -> &str {
+        &form.csrf
+    }
+    fn empty() -> ClientValues {
+        ClientValues::empty()
+    }
+    fn values(form: &ClientForm) -> ClientValues {
+        form.values()
+    }
+    async fn stored(app: &SharedApp, id: i64) -> Result<ClientValues, AppError> {
+        Ok(ClientValues::from_view(&app.get_client(id).await?))
+    }
+    async fn save(
+        app: &SharedApp,
+        actor: &str,
+        id: Option<i64>,
+        form: &ClientForm,
+    ) -> Result<(), AppError> {
+        match id {
+            None => app.create_client(actor, &form.to_raw()).await?,
+            Some(id) => app.update_client(actor, id, &form.to_raw()).await?,
+        };
+        Ok(())
+    }
+    async fn delete(app: &SharedApp, actor: &str, id: i64) -> Result<(), AppError> {
+        app.delete_client(actor, id).await
+    }
+    async fn page(app: &SharedApp, admin: &Admin, v: ClientValues, shown: Shown) -> Response {
+        clients_page(app, admin, v, shown).await
+    }
+}
+
+struct Contacts;
+
+impl RecordPages for Contacts {
+    const NOUN: &'static str = "Contact";
+    const KIND: &'static str = "contact";
+    const BASE: &'static str = "/admin/contacts";
+    const CONFLICT_FIELD: &'static str = "email";
+    type Form = ContactForm;
+    type Values = ContactValues;
+
+    fn csrf(form: &ContactForm) -> &str {
+        &form.csrf
+    }
+    fn empty() -> ContactValues {
+        ContactValues::empty()
+    }
+    fn values(form: &ContactForm) -> ContactValues {
+        form.values()
+    }
+    async fn stored(app: &SharedApp, id: i64) -> Result<ContactValues, AppError> {
+        Ok(ContactValues::from_view(&app.get_contact(id).await?))
+    }
+    async fn save(
+        app: &SharedApp,
+        actor: &str,
+        id: Option<i64>,
+        form: &ContactForm,
+    ) -> Result<(), AppError> {
+        match id {
+            None => app.create_contact(actor, &form.to_raw()).await?,
+            Some(id) => app.update_contact(actor, id, &form.to_raw()).await?,
+        };
+        Ok(())
+    }
+    async fn delete(app: &SharedApp, actor: &str, id: i64) -> Result<(), AppError> {
+        app.delete_contact(actor, id).await
+    }
+    async fn page(app: &SharedApp, admin: &Admin, v: ContactValues, shown: Shown) -> Response {
+        contacts_page(app, admin, v, shown).await
     }
 }
