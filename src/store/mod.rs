@@ -97,8 +97,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // No liveness check before each use: the database is a local file, and the check
+        // cost a round trip to the connection's thread for every query.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .with_context(|| format!("opening the SQLite database {}", path.display()))?;
