@@ -96,6 +96,7 @@ pub struct App {
         std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Batch size, message size limit, intervals (from `MAILROOM_*` variables at start).
     processing: processing::ProcessingOptions,
+    metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -144,6 +145,7 @@ impl App {
             settings,
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -157,6 +159,11 @@ impl App {
         &self.processing
     }
 
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
     /// An app over an existing store with the given keys (tests).
     pub fn with_parts(store: Store, keys: KeyRing, settings: Settings) -> Self {
         Self {
@@ -165,6 +172,7 @@ impl App {
             settings,
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -55,10 +55,10 @@ pub fn router(app: SharedApp) -> Router {
         .route("/readyz", get(readyz))
         .route(
             "/metrics",
-            get(|| async {
+            get(|State(app): State<SharedApp>| async move {
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    crate::metrics::render(),
+                    app.metrics().render(),
                 )
             }),
         )

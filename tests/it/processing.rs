@@ -697,3 +697,49 @@ fn the_cli_polls_lists_and_shows_cases_and_retries_exceptions() {
     assert_eq!(report["cases_created"], 1, "{report}");
     assert_eq!(d.seen_count(), 3);
 }
+
+#[tokio::test]
+async fn the_backlog_gauge_counts_down_while_a_poll_commits_its_batches() {
+    let d = Dovecot::start();
+    let opts = mailroom::app::processing::ProcessingOptions {
+        batch_size: 100,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, opts).await;
+    let (cred, _, _) = connect_mailbox(&app, &d, true).await;
+    for i in 0..250 {
+        deliver(
+            &d,
+            &format!("{i}.backlog"),
+            &email(i, USER, "", "Hello"),
+            false,
+        );
+    }
+    let mut seen = Vec::new();
+    let report = app
+        .app
+        .poll_once(cred, |done, total| {
+            seen.push((done, total, app.app.metrics().backlog(cred)));
+        })
+        .await
+        .expect("poll");
+    assert_eq!(report.cases_created, 250);
+    // One observation per committed batch of 100; the gauge shows what is left.
+    assert_eq!(
+        seen,
+        vec![
+            (100, 250, Some(150)),
+            (200, 250, Some(50)),
+            (250, 250, Some(0))
+        ]
+    );
+    let metrics = app.get("/metrics").await;
+    assert!(
+        metrics.text.contains(&format!(
+            "mailroom_backlog_messages{{credential_id=\"{cred}\"}} 0"
+        )),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("mailroom_cases_created_total 250"));
+}

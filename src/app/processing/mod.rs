@@ -143,15 +143,8 @@ impl App {
         let mut session = match self.open_mail_session(&row, &opts).await {
             Ok(s) => s,
             Err(e) => {
-                crate::metrics::record_poll(
-                    row.id,
-                    false,
-                    started.elapsed().as_micros() as u64,
-                    0,
-                    0,
-                    0,
-                    0,
-                );
+                self.metrics
+                    .record_poll(false, started.elapsed().as_micros() as u64, 0, 0, 0);
                 return Err(e);
             }
         };
@@ -160,16 +153,11 @@ impl App {
             .await;
         let micros = started.elapsed().as_micros() as u64;
         match &result {
-            Ok(r) => crate::metrics::record_poll(
-                row.id,
-                true,
-                micros,
-                r.fetched,
-                r.cases_created,
-                r.exceptions,
-                0,
-            ),
-            Err(_) => crate::metrics::record_poll(row.id, false, micros, 0, 0, 0, 0),
+            Ok(r) => {
+                self.metrics
+                    .record_poll(true, micros, r.fetched, r.cases_created, r.exceptions)
+            }
+            Err(_) => self.metrics.record_poll(false, micros, 0, 0, 0),
         }
         match &result {
             Ok(_) => {
@@ -249,6 +237,7 @@ impl App {
             .filter(|u| *u > after_uid)
             .collect();
         report.backlog = uids.len() as u64;
+        self.metrics.set_backlog(row.id, report.backlog);
         self.store
             .set_backlog(row.id, uids.len() as i64)
             .await
@@ -407,6 +396,8 @@ impl App {
             report.duplicates += c.outcome.duplicates;
             report.already_processed += c.outcome.already_processed;
             done += c.count;
+            self.metrics
+                .set_backlog(plan.credential_id, plan.total.saturating_sub(done));
             progress(done, plan.total);
             to_flag.extend(
                 c.outcome

@@ -76,14 +76,12 @@ async fn worker(
             let micros = started.elapsed().as_micros() as u64;
             match result {
                 Ok(r) => {
-                    crate::metrics::record_poll(
-                        id,
+                    app.metrics().record_poll(
                         true,
                         micros,
                         r.fetched,
                         r.cases_created,
                         r.exceptions,
-                        0,
                     );
                     app.record_success(&row).await;
                     if r.cases_created > 0 {
@@ -95,7 +93,7 @@ async fn worker(
                     }
                 }
                 Err(e) => {
-                    crate::metrics::record_poll(id, false, micros, 0, 0, 0, 0);
+                    app.metrics().record_poll(false, micros, 0, 0, 0);
                     app.record_failure(&row, &e.to_string(), false, &opts).await;
                     break;
                 }
