@@ -149,31 +149,42 @@ impl App {
             }
         };
         let result = self
-            .process_inbox(&row, &mut session, &opts, progress)
+            .poll_session(&row, &mut session, &opts, started, progress)
             .await;
+        if result.is_ok() {
+            session.logout().await;
+        }
+        result
+    }
+
+    /// Processes INBOX over an open session and records the outcome: the poll's metrics (timed
+    /// from `started`) and the credential's health.
+    pub(crate) async fn poll_session(
+        &self,
+        row: &CredentialRow,
+        session: &mut MailSession,
+        opts: &ProcessingOptions,
+        started: std::time::Instant,
+        progress: impl FnMut(u64, u64),
+    ) -> AppResult<PollReport> {
+        let result = self.process_inbox(row, session, opts, progress).await;
         let micros = started.elapsed().as_micros() as u64;
         match &result {
             Ok(r) => {
                 self.metrics
-                    .record_poll(true, micros, r.fetched, r.cases_created, r.exceptions)
-            }
-            Err(_) => self.metrics.record_poll(false, micros, 0, 0, 0),
-        }
-        match &result {
-            Ok(_) => {
-                self.record_success(&row).await;
-                session.logout().await;
+                    .record_poll(true, micros, r.fetched, r.cases_created, r.exceptions);
+                self.record_success(row).await;
             }
             Err(e) => {
-                self.record_failure(&row, &e.to_string(), false, &opts)
-                    .await
+                self.metrics.record_poll(false, micros, 0, 0, 0);
+                self.record_failure(row, &e.to_string(), false, opts).await;
             }
         }
         result
     }
 
     /// Processes every new message of INBOX over an open session.
-    pub(crate) async fn process_inbox(
+    async fn process_inbox(
         &self,
         row: &CredentialRow,
         session: &mut MailSession,
@@ -211,9 +222,12 @@ impl App {
             uidvalidity: status.uidvalidity,
             ..PollReport::default()
         };
-        let search = match folder_plan {
-            FolderPlan::FirstSight => "UNSEEN".to_string(),
-            FolderPlan::After { after_uid } => format!("UID {}:*", after_uid.saturating_add(1)),
+        // (`UID n:*` always matches the last message, even below n: hence `after_uid`.)
+        let (search, after_uid) = match folder_plan {
+            FolderPlan::FirstSight => ("UNSEEN".to_string(), 0),
+            FolderPlan::After { after_uid } => {
+                (format!("UID {}:*", after_uid.saturating_add(1)), after_uid)
+            }
             FolderPlan::UidValidityChanged { previous } => {
                 tracing::warn!(
                     credential = row.id,
@@ -222,13 +236,8 @@ impl App {
                     "UIDVALIDITY changed: re-reading the folder; duplicates are skipped"
                 );
                 report.uidvalidity_changed = true;
-                "ALL".to_string()
+                ("ALL".to_string(), 0)
             }
-        };
-        // (`UID n:*` always matches the last message, even below n.)
-        let after_uid = match folder_plan {
-            FolderPlan::After { after_uid } => after_uid,
-            _ => 0,
         };
         let uids: Vec<u32> = session
             .search(&search)
@@ -249,7 +258,7 @@ impl App {
         // Oversized mail is never downloaded: the server finds it in one search (fetching the
         // size of every message cost a round of one response per message before any body),
         // and only its sizes are fetched, for the exception log.
-        let mut sizes: HashMap<u32, u64> = HashMap::new();
+        let mut oversized_sizes: HashMap<u32, u64> = HashMap::new();
         if !uids.is_empty() {
             let oversized: Vec<u32> = session
                 .search(&format!("{search} LARGER {}", opts.max_message_bytes))
@@ -258,9 +267,7 @@ impl App {
                 .filter(|u| uids.binary_search(u).is_ok())
                 .collect();
             for set in uid_sets(&oversized, 4000) {
-                for (uid, size) in session.sizes(&set).await? {
-                    sizes.insert(uid, size);
-                }
+                oversized_sizes.extend(session.sizes(&set).await?);
             }
         }
         let total = uids.len() as u64;
@@ -278,7 +285,7 @@ impl App {
                 session,
                 opts,
                 &uids,
-                &sizes,
+                &oversized_sizes,
                 &mut report,
                 &mut progress,
             )
@@ -351,7 +358,7 @@ impl App {
         session: &mut MailSession,
         opts: &ProcessingOptions,
         uids: &[u32],
-        sizes: &HashMap<u32, u64>,
+        oversized_sizes: &HashMap<u32, u64>,
         report: &mut PollReport,
         progress: &mut impl FnMut(u64, u64),
     ) -> AppResult<()> {
@@ -408,7 +415,7 @@ impl App {
             );
         };
         for chunk in uids.chunks(opts.batch_size) {
-            let fetched = match fetch_batch(session, plan, chunk, sizes, opts).await {
+            let fetched = match fetch_batch(session, plan, chunk, oversized_sizes, opts).await {
                 Ok(f) => f,
                 Err(e) => {
                     fetch_error = Some(e);

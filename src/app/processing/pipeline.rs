@@ -13,20 +13,21 @@ pub(super) struct FetchedBatch {
     pub(super) too_large: u64,
 }
 
-/// Fetches the bodies of one batch with BODY.PEEK[]; oversized mail becomes an exception
-/// without being downloaded.
+/// Fetches the bodies of one batch with BODY.PEEK[]; oversized mail (the server's `LARGER`
+/// search found it, with its size in `oversized_sizes`) becomes an exception without being
+/// downloaded.
 pub(super) async fn fetch_batch(
     session: &mut MailSession,
     plan: &BatchPlan,
     chunk: &[u32],
-    sizes: &HashMap<u32, u64>,
+    oversized_sizes: &HashMap<u32, u64>,
     opts: &ProcessingOptions,
 ) -> AppResult<FetchedBatch> {
     let mut items = Vec::new();
     let mut to_fetch = Vec::with_capacity(chunk.len());
     let mut leave_unflagged = Vec::new();
     for uid in chunk {
-        match sizes.get(uid) {
+        match oversized_sizes.get(uid) {
             Some(size) if *size > opts.max_message_bytes => {
                 leave_unflagged.push(i64::from(*uid));
                 items.push(BatchItem {

@@ -70,33 +70,19 @@ async fn worker(
         };
         loop {
             let started = std::time::Instant::now();
-            let result = app
-                .process_inbox(&row, &mut session, &opts, |_, _| {})
-                .await;
-            let micros = started.elapsed().as_micros() as u64;
-            match result {
-                Ok(r) => {
-                    app.metrics().record_poll(
-                        true,
-                        micros,
-                        r.fetched,
-                        r.cases_created,
-                        r.exceptions,
+            match app
+                .poll_session(&row, &mut session, &opts, started, |_, _| {})
+                .await
+            {
+                Ok(r) if r.cases_created > 0 => {
+                    tracing::info!(
+                        credential = id,
+                        cases = r.cases_created,
+                        "processed new mail"
                     );
-                    app.record_success(&row).await;
-                    if r.cases_created > 0 {
-                        tracing::info!(
-                            credential = id,
-                            cases = r.cases_created,
-                            "processed new mail"
-                        );
-                    }
                 }
-                Err(e) => {
-                    app.metrics().record_poll(false, micros, 0, 0, 0);
-                    app.record_failure(&row, &e.to_string(), false, &opts).await;
-                    break;
-                }
+                Ok(_) => {}
+                Err(_) => break,
             }
             let idle = tokio::select! {
                 _ = shutdown.changed() => return,

@@ -436,7 +436,7 @@ impl CredentialPage {
         }
     }
 
-    fn with_errors(mut self, errors: ValidationErrors) -> Self {
+    fn with_errors(mut self, errors: FieldErrors) -> Self {
         self.form_error = Some("Please correct the fields marked below.".into());
         self.errors = errors.0;
         self
@@ -469,7 +469,7 @@ pub async fn new_submit(
         Err(e) => match FieldErrors::from_app(e, "mailbox") {
             Ok(errors) => page(
                 errors.status(),
-                &CredentialPage::new(&admin, None, values).with_errors(ValidationErrors(errors.0)),
+                &CredentialPage::new(&admin, None, values).with_errors(errors),
             ),
             Err(e) => error_page(&admin, e, "/admin/email-integration"),
         },
@@ -536,7 +536,7 @@ pub async fn details_submit(
     match details_page(&app, &admin, id).await {
         Ok(mut p) => {
             p.v = form.values(true);
-            page(errors.status(), &p.with_errors(ValidationErrors(errors.0)))
+            page(errors.status(), &p.with_errors(errors))
         }
         Err(r) => r,
     }
