@@ -99,7 +99,7 @@ impl MailSession {
         .await
         .map_err(|e| fail(e.to_string()))?
         .map_err(|e| fail(format!("{}: {e}", t.host)))?
-        .filter(|a| !t.deny.iter().any(|n| n.contains(a.ip())))
+        .filter(|a| !t.deny.iter().any(|n| n.denies(a.ip())))
         .collect();
         let Some(addr) = addrs.first() else {
             return Err(fail(format!(

@@ -429,23 +429,24 @@ impl Probe<'_> {
                 let mut allowed = Vec::new();
                 let mut blocked = Vec::new();
                 for a in addrs {
-                    match deny.iter().find(|n| n.contains(a.ip())) {
-                        Some(n) => blocked.push((a.ip(), *n)),
+                    match deny.iter().find_map(|n| n.matched_form(a.ip()).map(|f| (n, f))) {
+                        Some((n, form)) => blocked.push((a.ip(), *n, form)),
                         None => allowed.push(a),
                     }
                 }
                 if allowed.is_empty() {
-                    let (ip, net) = blocked[0];
+                    let (ip, net, form) = blocked[0];
+                    let ip = if form == ip { ip.to_string() } else { format!("{ip} (an IPv6 form of {form})") };
                     return Err(Fail::new(
                         Category::BlockedAddress,
                         format!("{host} is {ip}, which is in the blocked range {net}: Test Connection does not connect there."),
                     )
-                    .hint("This address range is on the deny-list (MAILROOM_DENY_NETWORKS) that protects the network Mailroom runs in, such as cloud metadata services. Enter the mail server's public host name."));
+                    .hint("This address range is on the deny-list (MAILROOM_DENY_NETWORKS, and MAILROOM_DENY_PRIVATE for private ranges) that protects the network Mailroom runs in, such as cloud metadata services. Enter the mail server's public host name."));
                 }
                 let detail = if blocked.is_empty() {
                     detail
                 } else {
-                    let skipped: Vec<String> = blocked.iter().map(|(ip, _)| ip.to_string()).collect();
+                    let skipped: Vec<String> = blocked.iter().map(|(ip, _, _)| ip.to_string()).collect();
                     format!("{detail} (not connecting to {}: on the deny-list)", skipped.join(", "))
                 };
                 Ok((allowed, detail))
