@@ -186,6 +186,7 @@ impl App {
         actor: &str,
         raw: &RawCredential,
     ) -> AppResult<ConnectionTestView> {
+        self.count_connection_test(actor)?;
         let (req, password) = parse_form(raw)?;
         let report = crate::imap::probe(&req, &password, &self.probe_options()).await;
         drop(password);
@@ -225,6 +226,7 @@ impl App {
         id: i64,
         overrides: &ConnectionOverrides,
     ) -> AppResult<ConnectionTestView> {
+        self.count_connection_test(actor)?;
         let row = self.credential_row(id).await?;
         let mut raw = row.fields.to_raw();
         let o = overrides;

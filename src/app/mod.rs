@@ -15,6 +15,7 @@ pub mod processing;
 mod reference;
 mod routing;
 mod sessions;
+mod test_throttle;
 
 use std::sync::RwLock;
 
@@ -38,6 +39,7 @@ pub use reference::{
 };
 pub use routing::{Named as RoutedNamed, RouteRequest, RouteView};
 pub use sessions::AdminSession;
+pub use test_throttle::TestThrottle;
 
 /// What went wrong, in the kinds the edges map to statuses and exit codes.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,12 @@ pub enum AppError {
     /// A mail server failed or refused us (not our fault, not the caller's).
     #[error("{0}")]
     Upstream(String),
+    /// The caller did this too often; `message` says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -97,6 +105,8 @@ pub struct App {
     /// Batch size, message size limit, intervals (from `MAILROOM_*` variables at start).
     processing: processing::ProcessingOptions,
     metrics: crate::metrics::Metrics,
+    /// Connection tests per actor and minute.
+    test_throttle: TestThrottle,
 }
 
 impl App {
@@ -146,6 +156,7 @@ impl App {
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),
             metrics: Default::default(),
+            test_throttle: TestThrottle::default(),
         })
     }
 
@@ -173,6 +184,7 @@ impl App {
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),
             metrics: Default::default(),
+            test_throttle: TestThrottle::default(),
         }
     }
 

@@ -138,7 +138,38 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             output::print_error(&e);
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
+    }
+}
+
+/// Exit code of a failed command: 75 (EX_TEMPFAIL, "try again later") when it was refused for
+/// being done too often, 1 for everything else.
+pub const EXIT_TRY_LATER: u8 = 75;
+
+fn exit_status(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<crate::app::AppError>() {
+        Some(crate::app::AppError::TooManyRequests { .. }) => EXIT_TRY_LATER,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::AppError;
+
+    #[test]
+    fn refused_for_being_too_often_exits_75_everything_else_1() {
+        let throttled = anyhow::Error::from(AppError::TooManyRequests {
+            message: "Try again in 5 seconds.".into(),
+            retry_after: std::time::Duration::from_secs(5),
+        });
+        assert_eq!(exit_status(&throttled), EXIT_TRY_LATER);
+        assert_eq!(
+            exit_status(&anyhow::Error::from(AppError::NotFound("case"))),
+            1
+        );
+        assert_eq!(exit_status(&anyhow::anyhow!("no database")), 1);
     }
 }

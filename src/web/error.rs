@@ -17,6 +17,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Every broken rule, for validation errors.
     pub errors: Option<ValidationErrors>,
+    /// Seconds to wait, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             errors: None,
+            retry_after: None,
         }
     }
 
@@ -83,6 +86,15 @@ impl From<AppError> for ApiError {
             AppError::Upstream(message) => {
                 Self::new(StatusCode::BAD_GATEWAY, "mailbox_unavailable", message)
             }
+            AppError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                let mut api =
+                    Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+                api.retry_after = Some(retry_after.as_secs().max(1));
+                api
+            }
             AppError::Other(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 Self::new(
@@ -110,6 +122,12 @@ impl IntoResponse for ApiError {
                 .map(|e| json!({"field": e.field, "rule": e.rule, "message": e.message}))
                 .collect();
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -707,6 +707,8 @@ struct TestResultFragment {
     certificate: Option<crate::imap::CertificateInfo>,
     inbox: Option<crate::imap::InboxCounts>,
     steps: Vec<crate::imap::Step>,
+    /// 200 for a test that ran (whatever its outcome); 429 when it was not allowed to run.
+    status: StatusCode,
 }
 
 impl TestResultFragment {
@@ -723,6 +725,7 @@ impl TestResultFragment {
             certificate: r.certificate,
             inbox: r.inbox,
             steps: r.steps,
+            status: StatusCode::OK,
         }
     }
 
@@ -739,6 +742,24 @@ impl TestResultFragment {
             certificate: None,
             inbox: None,
             steps: Vec::new(),
+            status: StatusCode::OK,
+        }
+    }
+
+    /// A test refused because this user started too many (the message says when to retry).
+    fn throttled(message: String) -> Self {
+        Self {
+            ok: false,
+            category: "too_many_tests",
+            message: format!("Not tested: {message}"),
+            hint: None,
+            server_response: None,
+            address: None,
+            tls: None,
+            certificate: None,
+            inbox: None,
+            steps: Vec::new(),
+            status: StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -761,9 +782,9 @@ fn test_answer(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == "fetch");
     if from_script {
-        Html(html).into_response()
+        (fragment.status, Html(html)).into_response()
     } else {
-        page(StatusCode::OK, &full_page(html))
+        page(fragment.status, &full_page(html))
     }
 }
 
@@ -782,6 +803,9 @@ pub async fn test_new(
         Ok(raw) => match app.test_connection(&admin.session.actor, &raw).await {
             Ok(v) => TestResultFragment::of(v),
             Err(AppError::Validation(errors)) => TestResultFragment::invalid(&errors),
+            Err(AppError::TooManyRequests { message, .. }) => {
+                TestResultFragment::throttled(message)
+            }
             Err(e) => return error_page(&admin, e, "/admin/email-integration/new"),
         },
     };
@@ -823,6 +847,9 @@ pub async fn test_saved(
             {
                 Ok(v) => TestResultFragment::of(v),
                 Err(AppError::Validation(errors)) => TestResultFragment::invalid(&errors),
+                Err(AppError::TooManyRequests { message, .. }) => {
+                    TestResultFragment::throttled(message)
+                }
                 Err(e) => return error_page(&admin, e, "/admin/email-integration"),
             }
         }

@@ -100,6 +100,13 @@ pub fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
             &m,
             back,
         ),
+        AppError::TooManyRequests { message: m, .. } => message(
+            admin,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            &m,
+            back,
+        ),
         AppError::Other(e) => {
             tracing::error!(error = format!("{e:#}"), "admin page failed");
             message(
