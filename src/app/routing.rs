@@ -92,7 +92,7 @@ fn parse_list(
 ) -> Vec<EmailAddress> {
     let mut out = Vec::new();
     for (i, v) in values.iter().enumerate() {
-        match EmailAddress::parse(bare_address(v)) {
+        match EmailAddress::parse_mail(bare_address(v)) {
             Ok(a) => out.push(a),
             Err(e) => errors.push(ValidationError::new(
                 field,
@@ -149,7 +149,7 @@ impl App {
                 errors.push(ValidationError::required("from", "From"));
                 None
             }
-            Some(f) => match EmailAddress::parse(bare_address(f)) {
+            Some(f) => match EmailAddress::parse_mail(bare_address(f)) {
                 Ok(a) => Some(a),
                 Err(e) => {
                     errors.push(ValidationError::new(

@@ -25,7 +25,10 @@ pub fn automatic_reason(email: &ParsedEmail, own_message_id_domain: &str) -> Opt
         }
     }
     if let Some(from) = &email.from {
-        let local = from.split('@').next().unwrap_or("").to_ascii_lowercase();
+        let local = from
+            .rsplit_once('@')
+            .map_or(from.as_str(), |(local, _)| local)
+            .to_ascii_lowercase();
         if matches!(local.as_str(), "mailer-daemon" | "postmaster") {
             return Some(format!("sent by {from}"));
         }

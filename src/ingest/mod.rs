@@ -1,9 +1,11 @@
 //! Raw message → parsed → routed → case, exactly once; the poller around one step.
 //!
-//! Owns: reading a raw RFC 5322 message into the fields a case needs (`parse`), deciding
+//! Owns: reading a raw RFC 5322 message into the fields a case needs (`parse`, with the
+//! addresses of address headers from `address`), deciding
 //! whether a message is automatic mail that must never get a reply (`automatic`). Must not speak
 //! IMAP (that is `imap`) or hold SQL (that is `store`).
 
+mod address;
 pub mod automatic;
 pub mod parse;
 pub mod sync;

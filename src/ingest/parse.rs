@@ -1,11 +1,18 @@
 //! Parses one raw message (MIME) into the fields of a case. Never panics on bad input: a parser
 //! panic is caught and reported as an error, and whatever could be read is kept.
+//!
+//! A header that must appear once (From, Subject, To, Cc, Message-ID, Date…) but appears twice
+//! is read from its FIRST occurrence: a second `From` appended by a relay or an attacker must
+//! not replace the sender (mail-parser's accessors return the last one, so they are not used
+//! for these).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::LazyLock;
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
+
+use super::address::mailbox_addresses;
 
 /// One attachment, decoded.
 #[derive(Debug, Clone)]
@@ -58,15 +65,50 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         .with_message_ids()
 });
 
-fn addresses(a: Option<&Address<'_>>) -> Vec<String> {
-    a.map(|a| {
-        a.iter()
-            .filter_map(|addr| addr.address())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    })
-    .unwrap_or_default()
+/// The parsed value of the first occurrence of a header of the message (not of a part).
+fn first<'a>(message: &'a Message<'_>, name: HeaderName<'static>) -> Option<&'a HeaderValue<'a>> {
+    message.header_values(name).next()
+}
+
+/// The raw text of the first occurrence of a header of the message.
+fn first_raw(message: &Message<'_>, name: HeaderName<'static>) -> Option<String> {
+    let h = message.headers().iter().find(|h| h.name == name)?;
+    let bytes = message
+        .raw_message
+        .get(h.offset_start as usize..h.offset_end as usize)?;
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The addresses of the first occurrence of an address header.
+fn addresses(message: &Message<'_>, name: HeaderName<'static>) -> Vec<String> {
+    first_raw(message, name)
+        .map(|raw| mailbox_addresses(&raw))
+        .unwrap_or_default()
+}
+
+/// The first text of the first occurrence of a header (Subject, Message-ID).
+fn first_text(message: &Message<'_>, name: HeaderName<'static>) -> Option<String> {
+    match first(message, name)? {
+        HeaderValue::Text(t) => Some(t.to_string()),
+        HeaderValue::TextList(l) => l.first().map(|t| t.to_string()),
+        _ => None,
+    }
+}
+
+/// The sender's display name: mail-parser's name for the first mailbox of the first `From`,
+/// when mail-parser read that mailbox's address as we did (so a name never belongs to another
+/// address, and a quoted local part it misread is not taken for a name).
+fn sender_name(message: &Message<'_>, sender: Option<&str>) -> Option<String> {
+    let sender = sender?;
+    let addr = first(message, HeaderName::From)?.as_address()?.first()?;
+    let theirs = mailbox_addresses(addr.address()?);
+    if !theirs.first()?.eq_ignore_ascii_case(sender) {
+        return None;
+    }
+    addr.name()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
 }
 
 fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
@@ -108,7 +150,7 @@ impl ParsedEmail {
             .headers_raw()
             .map(|(n, v)| (n.to_string(), v.trim().to_string()))
             .collect();
-        let from = message.from().and_then(|a| a.first());
+        let from = addresses(&message, HeaderName::From).into_iter().next();
         let mut text = message
             .body_text(0)
             .map(|t| t.into_owned())
@@ -136,17 +178,21 @@ impl ParsedEmail {
             })
             .collect();
         Ok(Self {
-            message_id: message.message_id().map(str::to_string),
-            subject: message.subject().unwrap_or("").trim().to_string(),
-            from: from.and_then(|a| a.address()).map(str::to_string),
-            from_name: from.and_then(|a| a.name()).map(str::to_string),
-            to: addresses(message.to()),
-            cc: addresses(message.cc()),
+            message_id: first_text(&message, HeaderName::MessageId),
+            subject: first_text(&message, HeaderName::Subject)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            from_name: sender_name(&message, from.as_deref()),
+            from,
+            to: addresses(&message, HeaderName::To),
+            cc: addresses(&message, HeaderName::Cc),
             delivered_to: plain_addresses(&headers, "Delivered-To"),
             x_original_to: plain_addresses(&headers, "X-Original-To"),
-            date: message.date().map(|d| d.to_timestamp() * 1000),
-            in_reply_to: id_list(message.in_reply_to()),
-            references: id_list(message.references()),
+            date: first(&message, HeaderName::Date)
+                .and_then(HeaderValue::as_datetime)
+                .map(|d| d.to_timestamp() * 1000),
+            in_reply_to: first(&message, HeaderName::InReplyTo).map_or_else(Vec::new, id_list),
+            references: first(&message, HeaderName::References).map_or_else(Vec::new, id_list),
             text,
             attachments,
             headers,
@@ -194,6 +240,57 @@ mod tests {
             "{}",
             p.text
         );
+    }
+
+    #[test]
+    fn a_header_that_appears_twice_is_read_from_its_first_occurrence() {
+        let raw = b"From: Ann Lee <ann@client.example>\r\nTo: payroll@example.com\r\nCc: hr@example.com\r\nSubject: New hire\r\nDate: Tue, 1 Sep 2026 10:00:00 +0000\r\nMessage-ID: <first@client.example>\r\nFrom: Mallory <mallory@evil.example>\r\nSubject: Wire the money\r\nTo: attacker@evil.example\r\nCc: spy@evil.example\r\nDate: Wed, 2 Sep 2026 10:00:00 +0000\r\nMessage-ID: <second@evil.example>\r\n\r\nHello\r\n";
+        let p = ParsedEmail::parse(raw).unwrap();
+        assert_eq!(p.from.as_deref(), Some("ann@client.example"));
+        assert_eq!(p.from_name.as_deref(), Some("Ann Lee"));
+        assert_eq!(p.subject, "New hire");
+        assert_eq!(p.to, ["payroll@example.com"]);
+        assert_eq!(p.cc, ["hr@example.com"]);
+        assert_eq!(p.message_id.as_deref(), Some("first@client.example"));
+        assert_eq!(p.date, Some(1_788_256_800_000));
+        // The raw headers keep both, for rules that read them.
+        assert_eq!(p.header("From"), Some("Ann Lee <ann@client.example>"));
+    }
+
+    #[test]
+    fn a_second_from_without_a_name_does_not_lend_the_first_its_name() {
+        let raw = b"From: ann@client.example\r\nFrom: Mallory <mallory@evil.example>\r\nSubject: x\r\n\r\nbody";
+        let p = ParsedEmail::parse(raw).unwrap();
+        assert_eq!(p.from.as_deref(), Some("ann@client.example"));
+        assert_eq!(p.from_name, None);
+    }
+
+    #[test]
+    fn a_quoted_local_part_is_kept() {
+        let raw = b"From: \"john smith\"@example.org\r\nTo: \"pay roll\"@example.com, Payroll <payroll@example.com>\r\nSubject: x\r\n\r\nbody";
+        let p = ParsedEmail::parse(raw).unwrap();
+        assert_eq!(p.from.as_deref(), Some("\"john smith\"@example.org"));
+        assert_eq!(
+            p.from_name, None,
+            "the quoted local part is no display name"
+        );
+        assert_eq!(p.to, ["\"pay roll\"@example.com", "payroll@example.com"]);
+
+        let raw = b"From: John Smith <\"john smith\"@example.org>\r\nSubject: x\r\n\r\nbody";
+        let p = ParsedEmail::parse(raw).unwrap();
+        assert_eq!(p.from.as_deref(), Some("\"john smith\"@example.org"));
+        assert_eq!(p.from_name.as_deref(), Some("John Smith"));
+    }
+
+    #[test]
+    fn encoded_display_names_and_groups_still_read() {
+        let raw = b"From: =?utf-8?Q?J=C3=BCrgen_M=C3=BCller?= <j@example.org>\r\nTo: undisclosed-recipients:;\r\nCc: Team: a@example.org, b@example.org;\r\nSubject: =?utf-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nbody";
+        let p = ParsedEmail::parse(raw).unwrap();
+        assert_eq!(p.from.as_deref(), Some("j@example.org"));
+        assert_eq!(p.from_name.as_deref(), Some("Jürgen Müller"));
+        assert!(p.to.is_empty());
+        assert_eq!(p.cc, ["a@example.org", "b@example.org"]);
+        assert_eq!(p.subject, "Grüße");
     }
 
     #[test]
