@@ -1,5 +1,5 @@
-//! Cases as clients see them (list with filters, details with attachments, attachment bytes)
-//! and Retry of an exception-log entry whose email was kept.
+//! Cases as clients see them (list with filters, details with attachments, attachment bytes,
+//! why a case is not acknowledged) and Retry of an exception-log entry whose email was kept.
 
 use serde::Serialize;
 use serde_json::json;
@@ -15,6 +15,10 @@ pub struct CaseView {
     pub case: CaseRow,
     pub created: String,
     pub sent: Option<String>,
+    /// Why the sender gets no acknowledgement, in words ("not acknowledged: more than 20
+    /// emails from ann@example.com this hour (per-sender rate limit)"); `null` when nothing
+    /// holds it back.
+    pub acknowledgement: Option<String>,
 }
 
 impl From<CaseRow> for CaseView {
@@ -22,6 +26,10 @@ impl From<CaseRow> for CaseView {
         Self {
             created: iso_time(case.created_at),
             sent: case.sent_at.map(iso_time),
+            acknowledgement: case
+                .automatic
+                .as_deref()
+                .map(|reason| format!("not acknowledged: {reason}")),
             case,
         }
     }

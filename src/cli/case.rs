@@ -90,8 +90,12 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
             println!("From:      {}", c.case.sender.clone().unwrap_or_default());
             println!("Workspace: {}", c.case.workspace_id);
             println!("Created:   {}", c.created);
-            if let Some(a) = &c.case.automatic {
-                println!("Automatic: {a} (no reply is sent)");
+            if let Some(a) = &c.acknowledgement {
+                let mut line = a.clone();
+                if let Some(first) = line.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                println!("{line}");
             }
             for a in &c.case.attachments {
                 println!(

@@ -51,6 +51,9 @@ pub struct ProcessingOptions {
     pub step_timeout: Duration,
     /// Login rejections in a row that pause a credential (default 3).
     pub pause_after_rejections: i64,
+    /// Cases from one sender within an hour beyond which they are marked automatic and never
+    /// acknowledged (loop protection; `MAILROOM_SENDER_LIMIT_PER_HOUR`, default 20, at least 1).
+    pub sender_limit_per_hour: i64,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -67,6 +70,10 @@ impl Default for ProcessingOptions {
             ),
             step_timeout: Duration::from_secs(30),
             pause_after_rejections: 3,
+            sender_limit_per_hour: env_u64("MAILROOM_SENDER_LIMIT_PER_HOUR")
+                .map_or(router::SENDER_RATE_LIMIT_PER_HOUR, |n| {
+                    n.clamp(1, i64::MAX as u64) as i64
+                }),
         }
     }
 }
@@ -369,7 +376,7 @@ impl App {
         let (flagged_tx, flagged_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32)>();
         let prepare = AbortOnDrop(tokio::spawn(prepare_stage(
             self.store.clone(),
-            plan.credential_id,
+            Router::new(plan.credential_id, opts.sender_limit_per_hour),
             fetched_rx,
             prepared_tx,
         )));

@@ -133,11 +133,10 @@ impl Drop for AbortOnDrop {
 /// Pipeline stage: parses each fetched batch (on a blocking thread) and routes its emails.
 pub(super) async fn prepare_stage(
     store: Store,
-    credential_id: i64,
+    mut router: Router,
     mut rx: tokio::sync::mpsc::Receiver<Fetched>,
     tx: tokio::sync::mpsc::Sender<Prepared>,
 ) -> AppResult<()> {
-    let mut router = Router::new(credential_id);
     while let Some(f) = rx.recv().await {
         let FetchedBatch {
             mut items,
@@ -163,7 +162,7 @@ pub(super) async fn prepare_stage(
         items.sort_by_key(|i| i.uid);
         let prepared = Prepared {
             batch: Batch {
-                credential_id,
+                credential_id: router.credential_id,
                 folder: INBOX.to_string(),
                 uidvalidity: 0, // set by the commit stage
                 advance_to: f.advance_to,

@@ -1,12 +1,12 @@
 //! Routing during a poll: a snapshot of the aliases and mailboxes with the per-sender look-ups
-//! (contacts, client domains, WSID=/CLID= ids) cached while it lives, the per-sender rate limit,
-//! and turning one parsed email into a case or an exception-log entry.
-//! Must not speak IMAP or commit anything.
+//! (contacts, client domains, WSID=/CLID= ids) cached while it lives, the per-sender rate limit
+//! (`ProcessingOptions::sender_limit_per_hour`), and turning one parsed email into a case or an
+//! exception-log entry. Must not speak IMAP or commit anything.
 
 use super::*;
 pub(super) fn addresses(list: &[String]) -> Vec<EmailAddress> {
     list.iter()
-        .filter_map(|a| EmailAddress::parse(a).ok())
+        .filter_map(|a| EmailAddress::parse_mail(a).ok())
         .collect()
 }
 
@@ -28,7 +28,10 @@ pub(super) fn envelope_of(credential_id: i64, p: &ParsedEmail, body: String) -> 
         cc: addresses(&p.cc),
         delivered_to: addresses(&p.delivered_to),
         x_original_to: addresses(&p.x_original_to),
-        from: p.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()),
+        from: p
+            .from
+            .as_deref()
+            .and_then(|f| EmailAddress::parse_mail(f).ok()),
         body,
     }
 }
@@ -69,8 +72,15 @@ pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
 pub(super) const ROUTING_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// More cases than this from one sender within an hour are marked automatic (never answered):
-/// the last line of defence against two robots answering each other.
+/// the last line of defence against two robots answering each other. The default of
+/// `MAILROOM_SENDER_LIMIT_PER_HOUR`.
 pub const SENDER_RATE_LIMIT_PER_HOUR: i64 = 20;
+
+/// The reason stored on a case over the per-sender limit (shown as "not acknowledged: …").
+pub fn sender_limit_reason(limit: i64, sender: &str) -> String {
+    let emails = if limit == 1 { "email" } else { "emails" };
+    format!("more than {limit} {emails} from {sender} this hour (per-sender rate limit)")
+}
 
 /// Committed UIDs flagged \Seen together (at the latest at the end of a poll).
 pub(super) const FLAG_GROUP: usize = 1000;
@@ -91,12 +101,15 @@ pub(super) struct Router {
     /// Cases per sender (lower-cased) within the last hour, counted from the store on first
     /// sight and then in memory.
     pub(super) sender_counts: HashMap<String, i64>,
+    /// Cases from one sender within an hour beyond which they are marked automatic.
+    pub(super) sender_limit: i64,
 }
 
 impl Router {
-    pub(super) fn new(credential_id: i64) -> Self {
+    pub(super) fn new(credential_id: i64, sender_limit: i64) -> Self {
         Self {
             credential_id,
+            sender_limit,
             loaded_at: None,
             book: RoutingBook::default(),
             own_aliases: HashMap::new(),
@@ -153,8 +166,9 @@ pub(super) async fn message_item(
         Some(case) => {
             let mut case = fill_case(p, case, &router.own_aliases);
             if case.automatic.is_none()
-                && let Some(sender) = case.sender.as_deref().map(str::to_lowercase)
+                && let Some(shown) = case.sender.clone()
             {
+                let sender = shown.to_lowercase();
                 let count = match router.sender_counts.get(&sender) {
                     Some(n) => *n,
                     None => store
@@ -162,10 +176,8 @@ pub(super) async fn message_item(
                         .await
                         .map_err(|e| AppError::from_store(e, "case"))?,
                 };
-                if count >= SENDER_RATE_LIMIT_PER_HOUR {
-                    case.automatic = Some(format!(
-                        "more than {SENDER_RATE_LIMIT_PER_HOUR} emails from {sender} within an hour (rate limit)"
-                    ));
+                if count >= router.sender_limit {
+                    case.automatic = Some(sender_limit_reason(router.sender_limit, &shown));
                 }
                 router.sender_counts.insert(sender, count + 1);
             }

@@ -422,8 +422,8 @@ async fn case_details(
         "Communication Method".into(),
         c.communication_method.clone(),
     ));
-    if let Some(a) = &c.automatic {
-        facts.push(("Automatic".into(), a.clone()));
+    if let Some(a) = &case.acknowledgement {
+        facts.push(("Acknowledgement".into(), a.clone()));
     }
     facts.retain(|(_, v)| !v.is_empty());
     let fields = detail_lines(&c.fields, &[]);
