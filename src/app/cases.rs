@@ -70,25 +70,36 @@ impl App {
             .map_err(|e| AppError::from_store(e, "attachment"))
     }
 
-    /// For each exception id that kept its email: the case a Retry made, if any.
+    /// For each exception id that can be retried (it kept its email, or set aside an email the
+    /// server did not return): the case a Retry made, if any.
     pub async fn exception_retry_states(
         &self,
         ids: &[i64],
     ) -> AppResult<std::collections::HashMap<i64, Option<i64>>> {
-        self.store
-            .exception_retry_states(ids)
-            .await
-            .map_err(|e| AppError::from_store(e, "exception"))
+        let err = |e| AppError::from_store(e, "exception");
+        let mut states = self.store.exception_retry_states(ids).await.map_err(err)?;
+        states.extend(self.store.missing_retry_states(ids).await.map_err(err)?);
+        Ok(states)
     }
 
-    /// Runs routing again on the email kept with an exception; creates its case when an alias
-    /// now matches. Refused (409) when it still matches nothing or was already resolved.
+    /// Runs routing again on the email kept with an exception, or fetches again the email the
+    /// server did not return; creates its case when an alias now matches. Refused (409) when it
+    /// still matches nothing or was already resolved; 502 when the server still does not send it.
     pub async fn retry_exception(&self, actor: &str, exception_id: i64) -> AppResult<RetryOutcome> {
-        let kept = self
-            .store
-            .exception_message(exception_id)
-            .await
-            .map_err(|e| AppError::from_store(e, "exception with a kept email"))?;
+        let kept = match self.store.exception_message(exception_id).await {
+            Ok(kept) => kept,
+            Err(crate::store::StoreError::NotFound) => {
+                let missing = self
+                    .store
+                    .missing_message(exception_id)
+                    .await
+                    .map_err(|e| AppError::from_store(e, "exception"))?
+                    .ok_or(AppError::NotFound("exception with a kept email"))?;
+                let case_id = self.retry_missing(exception_id, missing).await?;
+                return self.retried(actor, exception_id, case_id).await;
+            }
+            Err(e) => return Err(AppError::from_store(e, "exception with a kept email")),
+        };
         if let Some(case_id) = kept.resolved_case_id {
             return Err(AppError::Conflict {
                 field: None,
@@ -126,6 +137,16 @@ impl App {
             .resolve_exception_with_case(exception_id, credential_id, &key, kept.uid, &case)
             .await
             .map_err(|e| AppError::from_store(e, "case"))?;
+        self.retried(actor, exception_id, case_id).await
+    }
+
+    /// Audits a successful Retry.
+    async fn retried(
+        &self,
+        actor: &str,
+        exception_id: i64,
+        case_id: i64,
+    ) -> AppResult<RetryOutcome> {
         let entry = AuditEntry::new(actor, "exception.retry", "exception")
             .target(exception_id)
             .summary(format!("retried exception {exception_id}: case {case_id}"))

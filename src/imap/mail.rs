@@ -1,25 +1,28 @@
 //! The processing connection: connect (TLS, STARTTLS or plain, same trust rules as Test
-//! Connection), log in, SELECT a folder, find new UIDs, fetch sizes and bodies in batches with
-//! BODY.PEEK[] (fetching never marks mail read), flag a committed batch \Seen, and IDLE.
+//! Connection), log in (AUTHENTICATE PLAIN, or LOGIN where PLAIN is not offered), SELECT a
+//! folder, search, fetch sizes and bodies with BODY.PEEK[] (fetching never marks mail read),
+//! flag committed mail \Seen, and IDLE.
 //!
-//! Every call runs under a timeout; after a timeout or any error the session must be dropped
-//! (async-imap leaves a half-read answer behind). async-imap and rustls types stay inside.
-//! Quirk (async-imap issue #95): a NO/BAD answer to FETCH or STORE arrives as success with zero
-//! items, so callers check that every UID they asked for came back.
+//! Every command is sent and its answer read by `reply`, not by async-imap's command helpers
+//! (which turn a NO or BAD answer to FETCH or STORE into success with zero items): a refusal
+//! keeps the server's own words, and a FETCH says exactly which UIDs came back. Every error
+//! leaving this file is in words (`words`) and every piece of server text in it went through
+//! the session's `Redactor`, so the password cannot reach health, the exception log or a log
+//! line. Every call runs under a timeout; after a timeout or a `MailError` the session must be
+//! dropped. async-imap and rustls types stay inside.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use futures_util::StreamExt;
+use async_imap::imap_proto::{Response, Status};
 
+use super::reply::{self, Client, LoginMethod, Reply};
 use super::tls::{Connector, Trust, server_name};
-use super::wire::BoxIo;
+use super::wire::{self, BoxIo};
+use super::words::{self, Redactor};
 use crate::config::IpNetwork;
 use crate::domain::{Secret, Security};
-
-type Session = async_imap::Session<BoxIo>;
 
 /// Where and how to connect for processing.
 #[derive(Debug, Clone)]
@@ -42,8 +45,8 @@ pub struct FolderStatus {
     pub exists: u32,
 }
 
-/// Why connecting or logging in failed; `rejected` means the server refused the login (the
-/// caller backs off harder and eventually pauses the credential).
+/// Why connecting or logging in failed, in words; `rejected` means the server refused the
+/// password (the caller backs off harder and eventually pauses the credential).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ConnectError {
@@ -58,75 +61,115 @@ fn fail(message: impl Into<String>) -> ConnectError {
     }
 }
 
-async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> anyhow::Result<T> {
+/// A step of an open session failed, in words; the session must be dropped.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct MailError {
+    pub message: String,
+}
+
+impl From<reply::ReadFailure> for MailError {
+    fn from(f: reply::ReadFailure) -> Self {
+        Self { message: f.message }
+    }
+}
+
+/// What a FETCH of bodies brought back.
+#[derive(Debug, Default)]
+pub struct BodyFetch {
+    pub bodies: Vec<(u32, Vec<u8>)>,
+    /// The server's own words when it did not answer OK, or warned (`* NO …`) meanwhile.
+    pub server_said: Option<String>,
+    /// Reading broke off (the session is unusable); `bodies` holds what arrived before.
+    pub broken: Option<MailError>,
+}
+
+async fn within<T>(
+    limit: Duration,
+    on_timeout: impl FnOnce() -> String,
+    fut: impl Future<Output = T>,
+) -> Result<T, String> {
     tokio::time::timeout(limit, fut)
         .await
-        .map_err(|_| anyhow!("{what} timed out after {} s", limit.as_secs()))
+        .map_err(|_| on_timeout())
 }
 
-struct PlainAuth<'a> {
-    login: &'a str,
-    password: &'a Secret,
-}
-
-impl async_imap::Authenticator for PlainAuth<'_> {
-    type Response = Vec<u8>;
-    fn process(&mut self, _challenge: &[u8]) -> Self::Response {
-        let mut r = Vec::with_capacity(self.login.len() + self.password.len_bytes() + 2);
-        r.push(0);
-        r.extend_from_slice(self.login.as_bytes());
-        r.push(0);
-        r.extend_from_slice(self.password.expose().as_bytes());
-        r
-    }
+fn secs(d: Duration) -> u64 {
+    d.as_secs().max(1)
 }
 
 /// A logged-in IMAP session for processing one credential's folder.
 pub struct MailSession {
-    session: Session,
+    client: Client,
     timeout: Duration,
+    /// `host:port`, for messages.
+    target: String,
+    redactor: Redactor,
+    tags: u32,
     pub idle_supported: bool,
 }
 
 impl MailSession {
     pub async fn connect(t: &MailTarget, password: &Secret) -> Result<Self, ConnectError> {
         let limit = t.timeout;
+        let target = match t.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => format!("[{}]:{}", t.host, t.port),
+            _ => format!("{}:{}", t.host, t.port),
+        };
+        let r = Redactor::new(&t.login, password);
+        let timed_out = {
+            let target = target.clone();
+            move |what: &str| {
+                let what = what.to_string();
+                let target = target.clone();
+                move || format!("{what} {target} timed out after {} s.", secs(limit))
+            }
+        };
         let addrs: Vec<SocketAddr> = within(
             limit,
-            "DNS lookup",
+            timed_out("Looking up"),
             tokio::net::lookup_host((t.host.as_str(), t.port)),
         )
         .await
-        .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(format!("{}: {e}", t.host)))?
+        .map_err(fail)?
+        .map_err(|e| fail(format!("{} could not be looked up in DNS: {e}.", t.host)))?
         .filter(|a| !t.deny.iter().any(|n| n.denies(a.ip())))
         .collect();
         let Some(addr) = addrs.first() else {
             return Err(fail(format!(
-                "{} resolves to no address that may be connected to",
+                "{} resolves to no address that may be connected to (the deny-list MAILROOM_DENY_NETWORKS blocks the others).",
                 t.host
             )));
         };
-        let tcp = within(limit, "TCP connect", tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("connecting to {}:{}: {e}", t.host, t.port)))?;
+        let tcp = within(
+            limit,
+            timed_out("Connecting to"),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .map_err(fail)?
+        .map_err(|e| fail(format!("Connecting to {target} failed: {e}.")))?;
         let _ = tcp.set_nodelay(true);
         let trust = Trust {
             ca_bundle: t.ca_bundle.clone(),
             pinned_sha256: t.pinned_sha256.clone(),
         };
+        let shown = target.clone();
         let tls = |stream: BoxIo| async {
             let connector = Connector::new(&trust).map_err(fail)?;
             let name = server_name(&t.host).map_err(fail)?;
             let s = within(
                 limit,
-                "TLS handshake",
+                timed_out("The TLS handshake with"),
                 connector.connector.connect(name, stream),
             )
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("TLS with {}:{}: {e}", t.host, t.port)))?;
+            .map_err(fail)?
+            .map_err(|e| {
+                fail(format!(
+                    "The TLS handshake with {shown} failed: {e}. Test the connection for details."
+                ))
+            })?;
             Ok::<BoxIo, ConnectError>(Box::new(s))
         };
         let stream: BoxIo = match t.security {
@@ -134,162 +177,352 @@ impl MailSession {
             _ => Box::new(tcp),
         };
         let mut client = async_imap::Client::new(stream);
-        let greeting = within(limit, "server greeting", client.read_response())
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("reading the greeting: {e}")))?;
-        if greeting.is_none() {
-            return Err(fail("the server closed the connection before its greeting"));
-        }
-        if t.security == Security::Starttls {
-            within(
-                limit,
-                "STARTTLS",
-                client.run_command_and_check_ok("STARTTLS", None),
-            )
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("STARTTLS: {e}")))?;
-            let upgraded = tls(client.into_inner()).await?;
-            client = async_imap::Client::new(upgraded);
-        }
-        let auth = PlainAuth {
-            login: &t.login,
-            password,
-        };
-        let session = match within(limit, "login", client.authenticate("PLAIN", auth)).await {
-            Err(e) => return Err(fail(e.to_string())),
-            Ok(Ok(s)) => s,
-            Ok(Err((e, _))) => {
-                let text = e.to_string();
-                return Err(ConnectError {
-                    rejected: matches!(e, async_imap::error::Error::No(_)),
-                    message: format!("login as {} failed: {text}", t.login),
-                });
-            }
-        };
+        greeting(&mut client, &target, limit, &r).await?;
         let mut me = Self {
-            session,
+            client,
             timeout: limit,
+            target,
+            redactor: r,
+            tags: 0,
             idle_supported: false,
         };
-        let caps = within(limit, "CAPABILITY", me.session.capabilities())
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("CAPABILITY: {e}")))?;
-        me.idle_supported = caps.has_str("IDLE");
+        if t.security == Security::Starttls {
+            let reply = me.simple("STARTTLS").await.map_err(|e| fail(e.message))?;
+            if !reply.ok {
+                return Err(fail(format!(
+                    "{} refused STARTTLS: {}. Test the connection for details.",
+                    me.target,
+                    reply.server_words()
+                )));
+            }
+            let upgraded = tls(me.client.into_inner()).await?;
+            me.client = async_imap::Client::new(upgraded);
+        }
+        let caps = me.capabilities().await.map_err(|e| fail(e.message))?;
+        me.log_in(t, &caps, password).await?;
+        let caps = me.capabilities().await.map_err(|e| fail(e.message))?;
+        me.idle_supported = caps.iter().any(|c| c.eq_ignore_ascii_case("IDLE"));
         Ok(me)
     }
 
+    async fn log_in(
+        &mut self,
+        t: &MailTarget,
+        caps: &[String],
+        password: &Secret,
+    ) -> Result<(), ConnectError> {
+        let failed = format!("Logging in to {} as {} failed:", self.target, t.login);
+        let Some(method) = LoginMethod::choose(caps, &t.login, password.expose(), true) else {
+            let encrypted = t.security != Security::None;
+            return Err(fail(
+                match words::login_unavailable(caps, encrypted, &self.target) {
+                    Some(refusal) => format!("{failed} {}", refusal.sentence(None)),
+                    None => format!(
+                        "{failed} the login name or password contains a line break, which this server's LOGIN cannot carry (it does not offer AUTHENTICATE PLAIN)."
+                    ),
+                },
+            ));
+        };
+        let tag = self.next_tag();
+        let target = self.target.clone();
+        let reply = within(
+            self.timeout,
+            || {
+                format!(
+                    "{target} did not answer the login within {} s.",
+                    secs(self.timeout)
+                )
+            },
+            reply::log_in(
+                &mut self.client,
+                &tag,
+                method,
+                &t.login,
+                password,
+                &self.target,
+                &self.redactor,
+            ),
+        )
+        .await
+        .map_err(fail)?
+        .map_err(|f| fail(format!("{failed} {}", f.message)))?;
+        if reply.ok {
+            return Ok(());
+        }
+        let refusal = words::login_refused(&reply.said(), &self.target, &t.login);
+        Err(ConnectError {
+            message: format!("{failed} {}", refusal.sentence(Some(&reply.server_words()))),
+            rejected: refusal.rejected(),
+        })
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tags += 1;
+        format!("M{}", self.tags)
+    }
+
+    /// Sends `cmd` and reads its answer into `reply` within `limit`; what arrived before a
+    /// failure stays in `reply`. `what` names the answer for messages.
+    async fn run_into(
+        &mut self,
+        cmd: &str,
+        what: &str,
+        limit: Duration,
+        reply: &mut Reply,
+    ) -> Result<(), MailError> {
+        let tag = self.next_tag();
+        let target = &self.target;
+        let client = &mut self.client;
+        let r = &self.redactor;
+        let exchange = async {
+            reply::send(client, &format!("{tag} {cmd}"))
+                .await
+                .map_err(|e| MailError {
+                    message: format!("Sending {cmd} to {target} failed: {e}."),
+                })?;
+            reply::read_into(client, &tag, false, what, target, r, reply)
+                .await
+                .map_err(MailError::from)
+        };
+        within(
+            limit,
+            || format!("{target} did not finish {what} within {} s.", secs(limit)),
+            exchange,
+        )
+        .await
+        .map_err(|message| MailError { message })?
+    }
+
+    /// A command with a short answer, under the step timeout.
+    async fn simple(&mut self, cmd: &str) -> Result<Reply, MailError> {
+        let mut reply = Reply::default();
+        let what = format!("its answer to {cmd}");
+        self.run_into(cmd, &what, self.timeout, &mut reply).await?;
+        Ok(reply)
+    }
+
+    async fn capabilities(&mut self) -> Result<Vec<String>, MailError> {
+        let reply = self.simple("CAPABILITY").await?;
+        if !reply.ok {
+            return Err(MailError {
+                message: format!(
+                    "{} refused the CAPABILITY command: {}.",
+                    self.target,
+                    reply.server_words()
+                ),
+            });
+        }
+        Ok(reply.capabilities)
+    }
+
     /// SELECT (read-write: flags are set after commit).
-    pub async fn select(&mut self, folder: &str) -> anyhow::Result<FolderStatus> {
-        let mailbox = within(self.timeout, "SELECT", self.session.select(folder))
-            .await?
-            .with_context(|| format!("SELECT {folder}"))?;
-        let uidvalidity = mailbox
-            .uid_validity
-            .ok_or_else(|| anyhow!("the server sent no UIDVALIDITY for {folder}"))?;
+    pub async fn select(&mut self, folder: &str) -> Result<FolderStatus, MailError> {
+        let Some(name) = wire::quoted(folder) else {
+            return Err(MailError {
+                message: format!("The folder name {folder:?} cannot be sent to the server."),
+            });
+        };
+        let reply = self.simple(&format!("SELECT {name}")).await?;
+        if !reply.ok {
+            return Err(MailError {
+                message: format!(
+                    "{folder} could not be opened: {} answered {}.",
+                    self.target,
+                    reply.server_words()
+                ),
+            });
+        }
+        let uidvalidity = reply.uidvalidity.ok_or_else(|| MailError {
+            message: format!(
+                "{} opened {folder} but sent no UIDVALIDITY, so its messages cannot be told apart safely.",
+                self.target
+            ),
+        })?;
         Ok(FolderStatus {
             uidvalidity,
-            uidnext: mailbox.uid_next,
-            exists: mailbox.exists,
+            uidnext: reply.uidnext,
+            exists: reply.exists.unwrap_or(0),
         })
     }
 
     /// UIDs matching a search, sorted.
-    pub async fn search(&mut self, query: &str) -> anyhow::Result<Vec<u32>> {
-        let found = within(self.timeout, "UID SEARCH", self.session.uid_search(query))
-            .await?
-            .with_context(|| format!("UID SEARCH {query}"))?;
-        let mut uids: Vec<u32> = found.into_iter().collect();
+    pub async fn search(&mut self, query: &str) -> Result<Vec<u32>, MailError> {
+        let cmd = format!("UID SEARCH {query}");
+        let reply = self.simple(&cmd).await?;
+        if !reply.ok {
+            return Err(MailError {
+                message: format!(
+                    "{} refused the search {cmd}: {}.",
+                    self.target,
+                    reply.server_words()
+                ),
+            });
+        }
+        let mut uids = reply.search;
         uids.sort_unstable();
+        uids.dedup();
         Ok(uids)
     }
 
-    /// RFC822.SIZE of each UID in `set`.
-    pub async fn sizes(&mut self, set: &str) -> anyhow::Result<Vec<(u32, u64)>> {
-        let timeout = self.timeout * 3;
-        let session = &mut self.session;
-        within(timeout, "UID FETCH sizes", async {
-            let mut stream = session.uid_fetch(set, "(UID RFC822.SIZE)").await?;
-            let mut out = Vec::new();
-            while let Some(item) = stream.next().await {
-                let f = item?;
-                if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                    out.push((uid, u64::from(size)));
-                }
-            }
-            anyhow::Ok(out)
-        })
-        .await?
+    /// RFC822.SIZE of each UID in `set` the server returned (a refusal returns fewer).
+    pub async fn sizes(&mut self, set: &str) -> Result<Vec<(u32, u64)>, MailError> {
+        let mut reply = Reply::default();
+        self.run_into(
+            &format!("UID FETCH {set} (UID RFC822.SIZE)"),
+            "the sizes of the emails",
+            self.timeout * 3,
+            &mut reply,
+        )
+        .await?;
+        Ok(reply
+            .fetched
+            .into_iter()
+            .filter_map(|f| Some((f.uid, u64::from(f.size?))))
+            .collect())
     }
 
-    /// The raw bytes of each UID in `set`, fetched with BODY.PEEK[] (does not set \Seen).
-    pub async fn bodies(&mut self, set: &str) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
-        let timeout = self.timeout * 6;
-        let session = &mut self.session;
-        within(timeout, "UID FETCH bodies", async {
-            let mut stream = session.uid_fetch(set, "(UID BODY.PEEK[])").await?;
-            let mut out = Vec::new();
-            while let Some(item) = stream.next().await {
-                let f = item?;
-                if let Some(uid) = f.uid {
-                    out.push((uid, f.body().map(<[u8]>::to_vec).unwrap_or_default()));
-                }
-            }
-            anyhow::Ok(out)
-        })
-        .await?
+    /// The raw bytes of each UID in `set` that the server returned, fetched with BODY.PEEK[]
+    /// (does not set \Seen). Never fails as a whole: a refusal or a broken read is reported
+    /// with what did arrive.
+    pub async fn bodies(&mut self, set: &str) -> BodyFetch {
+        let mut reply = Reply::default();
+        let outcome = self
+            .run_into(
+                &format!("UID FETCH {set} (UID BODY.PEEK[])"),
+                "an email",
+                self.timeout * 6,
+                &mut reply,
+            )
+            .await;
+        let said = reply.server_words();
+        let warned = !reply.ok || reply.untagged.iter().any(|l| !l.starts_with("* OK"));
+        BodyFetch {
+            bodies: reply
+                .fetched
+                .into_iter()
+                .filter_map(|f| Some((f.uid, f.body?)))
+                .collect(),
+            server_said: (outcome.is_ok() && warned && !said.is_empty()).then_some(said),
+            broken: outcome.err(),
+        }
     }
 
-    /// Flags every UID in `set` \Seen in one command.
-    pub async fn mark_seen(&mut self, set: &str) -> anyhow::Result<()> {
-        let timeout = self.timeout * 3;
-        let session = &mut self.session;
-        within(timeout, "UID STORE", async {
-            let mut stream = session.uid_store(set, "+FLAGS.SILENT (\\Seen)").await?;
-            while let Some(item) = stream.next().await {
-                item?;
-            }
-            anyhow::Ok(())
-        })
-        .await?
+    /// Flags every UID in `set` \Seen in one command. `Ok(Some(words))`: the server refused.
+    pub async fn mark_seen(&mut self, set: &str) -> Result<Option<String>, MailError> {
+        let mut reply = Reply::default();
+        self.run_into(
+            &format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
+            "its answer to UID STORE",
+            self.timeout * 3,
+            &mut reply,
+        )
+        .await?;
+        Ok((!reply.ok).then(|| reply.server_words()))
     }
 
     /// Waits in IDLE up to `wait` for the server to announce a change. Returns the session and
     /// whether something changed. Servers without IDLE just sleep.
-    pub async fn idle(mut self, wait: Duration) -> anyhow::Result<(Self, bool)> {
+    pub async fn idle(mut self, wait: Duration) -> Result<(Self, bool), MailError> {
         if !self.idle_supported {
             tokio::time::sleep(wait).await;
             return Ok((self, false));
         }
-        let timeout = self.timeout;
-        let mut handle = self.session.idle();
-        within(timeout, "IDLE", handle.init()).await??;
-        let (fut, _stop) = handle.wait_with_timeout(wait);
-        let outcome = within(wait + timeout, "IDLE wait", fut).await??;
-        let changed = matches!(
-            outcome,
-            async_imap::extensions::idle::IdleResponse::NewData(_)
-        );
-        let session = within(timeout, "DONE", handle.done()).await??;
-        self.session = session;
+        let tag = self.next_tag();
+        let limit = self.timeout;
+        let target = self.target.clone();
+        let late = |what: &'static str| {
+            let target = target.clone();
+            move || format!("{target} did not answer {what} within {} s.", secs(limit))
+        };
+        let started = within(limit, late("IDLE"), async {
+            reply::send(&mut self.client, &format!("{tag} IDLE"))
+                .await
+                .map_err(|e| MailError {
+                    message: format!("Sending IDLE to {target} failed: {e}."),
+                })?;
+            reply::read_reply(
+                &mut self.client,
+                &tag,
+                true,
+                "its answer to IDLE",
+                &target,
+                &self.redactor,
+            )
+            .await
+            .map_err(MailError::from)
+        })
+        .await
+        .map_err(|message| MailError { message })??;
+        if !started.continuation {
+            // The server refused IDLE after all: wait without it.
+            self.idle_supported = false;
+            tokio::time::sleep(wait).await;
+            return Ok((self, false));
+        }
+        let changed =
+            reply::wait_for_change(&mut self.client, wait, &target, &self.redactor).await?;
+        within(limit, late("DONE"), async {
+            reply::send(&mut self.client, "DONE")
+                .await
+                .map_err(|e| MailError {
+                    message: format!("Sending DONE to {target} failed: {e}."),
+                })?;
+            reply::read_reply(
+                &mut self.client,
+                &tag,
+                false,
+                "its answer to DONE",
+                &target,
+                &self.redactor,
+            )
+            .await
+            .map_err(MailError::from)
+        })
+        .await
+        .map_err(|message| MailError { message })??;
         Ok((self, changed))
     }
 
     pub async fn logout(mut self) {
-        let _ = within(self.timeout, "LOGOUT", self.session.logout()).await;
+        let _ = self.simple("LOGOUT").await;
     }
 }
 
-/// Checks that every UID asked for came back (see the module note on async-imap #95).
-pub fn ensure_all_returned(asked: &[u32], got: &[u32]) -> anyhow::Result<()> {
-    let missing: Vec<u32> = asked.iter().copied().filter(|u| !got.contains(u)).collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "the server did not return UIDs {missing:?} (expunged meanwhile, or the command failed)"
-        )
+/// Reads the server's greeting: `* OK` or `* PREAUTH` go on; `* BYE` or anything unreadable
+/// is an error in words.
+async fn greeting(
+    client: &mut Client,
+    target: &str,
+    limit: Duration,
+    r: &Redactor,
+) -> Result<(), ConnectError> {
+    let first = within(
+        limit,
+        || format!("{target} sent no greeting within {} s.", secs(limit)),
+        client.read_response(),
+    )
+    .await
+    .map_err(fail)?
+    .map_err(|e| fail(words::read_failure(&e, target, "its greeting", r)))?;
+    let Some(resp) = first else {
+        return Err(fail(format!(
+            "{target} closed the connection before its greeting."
+        )));
+    };
+    if let Response::Data {
+        status: Status::Bye,
+        ..
+    } = resp.parsed()
+    {
+        let owner: &[u8] = resp.borrow_owner();
+        let end = owner
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(owner.len(), |i| i + 1);
+        return Err(fail(format!(
+            "{target} refused the connection at once: {}",
+            r.line(&owner[..end])
+        )));
     }
+    Ok(())
 }

@@ -6,13 +6,17 @@
 //! API. Must not touch the database or know about HTTP or the CLI. Every network call runs
 //! under a timeout, and a connection is thrown away after any timeout. The password is
 //! written straight onto the socket (async-imap logs the commands it encodes) and is never
-//! put in a report, a log line or an error.
+//! put in a report, a log line or an error: every piece of server text this module hands out
+//! was read by `reply` through a `words::Redactor` (the password and its base64 / SASL PLAIN
+//! forms), and every failure is put into words by `words` for the probe and processing alike.
 
 mod mail;
 mod probe;
+mod reply;
 mod tls;
 mod wire;
+mod words;
 
-pub use mail::{ConnectError, FolderStatus, MailSession, MailTarget, ensure_all_returned};
+pub use mail::{BodyFetch, ConnectError, FolderStatus, MailError, MailSession, MailTarget};
 pub use probe::{Category, InboxCounts, ProbeOptions, ProbeReport, ProbeRequest, Step, probe};
 pub use tls::CertificateInfo;

@@ -7,16 +7,16 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_imap::imap_proto::{MailboxDatum, Response, Status};
-use base64::Engine as _;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::reply::{self, Client, LoginMethod, Reply};
 use super::tls::{self, CertificateInfo, Connector, HandshakeFailure, Trust};
 use super::wire::{self, BoxIo, FirstLine, Recording};
+use super::words::{self, Redactor};
 use crate::config::{IpNetwork, default_deny_networks};
 use crate::domain::{Secret, Security};
 
@@ -59,6 +59,8 @@ pub enum Category {
     Ok,
     AuthFailed,
     AuthAppPasswordRequired,
+    /// The provider turned password sign-in off (Microsoft 365): OAuth2 is needed.
+    AuthOauthRequired,
     DnsNotFound,
     ConnectionRefused,
     Unreachable,
@@ -81,6 +83,7 @@ impl Category {
             Self::Ok => "ok",
             Self::AuthFailed => "auth_failed",
             Self::AuthAppPasswordRequired => "auth_app_password_required",
+            Self::AuthOauthRequired => "auth_oauth_required",
             Self::DnsNotFound => "dns_not_found",
             Self::ConnectionRefused => "connection_refused",
             Self::Unreachable => "unreachable",
@@ -186,6 +189,7 @@ pub async fn probe(req: &ProbeRequest, password: &Secret, opts: &ProbeOptions) -
             inbox: None,
         },
         greeting: None,
+        redactor: Arc::new(Redactor::new(&req.login, password)),
     };
     match p.run(password).await {
         Ok(()) => {
@@ -203,21 +207,14 @@ pub async fn probe(req: &ProbeRequest, password: &Secret, opts: &ProbeOptions) -
         }
     }
     let mut report = p.report;
-    redact(&mut report, password);
+    redact(&mut report, &p.redactor);
     report
 }
 
-/// A last guard: a server that echoes the password must not put it into the report.
-fn redact(report: &mut ProbeReport, password: &Secret) {
-    let pw = password.expose();
-    if pw.len() < 4 {
-        return;
-    }
-    let fix = |s: &mut String| {
-        if s.contains(pw) {
-            *s = s.replace(pw, "[redacted]");
-        }
-    };
+/// A last guard: a server that echoes the password must not put it into the report. Server
+/// lines were redacted as they were read; messages built around them are cleaned once more.
+fn redact(report: &mut ProbeReport, r: &Redactor) {
+    let fix = |s: &mut String| *s = r.clean(s);
     fix(&mut report.message);
     if let Some(h) = report.hint.as_mut() {
         fix(h);
@@ -233,14 +230,13 @@ fn redact(report: &mut ProbeReport, password: &Secret) {
     }
 }
 
-type Client = async_imap::Client<BoxIo>;
-
 struct Probe<'a> {
     req: &'a ProbeRequest,
     opts: &'a ProbeOptions,
     started: Instant,
     report: ProbeReport,
     greeting: Option<String>,
+    redactor: Arc<Redactor>,
 }
 
 fn secs(d: Duration) -> String {
@@ -694,6 +690,7 @@ impl Probe<'_> {
 
     async fn capability(&mut self, client: &mut Client) -> Result<Vec<String>, Fail> {
         let target = self.target();
+        let r = self.redactor.clone();
         let t = target.clone();
         let caps = self
             .step(
@@ -705,7 +702,7 @@ impl Probe<'_> {
                     )
                 },
                 async {
-                    let reply = command(client, "CAPABILITY", &target).await?;
+                    let reply = command(client, "CAPABILITY", &target, &r).await?;
                     if !reply.ok {
                         return Err(Fail::new(
                             Category::ProtocolError,
@@ -724,6 +721,7 @@ impl Probe<'_> {
 
     async fn starttls(&mut self, mut client: Client) -> Result<BoxIo, Fail> {
         let target = self.target();
+        let r = self.redactor.clone();
         let t = target.clone();
         self.step(
             "starttls",
@@ -734,7 +732,7 @@ impl Probe<'_> {
                 )
             },
             async {
-                let reply = command(&mut client, "STARTTLS", &target).await?;
+                let reply = command(&mut client, "STARTTLS", &target, &r).await?;
                 if !reply.ok {
                     return Err(Fail::new(
                         Category::StarttlsUnsupported,
@@ -757,22 +755,12 @@ impl Probe<'_> {
         password: &Secret,
     ) -> Result<(), Fail> {
         let target = self.target();
-        let has = |c: &str| caps.iter().any(|x| x.eq_ignore_ascii_case(c));
-        let login_disabled = has("LOGINDISABLED");
-        let plain = has("AUTH=PLAIN");
-        let sasl_ir = has("SASL-IR");
+        let r = self.redactor.clone();
         let user = self.req.login.clone();
-        let quoted_user = wire::quoted(&user);
-        let quoted_pass = wire::quoted(password.expose());
-        let use_login = !login_disabled && quoted_user.is_some() && quoted_pass.is_some();
-        if !use_login && !plain {
-            let f = if login_disabled {
-                Fail::new(
-                    Category::LoginDisabled,
-                    format!("{target} refuses to log in over a connection that is not encrypted (LOGINDISABLED). The password was not sent."),
-                )
-                .hint("Turn on a secure connection: Use Secure Connection (port 993) or STARTTLS (port 143).")
-                .server(caps.join(" "))
+        let Some(method) = LoginMethod::choose(caps, &user, password.expose(), false) else {
+            let encrypted = self.req.security != Security::None;
+            let f = if let Some(refusal) = words::login_unavailable(caps, encrypted, &target) {
+                Fail::from(refusal).server(caps.join(" "))
             } else {
                 Fail::new(
                     Category::ProtocolError,
@@ -786,13 +774,8 @@ impl Probe<'_> {
                 detail: f.message.clone(),
             });
             return Err(f);
-        }
-        let t = target.clone();
-        let method = if use_login {
-            "LOGIN"
-        } else {
-            "AUTHENTICATE PLAIN"
         };
+        let t = target.clone();
         self.step(
             "login",
             |limit| {
@@ -802,71 +785,10 @@ impl Probe<'_> {
                 )
             },
             async {
-                let stream = client.get_mut();
-                let io = |e: std::io::Error| {
-                    Fail::new(
-                        Category::ProtocolError,
-                        format!("Sending the login to {target} failed: {e}."),
-                    )
-                };
-                if use_login {
-                    // Written straight onto the socket: the password never passes through a
-                    // logging encoder.
-                    let mut line = format!(
-                        "L1 LOGIN {} {}\r\n",
-                        quoted_user.as_deref().unwrap_or_default(),
-                        quoted_pass.as_deref().unwrap_or_default()
-                    );
-                    let w = stream.write_all(line.as_bytes()).await;
-                    zeroize::Zeroize::zeroize(&mut line);
-                    w.map_err(io)?;
-                    stream.flush().await.map_err(io)?;
-                } else {
-                    let mut raw = Vec::new();
-                    raw.push(0u8);
-                    raw.extend_from_slice(user.as_bytes());
-                    raw.push(0);
-                    raw.extend_from_slice(password.expose().as_bytes());
-                    let mut b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
-                    zeroize::Zeroize::zeroize(&mut raw);
-                    let mut line = if sasl_ir {
-                        format!("L1 AUTHENTICATE PLAIN {b64}\r\n")
-                    } else {
-                        "L1 AUTHENTICATE PLAIN\r\n".to_string()
-                    };
-                    let w = stream.write_all(line.as_bytes()).await;
-                    zeroize::Zeroize::zeroize(&mut line);
-                    if let Err(e) = w {
-                        zeroize::Zeroize::zeroize(&mut b64);
-                        return Err(io(e));
-                    }
-                    stream.flush().await.map_err(io)?;
-                    if !sasl_ir {
-                        let first = read_reply(client, "L1", &target, true).await;
-                        match first {
-                            Ok(r) if r.continuation => {
-                                let stream = client.get_mut();
-                                let mut line = format!("{b64}\r\n");
-                                let w = stream.write_all(line.as_bytes()).await;
-                                zeroize::Zeroize::zeroize(&mut line);
-                                zeroize::Zeroize::zeroize(&mut b64);
-                                w.map_err(io)?;
-                                stream.flush().await.map_err(io)?;
-                            }
-                            Ok(r) => {
-                                zeroize::Zeroize::zeroize(&mut b64);
-                                return login_outcome(r, &target, &user, method);
-                            }
-                            Err(f) => {
-                                zeroize::Zeroize::zeroize(&mut b64);
-                                return Err(f);
-                            }
-                        }
-                    }
-                    zeroize::Zeroize::zeroize(&mut b64);
-                }
-                let reply = read_reply(client, "L1", &target, false).await?;
-                login_outcome(reply, &target, &user, method)
+                let reply = reply::log_in(client, "L1", method, &user, password, &target, &r)
+                    .await
+                    .map_err(Fail::from)?;
+                login_outcome(reply, &target, &user, method.name())
             },
         )
         .await
@@ -874,6 +796,7 @@ impl Probe<'_> {
 
     async fn examine(&mut self, client: &mut Client) -> Result<(), Fail> {
         let target = self.target();
+        let r = self.redactor.clone();
         let t = target.clone();
         let counts = self
             .step(
@@ -885,7 +808,7 @@ impl Probe<'_> {
                     )
                 },
                 async {
-                    let reply = command(client, "EXAMINE INBOX", &target).await?;
+                    let reply = command(client, "EXAMINE INBOX", &target, &r).await?;
                     if !reply.ok {
                         return Err(Fail::new(
                             Category::ProtocolError,
@@ -894,7 +817,7 @@ impl Probe<'_> {
                         .server(reply.text));
                     }
                     let messages = reply.exists.unwrap_or(0);
-                    let unseen_reply = command(client, "SEARCH UNSEEN", &target).await?;
+                    let unseen_reply = command(client, "SEARCH UNSEEN", &target, &r).await?;
                     if !unseen_reply.ok {
                         return Err(Fail::new(
                             Category::ProtocolError,
@@ -902,7 +825,7 @@ impl Probe<'_> {
                         )
                         .server(unseen_reply.text));
                     }
-                    let unseen = unseen_reply.search.unwrap_or(0) as u32;
+                    let unseen = unseen_reply.search.len() as u32;
                     let counts = InboxCounts { messages, unseen };
                     Ok((
                         counts,
@@ -918,6 +841,7 @@ impl Probe<'_> {
     /// LOGOUT; a failure here is recorded but does not fail the test.
     async fn logout(&mut self, client: &mut Client) {
         let target = self.target();
+        let r = self.redactor.clone();
         let t = target.clone();
         let _ = self
             .step(
@@ -929,7 +853,7 @@ impl Probe<'_> {
                     )
                 },
                 async {
-                    let reply = command(client, "LOGOUT", &target).await?;
+                    let reply = command(client, "LOGOUT", &target, &r).await?;
                     Ok(((), reply.text))
                 },
             )
@@ -941,112 +865,41 @@ impl Probe<'_> {
     }
 }
 
-/// What a tagged command got back.
-struct Reply {
-    ok: bool,
-    /// The tagged line without its tag ("NO [AUTHENTICATIONFAILED] Authentication failed.").
-    text: String,
-    /// Untagged status lines (ALERTs and the like) seen before it.
-    untagged: Vec<String>,
-    capabilities: Vec<String>,
-    exists: Option<u32>,
-    search: Option<usize>,
-    /// A `+` continuation arrived (only returned when asked for).
-    continuation: bool,
-}
-
 /// Sends one command with a tag of our own and reads its answer. Our tags ("P1", "L1") never
 /// collide: a probe sends one command at a time.
-async fn command(client: &mut Client, cmd: &str, target: &str) -> Result<Reply, Fail> {
-    let tag = "P1";
-    let stream = client.get_mut();
-    let line = format!("{tag} {cmd}\r\n");
-    let sent = async {
-        stream.write_all(line.as_bytes()).await?;
-        stream.flush().await
-    };
-    sent.await.map_err(|e| {
-        Fail::new(
-            Category::ProtocolError,
-            format!("Sending {cmd} to {target} failed: {e}."),
-        )
-    })?;
-    read_reply(client, tag, target, false).await
-}
-
-/// Reads responses until the tagged answer to `tag` (or a continuation, when wanted).
-async fn read_reply(
+async fn command(
     client: &mut Client,
-    tag: &str,
+    cmd: &str,
     target: &str,
-    want_continuation: bool,
+    r: &Redactor,
 ) -> Result<Reply, Fail> {
-    let mut reply = Reply {
-        ok: false,
-        text: String::new(),
-        untagged: Vec::new(),
-        capabilities: Vec::new(),
-        exists: None,
-        search: None,
-        continuation: false,
-    };
-    let mut bye: Option<String> = None;
-    loop {
-        let next = client.read_response().await.map_err(|e| {
+    let tag = "P1";
+    reply::send(client, &format!("{tag} {cmd}"))
+        .await
+        .map_err(|e| {
             Fail::new(
                 Category::ProtocolError,
-                format!("{target} sent an answer that is not valid IMAP: {e}."),
+                format!("Sending {cmd} to {target} failed: {e}."),
             )
-            .server(reply.untagged.join("\n"))
         })?;
-        let Some(resp) = next else {
-            let mut f = Fail::new(
-                Category::ProtocolError,
-                format!("{target} closed the connection unexpectedly."),
-            );
-            if let Some(b) = bye {
-                f = f.server(b);
-            }
-            return Err(f);
-        };
-        // The owner buffer can hold more than this response: keep its first line.
-        let owner: &[u8] = resp.borrow_owner();
-        let end = owner
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(owner.len(), |i| i + 1);
-        let raw = wire::printable(&owner[..end]);
-        match resp.parsed() {
-            Response::Done { tag: t, status, .. } if t.0 == tag => {
-                reply.ok = matches!(status, Status::Ok);
-                reply.text = raw
-                    .strip_prefix(tag)
-                    .map(|s| s.trim_start().to_string())
-                    .unwrap_or(raw);
-                return Ok(reply);
-            }
-            Response::Continue(_) if want_continuation => {
-                reply.continuation = true;
-                return Ok(reply);
-            }
-            Response::Capabilities(c) => {
-                reply.capabilities = c
-                    .iter()
-                    .map(|c| match c {
-                        async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
-                        async_imap::imap_proto::Capability::Auth(a) => format!("AUTH={a}"),
-                        async_imap::imap_proto::Capability::Atom(a) => a.to_string(),
-                    })
-                    .collect();
-            }
-            Response::MailboxData(MailboxDatum::Exists(n)) => reply.exists = Some(*n),
-            Response::MailboxData(MailboxDatum::Search(v)) => reply.search = Some(v.len()),
-            Response::Data {
-                status: Status::Bye,
-                ..
-            } => bye = Some(raw),
-            Response::Data { .. } if reply.untagged.len() < 20 => reply.untagged.push(raw),
-            _ => {}
+    reply::read_reply(
+        client,
+        tag,
+        false,
+        &format!("its answer to {cmd}"),
+        target,
+        r,
+    )
+    .await
+    .map_err(Fail::from)
+}
+
+impl From<reply::ReadFailure> for Fail {
+    fn from(f: reply::ReadFailure) -> Self {
+        let fail = Fail::new(Category::ProtocolError, f.message);
+        match f.server {
+            Some(s) => fail.server(s),
+            None => fail,
         }
     }
 }
@@ -1064,41 +917,20 @@ fn login_outcome(
             format!("{method} as {user}: {}", first_words(&reply.text)),
         ));
     }
-    let mut lines = reply.untagged.clone();
-    lines.push(reply.text.clone());
-    let all = lines.join("\n");
-    let lower = all.to_ascii_lowercase();
-    let app_password = lower.contains("application-specific password")
-        || lower.contains("app password")
-        || lower.contains("[webalert")
-        || lower.contains("web login required")
-        || lower.contains("log in via your web browser")
-        || lower.contains("authenticate failed")
-        || lower.contains("basicauthblocked")
-        || lower.contains("oauth");
-    if lower.contains("[privacyrequired]") {
-        return Err(Fail::new(
-            Category::LoginDisabled,
-            format!("{target} refuses to log in over a connection that is not encrypted."),
-        )
-        .server(all)
-        .hint(
-            "Turn on a secure connection: Use Secure Connection (port 993) or STARTTLS (port 143).",
-        ));
+    let said = reply.said();
+    let refusal = words::login_refused(&said, target, user);
+    Err(Fail::from(refusal).server(said.join("\n")))
+}
+
+impl From<words::Refusal> for Fail {
+    fn from(r: words::Refusal) -> Self {
+        Self {
+            category: r.category,
+            message: r.message,
+            hint: r.hint,
+            server_response: None,
+        }
     }
-    if app_password {
-        return Err(Fail::new(
-            Category::AuthAppPasswordRequired,
-            "The server rejected the password: this provider requires an app password or another sign-in method.",
-        )
-        .server(all)
-        .hint("Multi-factor authentication must be off for this mailbox, or create an app password with the mail provider and enter it as the password. Microsoft 365 answers \"AUTHENTICATE failed.\" both for a wrong password and when IMAP basic authentication is turned off for the mailbox."));
-    }
-    Err(Fail::new(Category::AuthFailed, "Bad username or password")
-        .server(all)
-        .hint(format!(
-            "The server rejected the login for {user}: check Mailbox (or Username) and Password."
-        )))
 }
 
 /// "OK [CAPABILITY …] Logged in" → "OK Logged in" (the capability list is long).

@@ -1,13 +1,15 @@
 //! Cases, their attachments (content-addressed blobs), folder checkpoints and the record of
 //! processed messages. `commit_batch` writes a fetched batch — cases, exceptions, de-duplication
-//! keys and the advanced checkpoint — in ONE transaction: it all happens or none of it does.
+//! keys, the UIDs the server left out (`missing`) and the advanced checkpoint — in ONE
+//! transaction: it all happens or none of it does.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{ExceptionEntry, Store, StoreError, StoreResult, now_ms, with_pool};
+use super::missing::write_missing;
+use super::{ExceptionEntry, MissingUid, Store, StoreError, StoreResult, now_ms, with_pool};
 
 /// A case to create from one email.
 #[derive(Debug, Clone)]
@@ -69,6 +71,10 @@ pub struct Batch {
     /// Leave the checkpoint as it is (the first sight of a folder moves it only at the end).
     pub keep_checkpoint: bool,
     pub items: Vec<BatchItem>,
+    /// UIDs the server did not return: recorded to be fetched again (or set aside).
+    pub missing: Vec<MissingUid>,
+    /// UIDs among `items` that an earlier poll had recorded as missing.
+    pub resolved_missing: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,6 +85,8 @@ pub struct BatchOutcome {
     pub already_processed: u64,
     /// UIDs whose outcome is committed (safe to flag \Seen).
     pub committed_uids: Vec<i64>,
+    /// UIDs recorded as missing (not committed, not to be flagged).
+    pub missing: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,6 +249,8 @@ impl Store {
             advance_to,
             keep_checkpoint,
             items,
+            missing,
+            resolved_missing,
         } = batch;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -423,6 +433,11 @@ impl Store {
                     q.execute(&mut *tx).await?;
                 }
             }
+            // Misses and the earlier misses that came back, in the same transaction.
+            out.missing = missing.len() as u64;
+            out.exceptions += write_missing!(
+                tx, now, credential_id, &folder, uidvalidity, &missing, &resolved_missing
+            );
             if !keep_checkpoint {
             sqlx::query(
                 "INSERT INTO folder_checkpoints (credential_id, folder, uidvalidity, last_uid, updated_at) \
@@ -589,6 +604,8 @@ impl Store {
                 message_key: message_key.to_string(),
                 outcome: ItemOutcome::Case(Box::new(case.clone())),
             }],
+            missing: Vec::new(),
+            resolved_missing: Vec::new(),
         };
         let outcome = self.commit_batch(batch).await?;
         let case_id = match outcome.created_case_ids.first() {

@@ -11,6 +11,7 @@ mod audit;
 mod cases;
 mod credentials;
 mod exceptions;
+mod missing;
 mod reference;
 mod schema;
 mod sessions;
@@ -32,6 +33,7 @@ pub use cases::{
 };
 pub use credentials::{CredentialRow, Health, LastTest};
 pub use exceptions::{ExceptionEntry, ExceptionRow};
+pub use missing::{MissingMessage, MissingUid, PendingMissing};
 pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, Stamps};
 pub use sessions::SessionRow;
 

@@ -279,4 +279,24 @@ ALTER TABLE credentials ADD COLUMN auth_failures BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE credentials ADD COLUMN backlog BIGINT
 "#,
     ),
+    (
+        "0005_missing_messages",
+        r#"
+CREATE TABLE missing_messages (
+    credential_id BIGINT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    uid BIGINT NOT NULL,
+    misses BIGINT NOT NULL,
+    last_error TEXT NOT NULL,
+    first_missed_at BIGINT NOT NULL,
+    last_missed_at BIGINT NOT NULL,
+    exception_id BIGINT,
+    resolved_at BIGINT,
+    resolved_case_id BIGINT,
+    PRIMARY KEY (credential_id, folder, uidvalidity, uid)
+);
+CREATE INDEX missing_messages_exception_id ON missing_messages (exception_id)
+"#,
+    ),
 ];

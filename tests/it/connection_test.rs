@@ -796,7 +796,7 @@ async fn fake_servers_end_in_their_category_within_the_timeout() {
         (
             Script::MicrosoftAuthenticateFailed,
             Security::None,
-            AuthAppPasswordRequired,
+            AuthOauthRequired,
             Some("NO AUTHENTICATE failed."),
         ),
     ];

@@ -20,4 +20,5 @@ mod processing;
 mod reference;
 mod routing;
 mod secrets;
+mod server_faults;
 mod vault;

@@ -228,3 +228,106 @@ async fn first_start_prints_credentials_only_once() {
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
     }
 }
+
+#[tokio::test]
+async fn a_server_that_echoes_the_password_puts_it_nowhere() {
+    use crate::fake_imap::{Faults, MailServer, fake_email};
+    use base64::Engine as _;
+    let user = "echo@example.com";
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{PASSWORD}"));
+    let forms = [
+        PASSWORD.to_string(),
+        plain,
+        base64::engine::general_purpose::STANDARD.encode(PASSWORD),
+    ];
+    // Answers every login with what the client sent: user, password and the SASL PLAIN string.
+    let mail = MailServer::start(
+        vec![(1, fake_email(1, user))],
+        Faults {
+            login_answer: Some(
+                "NO [AUTHENTICATIONFAILED] Invalid login {user} / {password} / {plain}".into(),
+            ),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let client = reqwest::Client::new();
+    let mut seen = String::new();
+    let mut call = async |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut req = client
+            .request(method, format!("{}{}", server.base, path))
+            .bearer_auth(&server.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        seen.push_str(&text);
+        (status, text)
+    };
+    use reqwest::Method;
+    let (status, created) = call(
+        Method::POST,
+        "/api/v1/credentials",
+        Some(json!({
+            "mailbox": user, "password": PASSWORD, "host": "127.0.0.1", "port": mail.port(),
+            "use_secure_connection": false, "configuration_name": "Echo", "description": "Echoes",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Processing (AUTHENTICATE PLAIN) and Test Connection (LOGIN) both meet the echo.
+    let (status, polled) = call(
+        Method::POST,
+        &format!("/api/v1/credentials/{id}/poll"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 502, "{polled}");
+    assert!(
+        polled.contains("Invalid login") && polled.contains("[redacted]"),
+        "{polled}"
+    );
+    let (status, tested) = call(
+        Method::POST,
+        &format!("/api/v1/credentials/{id}/connection-tests"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{tested}");
+    assert!(tested.contains("Invalid login"), "{tested}");
+    let (_, shown) = call(Method::GET, &format!("/api/v1/credentials/{id}"), None).await;
+    assert!(
+        shown.contains("Invalid login"),
+        "health keeps the server's words: {shown}"
+    );
+    call(Method::GET, "/api/v1/exceptions", None).await;
+    call(Method::GET, "/api/v1/audit", None).await;
+    let files = all_file_bytes(&data);
+    let logs = server.stop();
+    assert!(
+        logs.contains("Invalid login"),
+        "the failure was logged: {logs}"
+    );
+    for form in &forms {
+        assert!(
+            !seen.contains(form.as_str()),
+            "{form} in an API response: {seen}"
+        );
+        assert!(!logs.contains(form.as_str()), "{form} in the logs");
+        for (path, bytes) in files.iter().chain(all_file_bytes(&data).iter()) {
+            assert!(
+                !contains_bytes(bytes, form.as_bytes()),
+                "{form} found in {}",
+                path.display()
+            );
+        }
+    }
+}

@@ -4,9 +4,12 @@
 //!
 //! Exactly once: a fetched batch's cases, exceptions, de-duplication keys and the advanced
 //! checkpoint commit in one transaction (`Store::commit_batch`); only then is the batch flagged
-//! \Seen. A crash at any point re-fetches, and the keys stop a second case. Must not speak IMAP
+//! \Seen. A crash at any point re-fetches, and the keys stop a second case. A UID the server
+//! leaves out of a FETCH answer never holds the mailbox up: it is recorded in that same
+//! transaction and fetched again on its own by the next polls (`missing`). Must not speak IMAP
 //! itself (that is `imap`) or parse MIME (that is `ingest`).
 
+mod missing;
 mod pipeline;
 mod router;
 mod workers;
@@ -24,12 +27,12 @@ use crate::domain::EmailAddress;
 use crate::domain::routing::{
     self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
 };
-use crate::imap::{MailSession, MailTarget, ensure_all_returned};
+use crate::imap::{MailError, MailSession, MailTarget};
 use crate::ingest::sync::{FolderPlan, plan, uid_sets};
 use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::{
     AliasRow, Batch, BatchItem, BatchOutcome, CredentialRow, ExceptionEntry, Health, ItemOutcome,
-    NamedKind, NewAttachment, NewCase, Store, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
+    MissingUid, NamedKind, NewAttachment, NewCase, Store, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
 };
 
 pub const INBOX: &str = "INBOX";
@@ -51,6 +54,9 @@ pub struct ProcessingOptions {
     pub step_timeout: Duration,
     /// Login rejections in a row that pause a credential (default 3).
     pub pause_after_rejections: i64,
+    /// Polls in a row a UID may be missing from the server's FETCH answers before it is set
+    /// aside as an exception-log entry (default 3, at least 1).
+    pub missing_attempts: i64,
     /// Cases from one sender within an hour beyond which they are marked automatic and never
     /// acknowledged (loop protection; `MAILROOM_SENDER_LIMIT_PER_HOUR`, default 20, at least 1).
     pub sender_limit_per_hour: i64,
@@ -70,6 +76,7 @@ impl Default for ProcessingOptions {
             ),
             step_timeout: Duration::from_secs(30),
             pause_after_rejections: 3,
+            missing_attempts: 3,
             sender_limit_per_hour: env_u64("MAILROOM_SENDER_LIMIT_PER_HOUR")
                 .map_or(router::SENDER_RATE_LIMIT_PER_HOUR, |n| {
                     n.clamp(1, i64::MAX as u64) as i64
@@ -91,7 +98,14 @@ pub struct PollReport {
     pub duplicates: u64,
     pub already_processed: u64,
     pub too_large: u64,
+    /// UIDs the server did not return this time (fetched again by the next polls).
+    pub not_returned: u64,
     pub uidvalidity_changed: bool,
+}
+
+/// A mail server step failed: a 502 with the words of `imap`.
+pub(crate) fn upstream(e: MailError) -> AppError {
+    AppError::Upstream(e.message)
 }
 
 /// The email's key for de-duplication across UIDs: Message-ID + content hash.
@@ -122,16 +136,36 @@ impl App {
         }
     }
 
-    /// Connects and logs in for processing, recording failures in the credential's health.
+    /// Connects and logs in for processing. Any failure — a password that cannot be opened,
+    /// the connection, the login — is a failed poll: counted in the metrics and recorded in the
+    /// credential's health with its back-off, so neither the workers nor "poll now" spin.
     async fn open_mail_session(
         &self,
         row: &CredentialRow,
         opts: &ProcessingOptions,
     ) -> AppResult<MailSession> {
-        let password = self.credential_password(row.id).await?;
+        let started = std::time::Instant::now();
+        let failed = |started: std::time::Instant| {
+            self.metrics
+                .record_poll(false, started.elapsed().as_micros() as u64, 0, 0, 0);
+        };
+        let password = match self.credential_password(row.id).await {
+            Ok(p) => p,
+            Err(AppError::Other(e)) => {
+                failed(started);
+                let words = format!(
+                    "{}. Restore the master key that sealed it (MAILROOM_MASTER_KEY or the key file in the data directory), or enter the mailbox password again.",
+                    capitalized(&format!("{e:#}"))
+                );
+                self.record_failure(row, &words, false, opts).await;
+                return Err(AppError::Other(anyhow::anyhow!(words)));
+            }
+            Err(e) => return Err(e),
+        };
         match MailSession::connect(&self.mail_target(row, opts), &password).await {
             Ok(s) => Ok(s),
             Err(e) => {
+                failed(started);
                 self.record_failure(row, &e.message, e.rejected, opts).await;
                 Err(AppError::Upstream(e.message))
             }
@@ -147,14 +181,7 @@ impl App {
         let opts = self.processing.clone();
         let row = self.credential_row(credential_id).await?;
         let started = std::time::Instant::now();
-        let mut session = match self.open_mail_session(&row, &opts).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.metrics
-                    .record_poll(false, started.elapsed().as_micros() as u64, 0, 0, 0);
-                return Err(e);
-            }
-        };
+        let mut session = self.open_mail_session(&row, &opts).await?;
         let result = self
             .poll_session(&row, &mut session, &opts, started, progress)
             .await;
@@ -206,7 +233,7 @@ impl App {
             .or_default()
             .clone();
         let _one_poll_at_a_time = lock.lock().await;
-        let status = session.select(INBOX).await?;
+        let status = session.select(INBOX).await.map_err(upstream)?;
         let checkpoint = self
             .store
             .checkpoint(row.id, INBOX)
@@ -248,7 +275,8 @@ impl App {
         };
         let uids: Vec<u32> = session
             .search(&search)
-            .await?
+            .await
+            .map_err(upstream)?
             .into_iter()
             .filter(|u| *u > after_uid)
             .collect();
@@ -264,21 +292,29 @@ impl App {
         let final_checkpoint = i64::from(highest_seen.max(uids.last().copied().unwrap_or(0)));
         // Oversized mail is never downloaded: the server finds it in one search (fetching the
         // size of every message cost a round of one response per message before any body),
-        // and only its sizes are fetched, for the exception log.
-        let mut oversized_sizes: HashMap<u32, u64> = HashMap::new();
+        // and only its sizes are fetched, for the exception log (a size the server does not
+        // send stays unknown: the email is still too large).
+        let mut oversized_sizes: HashMap<u32, Option<u64>> = HashMap::new();
         if !uids.is_empty() {
             let oversized: Vec<u32> = session
                 .search(&format!("{search} LARGER {}", opts.max_message_bytes))
-                .await?
+                .await
+                .map_err(upstream)?
                 .into_iter()
                 .filter(|u| uids.binary_search(u).is_ok())
                 .collect();
+            oversized_sizes.extend(oversized.iter().map(|u| (*u, None)));
             for set in uid_sets(&oversized, 4000) {
-                oversized_sizes.extend(session.sizes(&set).await?);
+                let sizes = session.sizes(&set).await.map_err(upstream)?;
+                oversized_sizes.extend(sizes.into_iter().map(|(u, size)| (u, Some(size))));
             }
         }
+        // UIDs an earlier poll did not get: fetched again, one at a time, after the new mail.
+        let (pending, retry) = self
+            .pending_missing(row.id, status.uidvalidity, session, &uids)
+            .await?;
         let total = uids.len() as u64;
-        if total > 0 {
+        if total > 0 || !retry.is_empty() {
             let plan = BatchPlan {
                 credential_id: row.id,
                 uidvalidity: status.uidvalidity,
@@ -286,12 +322,13 @@ impl App {
                 checkpoint,
                 final_checkpoint,
                 total,
+                pending,
             };
             self.run_pipeline(
                 &plan,
                 session,
                 opts,
-                &uids,
+                (&uids, &retry),
                 &oversized_sizes,
                 &mut report,
                 &mut progress,
@@ -312,6 +349,8 @@ impl App {
                     advance_to: final_checkpoint,
                     items: Vec::new(),
                     keep_checkpoint: false,
+                    missing: Vec::new(),
+                    resolved_missing: Vec::new(),
                 })
                 .await
                 .map_err(|e| AppError::from_store(e, "checkpoint"))?;
@@ -357,15 +396,19 @@ impl App {
     /// Fetches, parses, routes, commits and flags the batches of `uids` as a pipeline: this
     /// future fetches (and flags), one task parses and routes, another commits; so fetching the
     /// next batches overlaps the work on the previous ones. Batches commit in order, each in one
-    /// transaction, and a batch is flagged \Seen only after its commit.
+    /// transaction, and a batch is flagged \Seen only after its commit. `uids` are the new
+    /// mail (they move the checkpoint); `retry` the UIDs earlier polls did not get, fetched one
+    /// at a time at the end (they leave the checkpoint alone). When the connection breaks in
+    /// the middle of a batch, what arrived is committed, the rest recorded as missing, and the
+    /// poll ends with the error.
     #[allow(clippy::too_many_arguments)]
     async fn run_pipeline(
         &self,
         plan: &BatchPlan,
         session: &mut MailSession,
         opts: &ProcessingOptions,
-        uids: &[u32],
-        oversized_sizes: &HashMap<u32, u64>,
+        (uids, retry): (&[u32], &[u32]),
+        oversized_sizes: &HashMap<u32, Option<u64>>,
         report: &mut PollReport,
         progress: &mut impl FnMut(u64, u64),
     ) -> AppResult<()> {
@@ -409,10 +452,12 @@ impl App {
             report.exceptions += c.outcome.exceptions;
             report.duplicates += c.outcome.duplicates;
             report.already_processed += c.outcome.already_processed;
-            done += c.count;
-            self.metrics
-                .set_backlog(plan.credential_id, plan.total.saturating_sub(done));
-            progress(done, plan.total);
+            if c.count > 0 {
+                done += c.count;
+                self.metrics
+                    .set_backlog(plan.credential_id, plan.total.saturating_sub(done));
+                progress(done, plan.total);
+            }
             to_flag.extend(
                 c.outcome
                     .committed_uids
@@ -421,29 +466,35 @@ impl App {
                     .filter_map(|u| u32::try_from(*u).ok()),
             );
         };
-        for chunk in uids.chunks(opts.batch_size) {
-            let fetched = match fetch_batch(session, plan, chunk, oversized_sizes, opts).await {
-                Ok(f) => f,
-                Err(e) => {
-                    fetch_error = Some(e);
-                    break;
-                }
-            };
+        let chunks = uids
+            .chunks(opts.batch_size)
+            .map(|c| (c, false))
+            .chain(retry.chunks(opts.batch_size).map(|c| (c, true)));
+        for (chunk, is_retry) in chunks {
+            let mut fetched =
+                fetch_batch(session, plan, chunk, oversized_sizes, opts, is_retry).await;
             report.too_large += fetched.too_large;
             report.fetched += fetched.fetched;
-            handled += chunk.len() as u64;
-            let is_last = handled >= plan.total;
-            let advance_to = match plan.folder_plan {
-                FolderPlan::FirstSight if !is_last => checkpoint_floor(plan.checkpoint),
-                _ if is_last => plan.final_checkpoint,
-                _ => i64::from(*chunk.last().expect("chunks are never empty")),
+            report.not_returned += fetched.missing.len() as u64;
+            let broken = fetched.broken.take();
+            let (advance_to, keep_checkpoint, count) = if is_retry {
+                (0, true, 0)
+            } else {
+                handled += chunk.len() as u64;
+                let is_last = handled >= plan.total;
+                let advance_to = match plan.folder_plan {
+                    FolderPlan::FirstSight if !is_last => checkpoint_floor(plan.checkpoint),
+                    _ if is_last => plan.final_checkpoint,
+                    _ => i64::from(*chunk.last().expect("chunks are never empty")),
+                };
+                let keep = matches!(plan.folder_plan, FolderPlan::FirstSight) && !is_last;
+                (advance_to, keep, chunk.len() as u64)
             };
-            let keep_checkpoint = matches!(plan.folder_plan, FolderPlan::FirstSight) && !is_last;
             while let Ok(c) = committed_rx.try_recv() {
                 received += 1;
                 take(c, report, &mut to_flag);
             }
-            if to_flag.len() >= FLAG_GROUP {
+            if to_flag.len() >= FLAG_GROUP && broken.is_none() {
                 if let Some(range) = store_seen(session, &to_flag).await? {
                     let _ = flagged_tx.send(range);
                     span(range);
@@ -454,12 +505,17 @@ impl App {
                 batch: fetched,
                 advance_to,
                 keep_checkpoint,
-                count: chunk.len() as u64,
+                count,
             };
             if fetched_tx.send(batch).await.is_err() {
                 break; // a stage failed; its error is returned below
             }
             sent += 1;
+            if let Some(e) = broken {
+                // What arrived is committed with this batch; the session is unusable.
+                fetch_error = Some(upstream(e));
+                break;
+            }
         }
         drop(fetched_tx);
         while received < sent {
@@ -575,4 +631,13 @@ pub use workers::{backoff, run_workers};
 
 fn checkpoint_floor(checkpoint: Option<(i64, i64)>) -> i64 {
     checkpoint.map_or(0, |(_, last)| last)
+}
+
+/// `text` with its first letter in upper case (an error message put at the start of a sentence).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
