@@ -43,8 +43,6 @@ pub struct Reply {
     pub fetched: Vec<FetchItem>,
     /// A `+` continuation arrived (only returned when asked for).
     pub continuation: bool,
-    /// The mailbox changed (EXISTS, RECENT, EXPUNGE or FETCH arrived): what IDLE waits for.
-    pub changed: bool,
 }
 
 impl Reply {
@@ -144,16 +142,9 @@ pub async fn read_into(
                     .map(|c| r.clean(&c))
                     .collect();
             }
-            Response::MailboxData(MailboxDatum::Exists(n)) => {
-                reply.exists = Some(*n);
-                reply.changed = true;
-            }
-            Response::MailboxData(MailboxDatum::Recent(_)) | Response::Expunge(_) => {
-                reply.changed = true;
-            }
+            Response::MailboxData(MailboxDatum::Exists(n)) => reply.exists = Some(*n),
             Response::MailboxData(MailboxDatum::Search(v)) => reply.search.extend(v),
             Response::Fetch(_, attrs) => {
-                reply.changed = true;
                 let mut item = FetchItem {
                     uid: 0,
                     size: None,
