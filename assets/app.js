@@ -9,6 +9,35 @@
       return !el || String(el.value).trim() !== "";
     });
   }
+  // On a saved credential the password field appears, and is required, once a value that
+  // decides where the password goes has changed (the server refuses the change without it).
+  var again = document.getElementById("password-again");
+  if (again) {
+    var form = again.closest("form");
+    var input = document.getElementById("password");
+    var test = document.getElementById("test-connection");
+    var watched = again.getAttribute("data-watch").split(",");
+    var valueOf = function (n) {
+      var el = form.elements[n];
+      if (!el) { return ""; }
+      return el.type === "checkbox" ? String(el.checked) : String(el.value).trim();
+    };
+    var initial = {};
+    watched.forEach(function (n) { initial[n] = valueOf(n); });
+    var baseRequired = test ? test.getAttribute("data-required") : "";
+    var follow = function () {
+      var changed = watched.some(function (n) { return valueOf(n) !== initial[n]; });
+      var show = changed || again.hasAttribute("data-open");
+      again.hidden = !show;
+      input.required = changed;
+      if (test) {
+        test.setAttribute("data-required", changed ? baseRequired + ",password" : baseRequired);
+      }
+    };
+    form.addEventListener("input", follow);
+    form.addEventListener("change", follow);
+    follow();
+  }
   document.querySelectorAll("#test-connection").forEach(function (button) {
     var form = button.form;
     var update = function () { button.disabled = !requiredFilled(form, button); };

@@ -232,11 +232,18 @@ pub struct Settings {
     /// (`MAILROOM_DENY_NETWORKS`, comma separated CIDRs, empty = none; plus the private ranges
     /// with `MAILROOM_DENY_PRIVATE=1`). An invalid value is kept as an error for `App::open`.
     pub deny_networks: Result<Vec<IpNetwork>, String>,
+    /// The web edge's public address and trusted proxies (`MAILROOM_PUBLIC_URL`,
+    /// `MAILROOM_TRUSTED_PROXIES`). An invalid value is kept as an error for `App::open`.
+    pub web: Result<WebSettings, String>,
 }
 
 impl Settings {
     pub fn new(data_dir: PathBuf, database_url: Option<String>) -> Self {
         Self {
+            web: WebSettings::from_values(
+                std::env::var(PUBLIC_URL_ENV).ok().as_deref(),
+                std::env::var(TRUSTED_PROXIES_ENV).ok().as_deref(),
+            ),
             data_dir,
             database_url: database_url.filter(|u| !u.trim().is_empty()),
             deny_networks: deny_list(
@@ -250,11 +257,118 @@ impl Settings {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("mailroom.db")
     }
+
+    /// The web settings (`App::open` refuses to start when they are invalid, so the defaults
+    /// stand in only for an app built without it).
+    pub fn web(&self) -> &WebSettings {
+        static DEFAULT: WebSettings = WebSettings {
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        };
+        self.web.as_ref().unwrap_or(&DEFAULT)
+    }
+}
+
+/// The environment variable with the address people and browsers use to reach Mailroom.
+pub const PUBLIC_URL_ENV: &str = "MAILROOM_PUBLIC_URL";
+/// The environment variable with the proxies whose `X-Forwarded-For` names the client.
+pub const TRUSTED_PROXIES_ENV: &str = "MAILROOM_TRUSTED_PROXIES";
+
+/// How the web edge knows its own name and its clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebSettings {
+    /// When set: the session cookie is `Secure` for an https URL, and admin pages answer only
+    /// requests that name this host (and form posts only from this origin).
+    pub public_url: Option<PublicUrl>,
+    /// Requests from these addresses may name the client in `X-Forwarded-For`; from anyone
+    /// else that header is ignored.
+    pub trusted_proxies: Vec<IpNetwork>,
+}
+
+impl WebSettings {
+    pub fn from_values(public_url: Option<&str>, trusted: Option<&str>) -> Result<Self, String> {
+        let public_url = match public_url.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(u) => Some(PublicUrl::parse(u).map_err(|e| format!("{PUBLIC_URL_ENV}: {e}"))?),
+            None => None,
+        };
+        let trusted_proxies = IpNetwork::parse_list(trusted.unwrap_or(""))
+            .map_err(|e| format!("{TRUSTED_PROXIES_ENV}: {e}"))?;
+        Ok(Self {
+            public_url,
+            trusted_proxies,
+        })
+    }
+}
+
+/// `https://mailroom.example.com` (scheme and host, optional port, no path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]`, lower case, without a default port: what browsers send as Origin.
+    pub origin: String,
+    /// `host[:port]`: what browsers send as Host.
+    pub host: String,
+    pub https: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let lower = input.trim().to_ascii_lowercase();
+        let (https, rest) = if let Some(r) = lower.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = lower.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "{input:?} must start with https:// (or http://), as in https://mailroom.example.com"
+            ));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty()
+            || authority.contains(['/', '?', '#', '@', ' '])
+            || authority.ends_with(':')
+        {
+            return Err(format!(
+                "{input:?} must be the scheme and host alone (an optional port, no path), as in https://mailroom.example.com"
+            ));
+        }
+        let default_port = if https { ":443" } else { ":80" };
+        let host = authority
+            .strip_suffix(default_port)
+            .unwrap_or(authority)
+            .to_string();
+        Ok(Self {
+            origin: format!("{}://{host}", if https { "https" } else { "http" }),
+            host,
+            https,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_url_is_scheme_and_host_alone() {
+        let u = PublicUrl::parse("HTTPS://Mail.Example.com:443/").unwrap();
+        assert_eq!(
+            (u.origin.as_str(), u.host.as_str(), u.https),
+            ("https://mail.example.com", "mail.example.com", true)
+        );
+        let u = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!((u.host.as_str(), u.https), ("127.0.0.1:8080", false));
+        for bad in [
+            "mail.example.com",
+            "https://",
+            "https://x/admin",
+            "ftp://x",
+            "https://a@b",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(WebSettings::from_values(None, Some("10.0.0.0/8, ::1")).is_ok());
+        assert!(WebSettings::from_values(None, Some("proxy")).is_err());
+    }
 
     #[test]
     fn deny_list_matches_ranges_and_mapped_addresses() {

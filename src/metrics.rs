@@ -14,6 +14,7 @@ pub struct Metrics {
     polls: AtomicU64,
     poll_failures: AtomicU64,
     poll_micros: AtomicU64,
+    password_checks: AtomicU64,
     /// Messages found by a credential's current or last poll and not committed yet.
     backlog: Mutex<BTreeMap<i64, u64>>,
 }
@@ -29,6 +30,11 @@ impl Metrics {
         self.emails_processed.fetch_add(emails, Ordering::Relaxed);
         self.cases_created.fetch_add(cases, Ordering::Relaxed);
         self.exceptions.fetch_add(exceptions, Ordering::Relaxed);
+    }
+
+    /// Counts one Argon2 check (a sign-in, or a new administrator's password).
+    pub fn record_password_check(&self) {
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many messages of a credential's poll are still to be committed.
@@ -80,6 +86,12 @@ impl Metrics {
             "mailroom_poll_failures_total",
             "Polls that failed.",
             &self.poll_failures,
+        );
+        counter(
+            &mut out,
+            "mailroom_password_checks_total",
+            "Administrator passwords checked (Argon2), after the sign-in throttle.",
+            &self.password_checks,
         );
         let polls = self.polls.load(Ordering::Relaxed);
         let secs = self.poll_micros.load(Ordering::Relaxed) as f64 / 1e6;

@@ -15,6 +15,10 @@ use crate::domain::{Secret, ValidationError};
 use crate::store::{AuditRow, TokenRow};
 
 const TOKEN_PREFIX: &str = "mrt_";
+/// Argon2 computations allowed at once (one per core of the machine this was sized on).
+pub(super) const PASSWORD_WORK_AT_ONCE: usize = 2;
+/// The longest a sign-in waits for its turn at an Argon2 check.
+const PASSWORD_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An authenticated caller, named the way the audit log names it.
 #[derive(Debug, Clone)]
@@ -134,14 +138,18 @@ impl App {
             )
             .into());
         }
-        let hash = hash_password(password)?;
+        let password = password.clone();
+        let hash = self
+            .password_work(move || hash_password(&password))
+            .await??;
         self.store
             .insert_user(&username, &hash, actor)
             .await
             .map_err(|e| AppError::from_store(e, "user"))
     }
 
-    /// The administrator with this username and password, if both match.
+    /// The administrator with this username and password, if both match. The Argon2 check
+    /// runs through `password_work`; an unknown username costs the same time as a known one.
     pub async fn verify_user(
         &self,
         username: &str,
@@ -152,23 +160,64 @@ impl App {
             .find_user(username)
             .await
             .map_err(|e| AppError::from_store(e, "user"))?;
+        let password = password.clone();
         let Some(user) = user else {
-            // Spend the same time as a real check, so timing does not reveal usernames.
-            let _ = hash_password(password);
+            self.password_work(move || hash_password(&password))
+                .await??;
             return Ok(None);
         };
-        let parsed = PasswordHash::new(&user.password_hash).map_err(|e| {
-            anyhow::anyhow!(
-                "stored password hash of {} is unreadable: {e}",
-                user.username
-            )
-        })?;
-        let ok = Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok();
+        let stored = user.password_hash.clone();
+        let who = user.username.clone();
+        let ok = self
+            .password_work(move || {
+                let parsed = PasswordHash::new(&stored).map_err(|e| {
+                    anyhow::anyhow!("stored password hash of {who} is unreadable: {e}")
+                })?;
+                anyhow::Ok(
+                    Argon2::default()
+                        .verify_password(password.expose().as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
         Ok(ok.then(|| Principal {
             actor: format!("user:{}", user.username),
         }))
+    }
+
+    /// Runs Argon2 work (about 19 MiB and tens of milliseconds each) on a thread of its own,
+    /// at most `PASSWORD_WORK_AT_ONCE` at a time, so a flood of sign-ins can neither exhaust
+    /// memory nor stall the async workers. A thread per check, because a thread that lives on
+    /// keeps each check's 19 MiB (measured: a long-lived thread grew by that much per check,
+    /// and the blocking pool reached 400 MiB after twenty sign-ins); the memory goes back when
+    /// the thread ends. A caller waits at most `PASSWORD_WORK_WAIT` for its turn, then is told
+    /// to try again.
+    async fn password_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> AppResult<T> {
+        let permit = tokio::time::timeout(
+            PASSWORD_WORK_WAIT,
+            self.password_work.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| AppError::TooManyRequests {
+            message: "Too many sign-ins are being checked at once. Try again in a few seconds."
+                .into(),
+            retry_after: std::time::Duration::from_secs(5),
+        })?
+        .map_err(|e| anyhow::anyhow!("password checks stopped: {e}"))?;
+        self.metrics.record_password_check();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("password-check".into())
+            .spawn(move || {
+                let _ = tx.send(work());
+                drop(permit); // held until the work is done, even if the caller went away
+            })
+            .map_err(|e| anyhow::anyhow!("starting a password check: {e}"))?;
+        rx.await
+            .map_err(|_| AppError::Other(anyhow::anyhow!("a password check failed")))
     }
 
     /// On the first start of a new installation (no administrator, no token), creates the

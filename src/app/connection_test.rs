@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{App, AppError, AppResult, iso_time};
 use crate::domain::{
     CaBundle, CredentialFields, EmailAddress, Host, LoginName, PinnedSha256, Port, RawCredential,
-    Secret, Security, ValidationError, ValidationErrors,
+    Secret, Security, ValidationError, ValidationErrors, parse_password, password_required,
 };
 use crate::imap::{Category, ProbeOptions, ProbeReport, ProbeRequest};
 use crate::store::{AuditEntry, LastTest, now_ms};
@@ -21,10 +21,14 @@ use crate::store::{AuditEntry, LastTest, now_ms};
 pub const STORED_OK_MESSAGE: &str = "Connected Successfully";
 pub const STORED_AUTH_FAILED_MESSAGE: &str = "Invalid Password";
 
-/// Edited values to test a stored credential with, without saving them.
+/// Edited values to test a stored credential with, without saving them. Values that change
+/// where the password goes need the password itself (the stored one is never sent elsewhere).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionOverrides {
+    pub mailbox: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
     pub host: Option<String>,
     pub port: Option<i64>,
     pub use_secure_connection: Option<bool>,
@@ -83,20 +87,11 @@ fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Secret), ValidationE
     let username = take!(LoginName::parse_optional(
         raw.username.as_deref().unwrap_or(""),
     ));
-    let password = take!(match &raw.password {
-        Some(p) if !p.expose().is_empty() => {
-            if p.len_bytes() > 1024 {
-                Err(ValidationError::new(
-                    "password",
-                    "too_long",
-                    "Password must be at most 1024 bytes.",
-                ))
-            } else {
-                Ok(p.clone())
-            }
-        }
-        _ => Err(ValidationError::required("password", "Password")),
-    });
+    let password = take!(parse_password(
+        raw.password.as_ref(),
+        "password",
+        "Password"
+    ));
     let host = take!(match raw.host.as_deref() {
         Some(h) if !h.trim().is_empty() => Host::parse(h),
         _ => Err(ValidationError::required("host", "Host")),
@@ -230,6 +225,12 @@ impl App {
         let row = self.credential_row(id).await?;
         let mut raw = row.fields.to_raw();
         let o = overrides;
+        if o.mailbox.is_some() {
+            raw.mailbox = o.mailbox.clone();
+        }
+        if o.username.is_some() {
+            raw.username = o.username.clone();
+        }
         if o.host.is_some() {
             raw.host = o.host.clone();
         }
@@ -248,7 +249,13 @@ impl App {
         }
         let fields = CredentialFields::parse(&raw)?;
         let req = request_from_fields(&fields);
-        let password = self.credential_password(id).await?;
+        let typed = o.password.as_ref().filter(|p| !p.expose().is_empty());
+        let as_saved = typed.is_none() && fields.same_destination(&row.fields);
+        let password = match typed {
+            Some(p) => parse_password(Some(p), "password", "Password")?,
+            None if !as_saved => return Err(password_required().into()),
+            None => self.credential_password(id).await?,
+        };
         let mut report = crate::imap::probe(&req, &password, &self.probe_options()).await;
         drop(password);
         match report.category {
@@ -264,14 +271,7 @@ impl App {
             message: report.message.clone(),
         };
         let mut details = audit_details(&req, &report);
-        details["overrides"] = json!(
-            o.host.is_some()
-                || o.port.is_some()
-                || o.security.is_some()
-                || o.use_secure_connection.is_some()
-                || o.ca_bundle.is_some()
-                || o.pinned_sha256.is_some()
-        );
+        details["overrides"] = json!(!as_saved);
         let audit = AuditEntry::new(actor, "credential.test", "credential")
             .summary(format!(
                 "tested the connection of credential {:?}: {}",
@@ -283,8 +283,8 @@ impl App {
             .record_test(id, &last, audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
-        if report.ok {
-            // A successful test with the stored password resumes a paused credential.
+        if report.ok && as_saved {
+            // A successful test of the saved settings resumes a paused credential.
             self.resume_processing(id).await?;
         }
         tracing::info!(

@@ -149,12 +149,9 @@ impl App {
                 new.fields.mailbox
             ))
             .details(audit_fields(&new.fields));
-        let seal = |id| {
-            self.keys
-                .read()
-                .expect("key ring lock")
-                .seal(&new.password, &password_ad(id))
-        };
+        self.refresh_keys()?;
+        let sealer = self.sealer();
+        let seal = |id| sealer(id, &new.password);
         let row = self
             .store
             .insert_credential(&new.fields, seal, audit)
@@ -214,25 +211,33 @@ impl App {
             .map_err(|e| AppError::from_store(e, "credential"))
     }
 
-    /// Edits every field but the password; the result is checked whole.
+    /// Edits the fields; the result is checked whole. A change of where the password goes
+    /// (host, port, security, login name, trust) needs the password in the same edit.
     pub async fn update_credential(
         &self,
         actor: &str,
         id: i64,
         raw: RawCredential,
     ) -> AppResult<CredentialView> {
-        let patch = CredentialPatch::new(raw)?;
         let current = self.credential_row(id).await?;
-        let fields = patch.apply(&current.fields)?;
-        let changes = audit_changes(&current.fields, &fields);
+        let edit = CredentialPatch::new(raw).apply(&current.fields)?;
+        let fields = edit.fields;
+        let mut changes = audit_changes(&current.fields, &fields);
+        if edit.password.is_some() {
+            changes["password"] = json!("replaced");
+        }
         let audit = AuditEntry::new(actor, "credential.update", "credential")
             .summary(format!(
                 "edited credential {:?}",
                 fields.configuration_name.as_str()
             ))
             .details(changes);
+        let sealed = match &edit.password {
+            Some(p) => Some(self.seal_password(id, p)?),
+            None => None,
+        };
         self.store
-            .update_credential(id, &fields, audit)
+            .update_credential(id, &fields, sealed.as_ref(), audit)
             .await
             .map_err(|e| AppError::from_store(e, "credential"))?;
         self.resume_processing(id).await?;
@@ -286,11 +291,7 @@ impl App {
     ) -> AppResult<CredentialView> {
         let change = PasswordChange::parse(new_password, confirm_password)?;
         let current = self.credential_row(id).await?;
-        let sealed = self
-            .keys
-            .read()
-            .expect("key ring lock")
-            .seal(&change.password, &password_ad(id));
+        let sealed = self.seal_password(id, &change.password)?;
         let audit =
             AuditEntry::new(actor, "credential.password_change", "credential").summary(format!(
                 "changed the password of credential {:?}",
@@ -305,7 +306,7 @@ impl App {
     }
 
     /// The stored password in clear, for the IMAP login only. If the key that sealed it is not
-    /// loaded (rotated by another process), the key ring is read again once.
+    /// loaded (rotated by another process), the key file is read again once.
     pub async fn credential_password(&self, id: i64) -> AppResult<Secret> {
         let row = self.credential_row(id).await?;
         let ad = password_ad(id);
@@ -316,7 +317,7 @@ impl App {
             .open(&row.sealed_password, &ad);
         let opened = match first {
             Err(OpenError::MissingKey(_)) => {
-                self.reload_keys()?;
+                self.refresh_keys()?;
                 self.keys
                     .read()
                     .expect("key ring lock")

@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 
+use super::credentials::password_ad;
 use super::{App, AppResult};
+use crate::domain::Secret;
 use crate::store::AuditEntry;
-use crate::vault::KeyRing;
+use crate::vault::Sealed;
 
 #[derive(Debug, Serialize)]
 pub struct KeyStatusRow {
@@ -28,10 +30,40 @@ pub struct RotationReport {
 }
 
 impl App {
-    pub(crate) fn reload_keys(&self) -> anyhow::Result<()> {
-        let fresh = KeyRing::load(&self.settings.data_dir, false)?;
-        *self.keys.write().expect("key ring lock") = fresh;
+    /// The one way a password gets sealed: with the first key of the key file as it is now. A
+    /// `keys rotate` run by another process while this one serves is noticed here, so nothing is
+    /// ever sealed with a key that the file no longer holds.
+    pub(crate) fn seal_password(
+        &self,
+        credential_id: i64,
+        plain: &Secret,
+    ) -> anyhow::Result<Sealed> {
+        self.refresh_keys()?;
+        Ok(self.sealer()(credential_id, plain))
+    }
+
+    /// Reads the key file again if another process rotated the keys.
+    pub(crate) fn refresh_keys(&self) -> anyhow::Result<()> {
+        if self
+            .keys
+            .write()
+            .expect("key ring lock")
+            .reload_if_changed()?
+        {
+            tracing::info!("the master key file changed (keys rotated): reloaded it");
+        }
         Ok(())
+    }
+
+    /// Seals with the keys as loaded, for a caller that refreshed them just before (a seal
+    /// that needs the row's id, known only inside the insert).
+    pub(crate) fn sealer(&self) -> impl Fn(i64, &Secret) -> Sealed + '_ {
+        |id, plain| {
+            self.keys
+                .read()
+                .expect("key ring lock")
+                .seal(plain, &password_ad(id))
+        }
     }
 
     pub async fn key_status(&self) -> AppResult<KeyStatus> {
@@ -75,6 +107,7 @@ impl App {
         actor: &str,
         progress: impl FnMut(u64, u64),
     ) -> AppResult<RotationReport> {
+        self.refresh_keys()?;
         let new_key_id = self
             .keys
             .write()
@@ -83,24 +116,36 @@ impl App {
         let audit = AuditEntry::new(actor, "keys.rotate", "key")
             .summary(format!("re-sealed every secret with key {new_key_id}"))
             .details(serde_json::json!({ "new_key_id": new_key_id }));
+        let reseal = |id: i64, sealed: &Sealed| {
+            let keys = self.keys.read().expect("key ring lock");
+            let ad = password_ad(id);
+            let plain = keys.open(sealed, &ad).map_err(|e| {
+                anyhow::anyhow!("credential {id}: the stored password cannot be opened: {e}")
+            })?;
+            Ok(keys.seal(&plain, &ad))
+        };
         let resealed = self
             .store
-            .reseal_all(
-                |id, sealed| {
-                    let keys = self.keys.read().expect("key ring lock");
-                    let ad = super::credentials::password_ad(id);
-                    let plain = keys.open(sealed, &ad).map_err(|e| {
-                        anyhow::anyhow!(
-                            "credential {id}: the stored password cannot be opened: {e}"
-                        )
-                    })?;
-                    Ok(keys.seal(&plain, &ad))
-                },
-                progress,
-                audit,
-            )
+            .reseal_all(reseal, progress, audit.clone())
             .await
             .map_err(anyhow::Error::from)?;
+        // A server that sealed a password with the old key just before the key file changed
+        // may commit it after the pass above: sweep again until no secret uses an old key, and
+        // only then retire the old keys.
+        for _ in 0..3 {
+            let counts = self
+                .store
+                .sealed_key_counts()
+                .await
+                .map_err(anyhow::Error::from)?;
+            if counts.iter().all(|(id, n)| *id == new_key_id || *n == 0) {
+                break;
+            }
+            self.store
+                .reseal_all(reseal, |_, _| {}, audit.clone())
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
         let retired_key_ids = self
             .keys
             .write()

@@ -107,6 +107,11 @@ pub struct App {
     metrics: crate::metrics::Metrics,
     /// Connection tests per actor and minute.
     test_throttle: TestThrottle,
+    /// Turns at Argon2 work (sign-in checks, new administrators).
+    password_work: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Failed sign-ins written to the audit log in the current hour (unauthenticated requests
+    /// cannot fill the log).
+    failed_sign_in_audits: sessions::AuditAllowance,
 }
 
 impl App {
@@ -116,6 +121,9 @@ impl App {
     /// a missing or wrong key for existing secrets is an error, never a fresh key.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         if let Err(e) = &settings.deny_networks {
+            bail!("{e}");
+        }
+        if let Err(e) = &settings.web {
             bail!("{e}");
         }
         let store = match &settings.database_url {
@@ -157,6 +165,8 @@ impl App {
             processing: processing::ProcessingOptions::default(),
             metrics: Default::default(),
             test_throttle: TestThrottle::default(),
+            password_work: password_work_permits(),
+            failed_sign_in_audits: Default::default(),
         })
     }
 
@@ -185,6 +195,8 @@ impl App {
             processing: processing::ProcessingOptions::default(),
             metrics: Default::default(),
             test_throttle: TestThrottle::default(),
+            password_work: password_work_permits(),
+            failed_sign_in_audits: Default::default(),
         }
     }
 
@@ -201,16 +213,24 @@ impl App {
     }
 }
 
-/// Creates the data directory readable by its owner only.
+fn password_work_permits() -> std::sync::Arc<tokio::sync::Semaphore> {
+    std::sync::Arc::new(tokio::sync::Semaphore::new(access::PASSWORD_WORK_AT_ONCE))
+}
+
+/// Creates the data directory readable by its owner only, or tightens an existing one to that
+/// (it holds the key file and the database).
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private (mode 0700)", dir.display()))?;
+        }
     }
     Ok(())
 }

@@ -7,6 +7,25 @@ use crate::domain::Secret;
 use crate::store::{AuditEntry, now_ms};
 
 const SESSION_HOURS: i64 = 12;
+/// Failed sign-ins written to the audit log per hour, at most.
+pub const FAILED_SIGN_IN_AUDITS_PER_HOUR: u32 = 100;
+
+/// A count per clock hour, so unauthenticated requests cannot fill the audit log.
+#[derive(Default)]
+pub(crate) struct AuditAllowance(std::sync::Mutex<(i64, u32)>);
+
+impl AuditAllowance {
+    /// Whether one more entry may be written this hour.
+    fn take(&self) -> bool {
+        let hour = now_ms() / 3_600_000;
+        let mut g = self.0.lock().expect("audit allowance");
+        if g.0 != hour {
+            *g = (hour, 0);
+        }
+        g.1 += 1;
+        g.1 <= FAILED_SIGN_IN_AUDITS_PER_HOUR
+    }
+}
 
 /// A signed-in administrator.
 #[derive(Debug, Clone)]
@@ -26,14 +45,7 @@ impl App {
         password: &Secret,
     ) -> AppResult<Option<(String, AdminSession)>> {
         let Some(principal) = self.verify_user(username, password).await? else {
-            let entry = AuditEntry::new("anonymous", "user.login_failed", "user").summary(format!(
-                "failed sign-in as {:?}",
-                username.chars().take(64).collect::<String>()
-            ));
-            self.store
-                .audit(&entry)
-                .await
-                .map_err(|e| AppError::from_store(e, "user"))?;
+            self.audit_failed_sign_in(username).await?;
             return Ok(None);
         };
         let user = self
@@ -70,6 +82,34 @@ impl App {
                 actor: principal.actor,
             },
         )))
+    }
+
+    /// Writes a failed sign-in to the audit log: the username only when such an administrator
+    /// exists (a password typed into the username field must not be kept), and at most
+    /// `FAILED_SIGN_IN_AUDITS_PER_HOUR` entries an hour; past that they are only logged.
+    async fn audit_failed_sign_in(&self, username: &str) -> AppResult<()> {
+        if !self.failed_sign_in_audits.take() {
+            tracing::warn!(
+                "failed sign-in (audit entries for failed sign-ins are capped this hour)"
+            );
+            return Ok(());
+        }
+        let known = self
+            .store
+            .find_user(username)
+            .await
+            .map_err(|e| AppError::from_store(e, "user"))?;
+        let entry = AuditEntry::new("anonymous", "user.login_failed", "user");
+        let entry = match known {
+            Some(user) => entry
+                .target(user.id)
+                .summary(format!("failed sign-in as {:?}", user.username)),
+            None => entry.summary("failed sign-in with an unknown username"),
+        };
+        self.store
+            .audit(&entry)
+            .await
+            .map_err(|e| AppError::from_store(e, "user"))
     }
 
     /// The live session a cookie value belongs to.

@@ -1,5 +1,5 @@
 //! `mailroom connection-test …` (form values, password on standard input) and
-//! `mailroom credential test ID` (stored password): print each step with its time, then the
+//! `mailroom credential test ID` (stored password, or a typed one with other values): print each step with its time, then the
 //! outcome; exit non-zero when the test fails. Never prints the password.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::cli_actor;
-use super::output::{print_json, read_password};
+use super::output::{print_json, read_password, with_password_if_needed};
 use crate::app::{App, ConnectionOverrides, ConnectionTestView};
 use crate::domain::RawCredential;
 
@@ -56,6 +56,13 @@ pub struct CredentialTestArgs {
     /// Test another security mode: tls, starttls or none (not saved).
     #[arg(long)]
     security: Option<String>,
+    /// Test another login name (not saved).
+    #[arg(long)]
+    username: Option<String>,
+    /// Read the mailbox password from standard input (needed with other connection values:
+    /// the stored password is only sent where it was saved for).
+    #[arg(long)]
+    password_stdin: bool,
     #[arg(long)]
     json: bool,
 }
@@ -89,11 +96,19 @@ pub async fn run_stored(app: &App, args: CredentialTestArgs) -> anyhow::Result<(
         host: args.host,
         port: args.port,
         security: args.security,
+        username: args.username,
         ..ConnectionOverrides::default()
     };
-    let view = app
-        .test_stored_credential(&cli_actor(), args.id, &overrides)
-        .await?;
+    let actor = cli_actor();
+    let view = with_password_if_needed(args.password_stdin, |password| {
+        let overrides = ConnectionOverrides {
+            password,
+            ..overrides.clone()
+        };
+        let actor = &actor;
+        async move { app.test_stored_credential(actor, args.id, &overrides).await }
+    })
+    .await?;
     finish(&view, args.json)
 }
 

@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::cli_actor;
-use super::output::{print_json, print_table, read_password, read_stdin_lines};
+use super::output::{
+    print_json, print_table, read_password, read_stdin_lines, with_password_if_needed,
+};
 use crate::app::{App, CredentialView};
 use crate::domain::RawCredential;
 
@@ -33,11 +35,16 @@ pub enum CredentialCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Edit any field but the password.
+    /// Edit fields. Changing the host, port, security, login name or trust needs the mailbox
+    /// password again: it is asked for, or read with --password-stdin.
     Edit {
         id: i64,
         #[command(flatten)]
         fields: FieldArgs,
+        /// Read the mailbox password from standard input (needed when the edit changes where
+        /// the password is sent).
+        #[arg(long)]
+        password_stdin: bool,
         /// Resume processing of this credential.
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
@@ -213,6 +220,7 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             fields,
             enable,
             disable,
+            password_stdin,
             json,
         } => {
             let mut raw = fields.into_raw()?;
@@ -221,7 +229,15 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
                 (_, true) => Some(false),
                 _ => None,
             };
-            let c = app.update_credential(&actor, id, raw).await?;
+            let c = with_password_if_needed(password_stdin, |password| {
+                let raw = RawCredential {
+                    password,
+                    ..raw.clone()
+                };
+                let (app, actor) = (&app, &actor);
+                async move { app.update_credential(actor, id, raw).await }
+            })
+            .await?;
             print_credential(&c, json)
         }
         CredentialCommand::Test(args) => super::connection::run_stored(app, args).await,

@@ -88,3 +88,37 @@ pub fn read_password(from_stdin: bool, label: &str, confirm: bool) -> anyhow::Re
     }
     Ok(first)
 }
+
+/// Runs a change that may need the mailbox password again (SPEC §1.3: a stored password is only
+/// sent where it was saved for). With `--password-stdin` the password goes with the first try;
+/// otherwise, when the change needs it, it is asked for at the terminal and the change is tried
+/// once more.
+pub async fn with_password_if_needed<T, F, Fut>(
+    password_stdin: bool,
+    mut op: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut(Option<Secret>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let given = if password_stdin {
+        Some(read_password(true, "Password", false)?)
+    } else {
+        None
+    };
+    let asked = given.is_some();
+    match op(given).await {
+        Err(AppError::Validation(e)) if !asked && e.first().rule == "password_required" => {
+            if !std::io::stdin().is_terminal() {
+                bail!(
+                    "{} Pass it on standard input with --password-stdin.",
+                    e.first().message
+                );
+            }
+            eprintln!("{}", e.first().message);
+            let password = read_password(false, "Mailbox password", false)?;
+            Ok(op(Some(password)).await?)
+        }
+        other => Ok(other?),
+    }
+}

@@ -461,6 +461,17 @@ impl CredentialFields {
         })
     }
 
+    /// Whether a password saved with `self` may be sent with `other`'s settings: the same
+    /// server, port, security, login name and trust (SPEC §1.3).
+    pub fn same_destination(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.security == other.security
+            && self.login_name() == other.login_name()
+            && self.ca_bundle == other.ca_bundle
+            && self.pinned_sha256 == other.pinned_sha256
+    }
+
     /// The name the IMAP server knows this account by.
     pub fn login_name(&self) -> &str {
         self.username
@@ -559,24 +570,36 @@ fn field_order(field: &str) -> usize {
     .unwrap_or(usize::MAX)
 }
 
-/// An edit: any subset of the fields but the password, laid over the stored values.
+/// Why a stored password may not be sent: the edit or test moves it to another destination.
+pub fn password_required() -> ValidationError {
+    ValidationError::new(
+        "password",
+        "password_required",
+        "Enter the mailbox password again: a stored password is only ever sent to the server it was saved for, so changing the host, port, security, login name, trusted certificates or pinned fingerprint needs the password too.",
+    )
+}
+
+/// An edit: any subset of the fields, laid over the stored values. The password may come with
+/// it, and must when the edit changes where the password would be sent.
 #[derive(Debug, Clone)]
 pub struct CredentialPatch(RawCredential);
 
+/// A checked edit: the new fields, and the password to seal with them (always present when the
+/// destination changed).
+#[derive(Debug, Clone)]
+pub struct CredentialEdit {
+    pub fields: CredentialFields,
+    pub password: Option<Secret>,
+}
+
 impl CredentialPatch {
-    pub fn new(raw: RawCredential) -> Result<Self, ValidationError> {
-        if raw.password.is_some() {
-            return Err(ValidationError::new(
-                "password",
-                "not_editable",
-                "The password cannot be edited here: use Change Password.",
-            ));
-        }
-        Ok(Self(raw))
+    pub fn new(raw: RawCredential) -> Self {
+        Self(raw)
     }
 
-    /// The edited credential, checked whole. Empty strings clear the optional fields.
-    pub fn apply(&self, current: &CredentialFields) -> Result<CredentialFields, ValidationErrors> {
+    /// The edited credential, checked whole. Empty strings clear the optional fields; an empty
+    /// password counts as none.
+    pub fn apply(&self, current: &CredentialFields) -> Result<CredentialEdit, ValidationErrors> {
         let p = &self.0;
         let mut merged = current.to_raw();
         let overlay = |slot: &mut Option<String>, new: &Option<String>| {
@@ -601,7 +624,13 @@ impl CredentialPatch {
         if p.enabled.is_some() {
             merged.enabled = p.enabled;
         }
-        CredentialFields::parse(&merged)
+        let fields = CredentialFields::parse(&merged)?;
+        let password = match p.password.as_ref().filter(|s| !s.expose().is_empty()) {
+            Some(s) => Some(parse_password(Some(s), "password", "Password")?),
+            None if !fields.same_destination(current) => return Err(password_required().into()),
+            None => None,
+        };
+        Ok(CredentialEdit { fields, password })
     }
 }
 

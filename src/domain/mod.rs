@@ -13,8 +13,9 @@ mod validation;
 
 pub use alias::{AliasFields, FIELD_MAPPING_NAMES, FieldMappings, RawAlias};
 pub use credential::{
-    CaBundle, ConfigurationName, CredentialFields, CredentialPatch, Description, Host, LoginName,
-    NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
+    CaBundle, ConfigurationName, CredentialEdit, CredentialFields, CredentialPatch, Description,
+    Host, LoginName, NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
+    parse_password, password_required,
 };
 pub use email::EmailAddress;
 pub use reference::{

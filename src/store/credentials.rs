@@ -203,14 +203,28 @@ impl Store {
     }
 
     /// Replaces every field but the password.
+    /// Edits every field; with `password`, re-seals it in the same transaction.
     pub async fn update_credential(
         &self,
         id: i64,
         f: &CredentialFields,
+        password: Option<&Sealed>,
         audit: AuditEntry,
     ) -> StoreResult<CredentialRow> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(sealed) = password {
+                sqlx::query(
+                    "UPDATE credentials SET password_key_id = $1, password_nonce = $2, \
+                     password_sealed = $3 WHERE id = $4",
+                )
+                .bind(&sealed.key_id)
+                .bind(&sealed.nonce)
+                .bind(&sealed.ciphertext)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             let done = sqlx::query(
                 "UPDATE credentials SET mailbox = $1, mailbox_key = $2, username = $3, host = $4, \
                  port = $5, security = $6, configuration_name = $7, name_key = $8, description = $9, \

@@ -16,7 +16,7 @@ mod reference;
 mod schema;
 mod sessions;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -90,9 +90,40 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The database holds sealed passwords, cases and mail: its file is created readable by its
+/// owner only (SQLite gives the -wal and -shm files the database file's mode), and existing
+/// files are tightened to that.
+fn owner_only_database_files(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating the SQLite database {}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| {
+                        format!("making {} readable by its owner only", file.display())
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`, in WAL mode.
     pub async fn open_sqlite(path: &Path) -> anyhow::Result<Self> {
+        owner_only_database_files(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -147,7 +147,7 @@ impl KeyRing {
             return Self::parse(&value, KeySource::Environment);
         }
         let path = data_dir.join(KEY_FILE_NAME);
-        match std::fs::read_to_string(&path) {
+        match read_key_file(&path) {
             Ok(text) => Self::parse(&text, KeySource::File(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create_if_missing => {
                 let ring = Self {
@@ -164,6 +164,21 @@ impl KeyRing {
             ),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// Reads the key file again when it changed since it was loaded (a `keys rotate` by another
+    /// process): the file's first key is the one to seal with. Returns whether the keys changed.
+    /// Keys from the environment cannot change while the process runs.
+    pub fn reload_if_changed(&mut self) -> anyhow::Result<bool> {
+        let KeySource::File(path) = &self.source else {
+            return Ok(false);
+        };
+        let fresh = Self::parse(&read_key_file(path)?, self.source.clone())?;
+        if fresh.key_ids() == self.key_ids() {
+            return Ok(false);
+        }
+        *self = fresh;
+        Ok(true)
     }
 
     /// A ring held only in memory (tests, tools).
@@ -282,6 +297,29 @@ impl KeyRing {
 pub fn generate_key_text() -> (String, Zeroizing<String>) {
     let k = MasterKey::generate();
     (k.id.clone(), k.encoded())
+}
+
+/// The key file's text; refused when other users may read or change it (as ssh refuses a
+/// private key), since anyone who reads it opens every stored password.
+fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} can be read or changed by other users (mode {mode:04o}); it must be \
+                     readable by its owner only: run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(text)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

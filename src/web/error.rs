@@ -60,9 +60,14 @@ impl From<AppError> for ApiError {
         match e {
             AppError::Validation(errors) => {
                 let first = errors.first();
+                // A rule a client must act on in its own way is also the error's code.
+                let code = match first.rule {
+                    "password_required" => "password_required",
+                    _ => "validation_failed",
+                };
                 let mut api = Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
+                    code,
                     first.message.clone(),
                 )
                 .field(first.field);

@@ -62,7 +62,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let text = inner.to_string();
-                let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+                let message = without_values(text.split(" at line ").next().unwrap_or(&text));
                 let field = unknown_field(&message).or((path != ".").then_some(path));
                 let code = if message.starts_with("unknown field") {
                     "unknown_field"
@@ -97,6 +97,42 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// serde's wording without the value that was sent (it may be a password typed into the wrong
+/// field): `invalid type: integer `77310042`, expected a string` → `expected a string, not an
+/// integer`.
+fn without_values(message: &str) -> String {
+    let plain = |expected: &str| match expected.trim() {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+            "a whole number".to_string()
+        }
+        "f32" | "f64" => "a number".to_string(),
+        other => other.to_string(),
+    };
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (got, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another type"));
+        let got = got.split(['`', '"']).next().unwrap_or(got).trim();
+        let article = if got.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return format!("expected {}, not {article} {got}", plain(expected));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        let expected = rest
+            .split_once(", expected ")
+            .map_or("another value", |(_, e)| e);
+        return format!("the value is out of range: expected {}", plain(expected));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        return format!("unknown value, expected {expected}");
+    }
+    message.to_string()
+}
+
 /// `unknown field `x`, expected …` → `x`.
 fn unknown_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
@@ -129,4 +165,33 @@ pub fn query_number(
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn type_errors_name_the_expected_type_but_never_the_value() {
+        assert_eq!(
+            without_values("invalid type: integer `77310042`, expected a string"),
+            "expected a string, not an integer"
+        );
+        assert_eq!(
+            without_values("invalid type: string \"hunter2\", expected u16"),
+            "expected a whole number, not a string"
+        );
+        assert_eq!(
+            without_values("invalid value: integer `-5`, expected u16"),
+            "the value is out of range: expected a whole number"
+        );
+        assert_eq!(
+            without_values("unknown variant `hunter2`, expected `tls` or `none`"),
+            "unknown value, expected `tls` or `none`"
+        );
+        assert_eq!(
+            without_values("missing field `name`"),
+            "missing field `name`"
+        );
+    }
 }

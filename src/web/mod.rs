@@ -9,6 +9,7 @@ mod api_aliases;
 mod api_connection;
 mod api_processing;
 mod auth;
+mod edge;
 mod error;
 mod extract;
 mod openapi;
@@ -27,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
+pub use admin::{MAX_PER_ACCOUNT, MAX_PER_CLIENT};
 pub use error::ApiError;
 pub use openapi::ROUTES;
 
@@ -63,7 +65,7 @@ pub fn router(app: SharedApp) -> Router {
             }),
         )
         .nest("/api/v1", api)
-        .merge(admin::routes())
+        .merge(admin::routes(app.clone()))
         .fallback(|| async { ApiError::not_found("Page") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(

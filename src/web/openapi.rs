@@ -26,7 +26,7 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "patch",
         "/api/v1/credentials/{id}",
-        "Edit every field but the password",
+        "Edit a credential (the password is needed again when host, port, security, login name or trust change)",
         Some("CredentialPatch"),
         200,
     ),
@@ -54,7 +54,7 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "post",
         "/api/v1/credentials/{id}/connection-tests",
-        "Test Connection on a stored credential (optional host/port/security overrides)",
+        "Test Connection on a stored credential (optional overrides; other connection values need the password)",
         Some("ConnectionTestOverrides"),
         200,
     ),
@@ -284,6 +284,9 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ),
 ];
 
+/// How the password goes with a change of where it is sent (SPEC §1.3).
+const PASSWORD_AGAIN: &str = "The mailbox password, needed again (else 422, code password_required, field password) when the change alters the host, port, security, login name, ca_bundle or pinned_sha256: a stored password is only sent to the server it was saved for. When given, it replaces the stored password.";
+
 fn credential_properties(with_password: bool) -> Value {
     let mut p = json!({
         "mailbox": {"type": "string", "format": "email", "description": "The mailbox address; the IMAP login unless username is given. Unique, case-insensitive."},
@@ -298,9 +301,11 @@ fn credential_properties(with_password: bool) -> Value {
         "pinned_sha256": {"type": "string", "description": "SHA-256 of the one server certificate to accept (hex)."},
         "enabled": {"type": "boolean", "default": true}
     });
-    if with_password {
-        p["password"] = json!({"type": "string", "writeOnly": true, "maxLength": 1024});
-    }
+    p["password"] = if with_password {
+        json!({"type": "string", "writeOnly": true, "maxLength": 1024})
+    } else {
+        json!({"type": "string", "writeOnly": true, "maxLength": 1024, "description": PASSWORD_AGAIN})
+    };
     p
 }
 
@@ -348,6 +353,7 @@ pub fn openapi_value() -> Value {
                 },
                 "CredentialPatch": {
                     "type": "object", "additionalProperties": false,
+                    "description": "Any subset of the fields. Changing where the password goes needs the password in the same request.",
                     "properties": credential_properties(false)
                 },
                 "ConnectionTestInput": {
@@ -357,7 +363,11 @@ pub fn openapi_value() -> Value {
                 },
                 "ConnectionTestOverrides": {
                     "type": "object", "additionalProperties": false,
+                    "description": "Values to test instead of the saved ones (not saved). Without password, the stored password is used, and only with the saved host, port, security, login name and trust.",
                     "properties": {
+                        "mailbox": {"type": "string", "format": "email"},
+                        "username": {"type": "string"},
+                        "password": {"type": "string", "writeOnly": true, "maxLength": 1024, "description": PASSWORD_AGAIN},
                         "host": {"type": "string"},
                         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                         "use_secure_connection": {"type": "boolean"},

@@ -30,6 +30,7 @@ pub async fn admin_app() -> (TestApp, reqwest::Client) {
 pub async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let r = client
         .post(format!("{}/admin/login", app.base))
+        .header("origin", &app.base)
         .form(&[
             ("username", ADMIN_USER),
             ("password", ADMIN_PASSWORD),
@@ -190,6 +191,7 @@ async fn repeated_failed_sign_ins_are_throttled() {
     for attempt in 1..=5 {
         let r = client
             .post(format!("{}/admin/login", app.base))
+            .header("origin", &app.base)
             .form(&[("username", ADMIN_USER), ("password", "wrong password")])
             .send()
             .await
@@ -205,6 +207,7 @@ async fn repeated_failed_sign_ins_are_throttled() {
     // Now even the right password waits.
     let r = client
         .post(format!("{}/admin/login", app.base))
+        .header("origin", &app.base)
         .form(&[("username", ADMIN_USER), ("password", ADMIN_PASSWORD)])
         .send()
         .await

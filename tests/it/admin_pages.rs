@@ -11,20 +11,20 @@ use crate::helpers::{TestApp, valid_credential};
 use crate::processing::{connect_mailbox, deliver, email};
 
 /// A signed-in browser: GETs and form POSTs carrying the session cookie.
-struct Admin<'a> {
+pub struct Admin<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
     cookie: String,
 }
 
-struct Page {
-    status: u16,
-    location: String,
-    html: String,
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub html: String,
 }
 
 impl Admin<'_> {
-    async fn new(app: &TestApp, client: reqwest::Client) -> Admin<'_> {
+    pub async fn new(app: &TestApp, client: reqwest::Client) -> Admin<'_> {
         let cookie = sign_in(app, &client).await;
         Admin {
             app,
@@ -47,7 +47,7 @@ impl Admin<'_> {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub async fn get(&self, path: &str) -> Page {
         let r = self
             .client
             .get(format!("{}{}", self.app.base, path))
@@ -59,14 +59,14 @@ impl Admin<'_> {
     }
 
     /// GETs `path` and expects a 200 page.
-    async fn open(&self, path: &str) -> String {
+    pub async fn open(&self, path: &str) -> String {
         let p = self.get(path).await;
         assert_eq!(p.status, 200, "GET {path}: {}", p.html);
         p.html
     }
 
     /// Posts `form` with the session's CSRF token (taken from `from`).
-    async fn post(&self, path: &str, from: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&self, path: &str, from: &str, form: &[(&str, &str)]) -> Page {
         let csrf = csrf_of(&self.open(from).await);
         let mut fields: Vec<(&str, &str)> = vec![("csrf", &csrf)];
         fields.extend_from_slice(form);
@@ -82,7 +82,7 @@ impl Admin<'_> {
     }
 
     /// Follows a 303 and returns the page it leads to.
-    async fn follow(&self, p: &Page) -> String {
+    pub async fn follow(&self, p: &Page) -> String {
         assert_eq!(p.status, 303, "expected a redirect: {}", p.html);
         self.open(&p.location).await
     }

@@ -94,14 +94,22 @@ async fn add_test_change_password_and_delete_in_a_browser() {
         assert!(!b.source().await.contains(MAILBOX_PASSWORD));
     };
     no_password_anywhere().await;
-    assert!(
-        b.client
-            .find(fantoccini::Locator::Css("#password"))
-            .await
-            .is_err(),
-        "no password field on details"
-    );
     b.screenshot("credential-form-details").await;
+    // The password field stays hidden (and empty) until a value that decides where the stored
+    // password goes changes; then it appears and Test Connection waits for it.
+    let shown = async || b.css("#password-again").await.is_displayed().await.unwrap();
+    assert!(!shown().await, "hidden while nothing moved");
+    let port = d.imap_port.to_string();
+    b.fill("#port", "10993").await;
+    assert!(shown().await, "shown once the port changed");
+    assert!(!b.is_enabled("#test-connection").await);
+    b.fill("#password", "typed").await;
+    assert!(b.is_enabled("#test-connection").await);
+    b.scroll_to("#password-again").await;
+    b.screenshot("credential-form-password-again").await;
+    b.fill("#password", "").await;
+    b.fill("#port", &port).await;
+    assert!(!shown().await, "hidden again with the saved port");
 
     // Change Password: a mismatch is an error and changes nothing; then a matching pair.
     b.click("#open-change-password").await;

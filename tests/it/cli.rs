@@ -50,20 +50,31 @@ fn credential_lifecycle_through_the_cli() {
         "{table}"
     );
 
+    // A new port and security would send the stored password elsewhere: without a terminal
+    // to ask at, the edit is refused and says how to give the password.
+    let edit = [
+        "credential",
+        "edit",
+        &id,
+        "--port",
+        "143",
+        "--security",
+        "starttls",
+        "--disable",
+        "--json",
+    ];
+    let out = run_cli(&data, &edit, None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("password again") && err.contains("--password-stdin"),
+        "{err}"
+    );
+    let edit_with_password = [&edit[..], &["--password-stdin"]].concat();
     let edited: serde_json::Value = serde_json::from_str(&ok(&run_cli(
         &data,
-        &[
-            "credential",
-            "edit",
-            &id,
-            "--port",
-            "143",
-            "--security",
-            "starttls",
-            "--disable",
-            "--json",
-        ],
-        None,
+        &edit_with_password,
+        Some("Edited-Pass-143\n"),
     )))
     .unwrap();
     assert_eq!(

@@ -236,11 +236,24 @@ async fn a_stored_credential_after_a_password_change_says_connected_or_invalid_p
     let list = app.get("/api/v1/credentials").await.body;
     assert_eq!(list["items"][0]["last_test"]["message"], "Invalid Password");
 
-    // Overrides test other values without saving them.
+    // Other connection values need the password: the stored one goes only where it was saved
+    // for. With it, they are tested without being saved.
     let r = app
         .post(&path, &json!({"port": d.imap_port, "security": "none"}))
         .await;
-    check(&r.body, "auth_failed");
+    assert_eq!(
+        (r.status, r.error_code(), r.error_field()),
+        (422, "password_required", "password"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            &path,
+            &json!({"port": d.imap_port, "security": "none", "password": new_password}),
+        )
+        .await;
+    check(&r.body, "ok");
     assert_eq!(r.body["target"]["security"], "none");
     let got = app.get(&format!("/api/v1/credentials/{id}")).await.body;
     assert_eq!(got["security"], "tls");
@@ -603,8 +616,9 @@ async fn cli_prints_each_step_and_exits_non_zero_on_failure() {
             &id,
             "--port",
             &d.imap_port.to_string(),
+            "--password-stdin",
         ],
-        None,
+        Some(&format!("{PASSWORD}\n")),
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("tls_on_plain_port"));

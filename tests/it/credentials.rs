@@ -21,7 +21,7 @@ on_both_backends!(
     create_applies_defaults_and_hides_the_password,
     every_rule_names_its_field_and_rule,
     mailbox_and_name_are_unique_case_insensitively,
-    edit_changes_fields_but_never_the_password,
+    an_edit_that_changes_where_the_password_goes_needs_the_password,
     change_password_requires_matching_values,
     delete_removes_the_credential,
     audit_log_records_every_change,
@@ -252,12 +252,17 @@ async fn mailbox_and_name_are_unique_case_insensitively(backend: Backend) {
     let r = app
         .patch(
             &format!("/api/v1/credentials/{id}"),
-            &json!({"mailbox": "PAYROLL@example.COM"}),
+            &json!({"mailbox": "PAYROLL@example.COM", "password": "Another-Pass-1"}),
         )
         .await;
     assert_eq!((r.status, r.error_field()), (409, "mailbox"));
     let still = app.get(&format!("/api/v1/credentials/{id}")).await;
     assert_eq!(still.body["mailbox"], "payroll4@example.com");
+    assert_eq!(
+        app.app.credential_password(id).await.unwrap().expose(),
+        "Correct horse battery staple",
+        "a refused edit keeps the stored password"
+    );
     assert_eq!(
         app.get("/api/v1/credentials").await.body["items"]
             .as_array()
@@ -267,39 +272,103 @@ async fn mailbox_and_name_are_unique_case_insensitively(backend: Backend) {
     );
 }
 
-async fn edit_changes_fields_but_never_the_password(backend: Backend) {
+async fn an_edit_that_changes_where_the_password_goes_needs_the_password(backend: Backend) {
     let app = TestApp::spawn_on(backend).await;
     let c = app.create_credential(&valid_credential(1)).await;
     let id = c["id"].as_i64().unwrap();
     let path = format!("/api/v1/credentials/{id}");
+    let pem = rcgen::generate_simple_self_signed(vec!["imap.example.com".into()])
+        .unwrap()
+        .cert
+        .pem();
+    // Each value that decides where the stored password is sent, alone: refused without the
+    // password, and nothing of the edit is saved.
+    for change in [
+        json!({"host": "mail.example.org"}),
+        json!({"port": 143}),
+        json!({"security": "starttls"}),
+        json!({"use_secure_connection": false}),
+        json!({"username": "payroll-login"}),
+        json!({"mailbox": "someone.else@example.com"}),
+        json!({"ca_bundle": pem}),
+        json!({"pinned_sha256": "ab".repeat(32)}),
+        json!({"host": "mail.example.org", "password": ""}),
+    ] {
+        let r = app
+            .patch(
+                &path,
+                &with(change.clone(), json!({"description": "changed"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_code(), r.error_field()),
+            (422, "password_required", "password"),
+            "{change}: {}",
+            r.text
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("password again")
+        );
+        let now = app.get(&path).await.body;
+        assert_eq!(
+            now["description"], "Payroll mailbox for new hires",
+            "{change}"
+        );
+        assert_eq!(now["host"], "imap.example.com");
+    }
+    // Values that do not move the password need none; the same host written differently is
+    // the same host.
     let r = app
-        .patch(&path, &json!({"host": "mail.example.org", "port": 143, "security": "starttls", "description": "New text", "username": "payroll-login"}))
+        .patch(&path, &json!({"description": "New text", "configuration_name": "Renamed", "host": "IMAP.Example.COM", "enabled": false}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["description"], "New text");
+    assert_eq!(r.body["enabled"], false);
+    // With the password, the destination changes and the password given is sealed instead.
+    let r = app
+        .patch(&path, &json!({"host": "mail.example.org", "port": 143, "security": "starttls", "username": "payroll-login", "password": "New-Pass-For-New-Host"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("New-Pass-For-New-Host"));
     assert_eq!(r.body["host"], "mail.example.org");
     assert_eq!(r.body["port"], 143);
     assert_eq!(r.body["security"], "starttls");
     assert_eq!(r.body["login_name"], "payroll-login");
-    assert_eq!(r.body["configuration_name"], "Payroll 1");
-    // Clearing the optional login name with "".
-    let r = app.patch(&path, &json!({"username": ""})).await;
-    assert_eq!(r.body["username"], Value::Null);
-    // The password cannot be edited here.
-    let r = app.patch(&path, &json!({"password": "new one"})).await;
-    assert_eq!((r.status, r.error_field()), (422, "password"));
     assert_eq!(
         app.app.credential_password(id).await.unwrap().expose(),
-        "Correct horse battery staple"
+        "New-Pass-For-New-Host"
     );
+    let audit = app.get("/api/v1/audit").await.body;
+    assert_eq!(audit["items"][0]["action"], "credential.update");
+    assert_eq!(audit["items"][0]["details"]["password"], "replaced");
+    assert!(!audit.to_string().contains("New-Pass-For-New-Host"));
+    // Clearing the login name moves the login back to the mailbox: the password again.
+    let r = app.patch(&path, &json!({"username": ""})).await;
+    assert_eq!((r.status, r.error_code()), (422, "password_required"));
+    let r = app
+        .patch(
+            &path,
+            &json!({"username": "", "password": "New-Pass-For-New-Host"}),
+        )
+        .await;
+    assert_eq!(r.body["username"], Value::Null);
+    // The password keeps its rules here too.
+    let r = app
+        .patch(
+            &path,
+            &json!({"host": "x.example.org", "password": "x".repeat(1025)}),
+        )
+        .await;
+    assert_eq!(r.rules(), vec![("password".into(), "too_long".into())]);
     // An invalid edit changes nothing.
     let r = app
         .patch(&path, &json!({"port": 0, "description": "changed"}))
         .await;
     assert_eq!((r.status, r.error_field()), (422, "port"));
     assert_eq!(app.get(&path).await.body["description"], "New text");
-    // Pausing and resuming.
-    let r = app.patch(&path, &json!({"enabled": false})).await;
-    assert_eq!(r.body["enabled"], false);
     let r = app
         .patch("/api/v1/credentials/424242", &json!({"description": "x"}))
         .await;
@@ -375,7 +444,7 @@ async fn audit_log_records_every_change(backend: Backend) {
     let id = c["id"].as_i64().unwrap();
     app.patch(
         &format!("/api/v1/credentials/{id}"),
-        &json!({"port": 143, "use_secure_connection": false}),
+        &json!({"port": 143, "use_secure_connection": false, "password": "Audit-Secret-41"}),
     )
     .await;
     app.post(

@@ -111,12 +111,30 @@ impl TestApp {
 
     /// A server whose processing uses `processing` instead of the `MAILROOM_*` variables.
     pub async fn spawn_with(backend: Backend, processing: ProcessingOptions) -> Self {
+        Self::spawn_custom(backend, processing, |_| {}).await
+    }
+
+    /// A server on SQLite with these web settings (public URL, trusted proxies).
+    pub async fn spawn_with_web(web: mailroom::config::WebSettings) -> Self {
+        Self::spawn_custom(Backend::Sqlite, ProcessingOptions::default(), |s| {
+            s.web = Ok(web)
+        })
+        .await
+    }
+
+    /// A server whose settings `adjust` changes after they are read from the environment.
+    pub async fn spawn_custom(
+        backend: Backend,
+        processing: ProcessingOptions,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_pg_database().await),
         };
-        let settings = Settings::new(data_dir.path().join("data"), database_url.clone());
+        let mut settings = Settings::new(data_dir.path().join("data"), database_url.clone());
+        adjust(&mut settings);
         let app = Arc::new(
             App::open(settings)
                 .await

@@ -15,6 +15,7 @@ mod cli;
 mod connection_test;
 mod crash;
 mod credentials;
+mod hardening;
 mod limits;
 mod processing;
 mod reference;

@@ -13,10 +13,10 @@ const PASSWORD: &str = "Zebra-Quartz-7731-secret";
 const NEW_PASSWORD: &str = "Walrus-Nimbus-9902-secret";
 
 /// A `mailroom serve` process whose stdout and stderr are captured.
-struct Server {
-    child: Child,
-    base: String,
-    token: String,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
     output: Arc<Mutex<String>>,
 }
 
@@ -37,7 +37,7 @@ fn capture(
 }
 
 impl Server {
-    fn start(data_dir: &std::path::Path) -> Self {
+    pub fn start(data_dir: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -72,7 +72,7 @@ impl Server {
         }
     }
 
-    fn stop(mut self) -> String {
+    pub fn stop(mut self) -> String {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -3,6 +3,7 @@
 //!
 //! Owns page routes, sessions, CSRF and security headers for pages. Must not hold business rules.
 
+mod login_throttle;
 mod pages;
 mod pages_aliases;
 mod pages_common;
@@ -19,12 +20,12 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::SharedApp;
-pub use session::LoginThrottle;
+pub use login_throttle::{LoginThrottle, MAX_PER_ACCOUNT, MAX_PER_CLIENT};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-pub fn routes() -> Router<SharedApp> {
+pub fn routes(app: SharedApp) -> Router<SharedApp> {
     Router::new()
         .route(
             "/admin",
@@ -35,7 +36,7 @@ pub fn routes() -> Router<SharedApp> {
             get(|| async { Redirect::to("/admin/email-integration") }),
         )
         .route(
-            "/admin/login",
+            session::LOGIN_PATH,
             get(pages::login_page).post(pages::login_submit),
         )
         .route("/admin/logout", post(pages::logout))
@@ -88,8 +89,11 @@ pub fn routes() -> Router<SharedApp> {
                     .into_response()
             }),
         )
-        .layer(axum::middleware::from_fn(session::same_origin_posts))
-        .layer(axum::Extension(Arc::new(LoginThrottle::new())))
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            session::same_site_requests,
+        ))
+        .layer(axum::Extension(Arc::new(LoginThrottle::default())))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -14,11 +14,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::LoginThrottle;
 use super::pages_common::{FieldErrors, csrf_refused, error_page, parse_id, render as page};
-use super::session::{Admin, LoginThrottle, csrf_ok, is_https, session_cookie};
+use super::session::{Admin, csrf_ok, session_cookie};
 use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
 use crate::web::SharedApp;
+use crate::web::edge::{client_address, is_https};
 
 /// The CSRF check and the credential id of a post about one credential, or the page to answer
 /// (an early-return page, so its size does not matter).
@@ -66,10 +68,14 @@ struct LoginPage {
     username: String,
 }
 
-/// Only local admin paths are followed after sign-in.
+/// Only local admin paths, in plain printable ASCII, are followed after sign-in.
 fn safe_next(next: Option<&String>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             n.clone()
         }
         _ => "/admin/email-integration".to_string(),
@@ -119,33 +125,41 @@ pub async fn login_submit(
             },
         )
     };
-    if let Some(wait) = throttle.blocked(peer.ip()) {
-        let minutes = wait.as_secs().div_ceil(60);
-        return fail(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed sign-ins from this address. Try again in {minutes} minute(s)."
-            ),
-        );
-    }
+    let web = app.settings().web();
+    // Counted before the password is checked: parallel guesses get no more tries than
+    // sequential ones.
+    let attempt = match throttle.begin(&form.username, client_address(peer.ip(), &headers, web)) {
+        Ok(a) => a,
+        Err(wait) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            return fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed sign-ins for this account from this address. Try again in {minutes} minute(s)."
+                ),
+            );
+        }
+    };
     let password = form
         .password
         .clone()
         .unwrap_or_else(|| Secret::new(String::new()));
     match app.sign_in(&form.username, &password).await {
         Ok(Some((cookie, _))) => {
-            throttle.clear(peer.ip());
+            throttle.succeeded(attempt);
             let mut r = Redirect::to(&next).into_response();
-            r.headers_mut()
-                .insert(SET_COOKIE, session_cookie(&cookie, is_https(&headers)));
+            r.headers_mut().insert(
+                SET_COOKIE,
+                session_cookie(&cookie, is_https(peer.ip(), &headers, web)),
+            );
             r
         }
-        Ok(None) => {
-            throttle.record_failure(peer.ip());
-            fail(
-                StatusCode::UNAUTHORIZED,
-                "Wrong username or password.".to_string(),
-            )
+        Ok(None) => fail(
+            StatusCode::UNAUTHORIZED,
+            "Wrong username or password.".to_string(),
+        ),
+        Err(AppError::TooManyRequests { message, .. }) => {
+            fail(StatusCode::TOO_MANY_REQUESTS, message)
         }
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
@@ -165,6 +179,7 @@ pub struct CsrfForm {
 
 pub async fn logout(
     State(app): State<SharedApp>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     admin: Admin,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
@@ -174,8 +189,10 @@ pub async fn logout(
     }
     let _ = app.sign_out(&admin.cookie_value).await;
     let mut r = Redirect::to("/admin/login").into_response();
-    r.headers_mut()
-        .insert(SET_COOKIE, session_cookie("", is_https(&headers)));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        session_cookie("", is_https(peer.ip(), &headers, app.settings().web())),
+    );
     r
 }
 
@@ -364,11 +381,7 @@ impl CredentialForm {
         Ok(RawCredential {
             mailbox: Some(self.mailbox.clone()),
             username: Some(self.username.clone()),
-            password: if editing {
-                None
-            } else {
-                self.password.clone().filter(|p| !p.expose().is_empty())
-            },
+            password: self.password.clone().filter(|p| !p.expose().is_empty()),
             host: Some(self.host.clone()),
             port: Some(port),
             use_secure_connection: None,
@@ -817,8 +830,8 @@ pub async fn test_new(
     })
 }
 
-/// Test Connection on a saved credential with its stored password and the form's (unsaved)
-/// host, port and security.
+/// Test Connection on a saved credential with the form's (unsaved) values: with the stored
+/// password, or the password typed in (required when the form changes where it would go).
 pub async fn test_saved(
     State(app): State<SharedApp>,
     admin: Admin,
@@ -834,6 +847,9 @@ pub async fn test_saved(
         Err(e) => TestResultFragment::invalid(&e.into()),
         Ok(raw) => {
             let overrides = crate::app::ConnectionOverrides {
+                mailbox: raw.mailbox,
+                username: raw.username,
+                password: raw.password,
                 host: raw.host,
                 port: raw.port,
                 use_secure_connection: None,

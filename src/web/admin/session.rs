@@ -1,19 +1,16 @@
 //! Sign-in state of the admin pages: the session cookie, the `Admin` extractor that sends
-//! anonymous visitors to the login page, CSRF checks, and the login throttle.
+//! anonymous visitors to the login page, CSRF checks, and the same-site rule for every admin
+//! request (public host, form origin).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use axum::extract::FromRequestParts;
-use axum::http::header::{COOKIE, HOST, ORIGIN};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AdminSession;
 use crate::web::SharedApp;
+use crate::web::edge::{FormOrigin, form_origin, names_public_host};
 
 pub const COOKIE_NAME: &str = "mailroom_session";
 
@@ -81,72 +78,44 @@ pub fn session_cookie(value: &str, secure: bool) -> HeaderValue {
     .expect("cookie text is ASCII")
 }
 
-/// Served over TLS, directly or behind a proxy that says so.
-pub fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 /// Compares the form's CSRF token with the session's, in constant time.
 pub fn csrf_ok(session: &AdminSession, submitted: &str) -> bool {
     let (a, b) = (session.csrf_token.as_bytes(), submitted.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Refuses a cross-site POST: when the browser says where the form came from, it must be here.
-pub async fn same_origin_posts(
+/// Admin requests must name this service's public host (when one is set), and a form post
+/// must come from this site: refused when the browser names another site, and for the login
+/// form (the one form without a session's CSRF token) also when it names none.
+pub async fn same_site_requests(
+    State(app): State<SharedApp>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if req.method() == Method::POST
-        && let Some(origin) = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok())
-    {
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split("://").nth(1).unwrap_or("");
-        if origin == "null" || origin_host != host {
-            return (StatusCode::FORBIDDEN, "Cross-site form posts are refused.").into_response();
+    let web = app.settings().web();
+    if !names_public_host(req.headers(), web) {
+        let url = web.public_url.as_ref().map_or("", |u| u.origin.as_str());
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("This address is not the one Mailroom is served at: open {url}/admin instead."),
+        )
+            .into_response();
+    }
+    if req.method() == Method::POST {
+        let refused = match form_origin(req.headers(), web) {
+            FormOrigin::SameOrigin => None,
+            FormOrigin::CrossSite => Some("Cross-site form posts are refused."),
+            FormOrigin::Unknown if req.uri().path() == LOGIN_PATH => Some(
+                "Sign-in refused: the browser did not say which site the form came from. Sign in from the Mailroom login page in an up-to-date browser.",
+            ),
+            FormOrigin::Unknown => None,
+        };
+        if let Some(message) = refused {
+            return (StatusCode::FORBIDDEN, message).into_response();
         }
     }
     next.run(req).await
 }
 
-/// Failed sign-ins per client address: after `MAX_FAILURES` within `WINDOW`, sign-in is refused
-/// until the oldest failure leaves the window.
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
-}
-
-const MAX_FAILURES: usize = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl LoginThrottle {
-    pub fn new() -> Self {
-        Self {
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Some(wait)` when this address must wait before trying again.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        let mut map = self.failures.lock().expect("throttle lock");
-        let list = map.entry(ip).or_default();
-        let now = Instant::now();
-        list.retain(|t| now.duration_since(*t) < WINDOW);
-        (list.len() >= MAX_FAILURES).then(|| WINDOW - now.duration_since(list[0]))
-    }
-
-    pub fn record_failure(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().expect("throttle lock");
-        map.entry(ip).or_default().push(Instant::now());
-    }
-
-    pub fn clear(&self, ip: IpAddr) {
-        self.failures.lock().expect("throttle lock").remove(&ip);
-    }
-}
+/// The sign-in page and form.
+pub const LOGIN_PATH: &str = "/admin/login";
