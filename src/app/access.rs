@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, StoreResultExt};
 use crate::domain::{Secret, ValidationError};
 use crate::store::{AuditRow, TokenRow};
 
@@ -86,7 +86,7 @@ impl App {
             .store
             .insert_token(name, &token_hash(&token), actor)
             .await
-            .map_err(|e| AppError::from_store(e, "token"))?;
+            .app_err("token")?;
         Ok(NewToken {
             id: row.id,
             name: row.name,
@@ -95,17 +95,11 @@ impl App {
     }
 
     pub async fn list_tokens(&self) -> AppResult<Vec<TokenRow>> {
-        self.store
-            .list_tokens()
-            .await
-            .map_err(|e| AppError::from_store(e, "token"))
+        self.store.list_tokens().await.app_err("token")
     }
 
     pub async fn revoke_token(&self, actor: &str, id: i64) -> AppResult<TokenRow> {
-        self.store
-            .revoke_token(id, actor)
-            .await
-            .map_err(|e| AppError::from_store(e, "token"))
+        self.store.revoke_token(id, actor).await.app_err("token")
     }
 
     /// The caller a bearer token belongs to, if it is live.
@@ -117,7 +111,7 @@ impl App {
             .store
             .use_token(&token_hash(token))
             .await
-            .map_err(|e| AppError::from_store(e, "token"))?;
+            .app_err("token")?;
         Ok(row.map(|t| Principal {
             actor: format!("token:{}#{}", t.name, t.id),
         }))
@@ -145,7 +139,7 @@ impl App {
         self.store
             .insert_user(&username, &hash, actor)
             .await
-            .map_err(|e| AppError::from_store(e, "user"))
+            .app_err("user")
     }
 
     /// The administrator with this username and password, if both match. The Argon2 check
@@ -155,11 +149,7 @@ impl App {
         username: &str,
         password: &Secret,
     ) -> AppResult<Option<Principal>> {
-        let user = self
-            .store
-            .find_user(username)
-            .await
-            .map_err(|e| AppError::from_store(e, "user"))?;
+        let user = self.store.find_user(username).await.app_err("user")?;
         let password = password.clone();
         let Some(user) = user else {
             self.password_work(move || hash_password(&password))
@@ -223,11 +213,7 @@ impl App {
     /// On the first start of a new installation (no administrator, no token), creates the
     /// administrator `admin` with a random password and an API token, to be shown once.
     pub async fn first_start(&self) -> AppResult<Option<FirstStart>> {
-        let existing = self
-            .store
-            .count_principals()
-            .await
-            .map_err(|e| AppError::from_store(e, "user"))?;
+        let existing = self.store.count_principals().await.app_err("user")?;
         if existing > 0 {
             return Ok(None);
         }
@@ -247,7 +233,7 @@ impl App {
         self.store
             .list_audit(limit.clamp(1, 1000), before_id)
             .await
-            .map_err(|e| AppError::from_store(e, "audit entry"))
+            .app_err("audit entry")
     }
 }
 

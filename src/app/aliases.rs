@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::domain::{AliasFields, RawAlias, ValidationError, ValidationErrors};
 use crate::store::{AliasRow, AuditEntry};
 
@@ -80,7 +80,7 @@ impl App {
             .store
             .list_aliases(credential_id)
             .await
-            .map_err(|e| AppError::from_store(e, "alias"))?;
+            .app_err("alias")?;
         Ok(rows.iter().map(AliasView::from).collect())
     }
 
@@ -89,10 +89,7 @@ impl App {
     }
 
     async fn alias_row(&self, id: i64) -> AppResult<AliasRow> {
-        self.store
-            .get_alias(id)
-            .await
-            .map_err(|e| AppError::from_store(e, "alias"))
+        self.store.get_alias(id).await.app_err("alias")
     }
 
     /// Every rule that needs the database; `own_id` is the alias being edited.
@@ -125,7 +122,7 @@ impl App {
             .store
             .alias_by_key(f.email_alias.key())
             .await
-            .map_err(|e| AppError::from_store(e, "alias"))?
+            .app_err("alias")?
             && Some(other.id) != own_id
         {
             let owner = self
@@ -146,7 +143,7 @@ impl App {
                 .store
                 .list_aliases(Some(credential_id))
                 .await
-                .map_err(|e| AppError::from_store(e, "alias"))?;
+                .app_err("alias")?;
             if let Some(d) = siblings
                 .iter()
                 .find(|a| a.fields.is_default && Some(a.id) != own_id)
@@ -183,7 +180,7 @@ impl App {
             .store
             .insert_alias(credential_id, &f, audit)
             .await
-            .map_err(|e| AppError::from_store(e, "alias"))?;
+            .app_err("alias")?;
         Ok(AliasView::from(&row))
     }
 
@@ -208,7 +205,7 @@ impl App {
             .store
             .update_alias(id, &f, audit)
             .await
-            .map_err(|e| AppError::from_store(e, "alias"))?;
+            .app_err("alias")?;
         Ok(AliasView::from(&row))
     }
 
@@ -217,9 +214,6 @@ impl App {
         let audit = AuditEntry::new(actor, "alias.delete", "alias")
             .summary(format!("deleted alias {}", current.fields.email_alias))
             .details(audit_fields(&current.fields));
-        self.store
-            .delete_alias(id, audit)
-            .await
-            .map_err(|e| AppError::from_store(e, "alias"))
+        self.store.delete_alias(id, audit).await.app_err("alias")
     }
 }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppResult, StoreResultExt, iso_time};
 use crate::domain::{
     CaBundle, CredentialFields, EmailAddress, Host, LoginName, PinnedSha256, Port, RawCredential,
     Secret, Security, ValidationError, ValidationErrors, parse_password, password_required,
@@ -194,10 +194,7 @@ impl App {
                 report.category.as_str()
             ))
             .details(audit_details(&req, &report));
-        self.store
-            .audit(&audit)
-            .await
-            .map_err(|e| AppError::from_store(e, "audit entry"))?;
+        self.store.audit(&audit).await.app_err("audit entry")?;
         tracing::info!(
             actor,
             host = %req.host,
@@ -282,7 +279,7 @@ impl App {
         self.store
             .record_test(id, &last, audit)
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         if report.ok && as_saved {
             // A successful test of the saved settings resumes a paused credential.
             self.resume_processing(id).await?;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::domain::{
     CredentialFields, CredentialPatch, NewCredential, PasswordChange, RawCredential, Secret,
 };
@@ -156,7 +156,7 @@ impl App {
             .store
             .insert_credential(&new.fields, seal, audit)
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         tracing::info!(credential = row.id, actor, "credential created");
         let mut view = CredentialView::from_row(&row);
         self.add_alias_info(std::slice::from_mut(&mut view)).await?;
@@ -169,7 +169,7 @@ impl App {
             .store
             .alias_keys_by_credential()
             .await
-            .map_err(|e| AppError::from_store(e, "alias"))?;
+            .app_err("alias")?;
         for v in views {
             let own = keys.get(&v.id).map(Vec::as_slice).unwrap_or(&[]);
             v.aliases_count = own.len() as i64;
@@ -185,11 +185,7 @@ impl App {
     }
 
     pub async fn list_credentials(&self) -> AppResult<Vec<CredentialView>> {
-        let rows = self
-            .store
-            .list_credentials()
-            .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+        let rows = self.store.list_credentials().await.app_err("credential")?;
         let mut views: Vec<CredentialView> = rows.iter().map(CredentialView::from_row).collect();
         self.add_alias_info(&mut views).await?;
         Ok(views)
@@ -205,10 +201,7 @@ impl App {
     }
 
     pub(crate) async fn credential_row(&self, id: i64) -> AppResult<CredentialRow> {
-        self.store
-            .get_credential(id)
-            .await
-            .map_err(|e| AppError::from_store(e, "credential"))
+        self.store.get_credential(id).await.app_err("credential")
     }
 
     /// Edits the fields; the result is checked whole. A change of where the password goes
@@ -239,7 +232,7 @@ impl App {
         self.store
             .update_credential(id, &fields, sealed.as_ref(), audit)
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         self.resume_processing(id).await?;
         let row = self.credential_row(id).await?;
         let mut view = CredentialView::from_row(&row);
@@ -274,7 +267,7 @@ impl App {
                 details: json!({"aliases": aliases, "actor": actor, "configuration_name": &name}),
             })
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         outcome.map_err(|aliases| AppError::Conflict {
             field: None,
             message: refusal_message(&aliases),
@@ -300,7 +293,7 @@ impl App {
         self.store
             .set_credential_password(id, &sealed, audit)
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         self.resume_processing(id).await?;
         self.get_credential(id).await
     }

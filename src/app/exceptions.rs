@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppResult, StoreResultExt, iso_time};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionView {
@@ -28,7 +28,7 @@ impl App {
             .store
             .list_exceptions(limit.clamp(1, 1000), before_id, credential_id)
             .await
-            .map_err(|e| AppError::from_store(e, "exception"))?;
+            .app_err("exception")?;
         Ok(rows
             .into_iter()
             .map(|r| ExceptionView {

@@ -93,6 +93,18 @@ impl AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Store errors in the kinds callers branch on: `.app_err("credential")` names what was not
+/// found (instead of `.map_err(|e| AppError::from_store(e, "credential"))` at every call).
+pub(crate) trait StoreResultExt<T> {
+    fn app_err(self, what: &'static str) -> AppResult<T>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn app_err(self, what: &'static str) -> AppResult<T> {
+        self.map_err(|e| AppError::from_store(e, what))
+    }
+}
+
 /// The application: the store and the keys that open its secrets.
 pub struct App {
     store: Store,

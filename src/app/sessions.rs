@@ -2,7 +2,7 @@
 //! its own CSRF token. Must not know about cookies or HTTP: the web layer carries the values.
 
 use super::access::{random_text, token_hash};
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, StoreResultExt};
 use crate::domain::Secret;
 use crate::store::{AuditEntry, now_ms};
 
@@ -52,7 +52,7 @@ impl App {
             .store
             .find_user(username)
             .await
-            .map_err(|e| AppError::from_store(e, "user"))?
+            .app_err("user")?
             .ok_or(AppError::NotFound("user"))?;
         let cookie_value = random_text(32);
         let csrf_token = random_text(24);
@@ -66,14 +66,11 @@ impl App {
                 expires_at,
             )
             .await
-            .map_err(|e| AppError::from_store(e, "session"))?;
+            .app_err("session")?;
         let entry = AuditEntry::new(&principal.actor, "user.login", "user")
             .target(user.id)
             .summary("signed in to the admin UI");
-        self.store
-            .audit(&entry)
-            .await
-            .map_err(|e| AppError::from_store(e, "user"))?;
+        self.store.audit(&entry).await.app_err("user")?;
         Ok(Some((
             cookie_value,
             AdminSession {
@@ -94,11 +91,7 @@ impl App {
             );
             return Ok(());
         }
-        let known = self
-            .store
-            .find_user(username)
-            .await
-            .map_err(|e| AppError::from_store(e, "user"))?;
+        let known = self.store.find_user(username).await.app_err("user")?;
         let entry = AuditEntry::new("anonymous", "user.login_failed", "user");
         let entry = match known {
             Some(user) => entry
@@ -106,10 +99,7 @@ impl App {
                 .summary(format!("failed sign-in as {:?}", user.username)),
             None => entry.summary("failed sign-in with an unknown username"),
         };
-        self.store
-            .audit(&entry)
-            .await
-            .map_err(|e| AppError::from_store(e, "user"))
+        self.store.audit(&entry).await.app_err("user")
     }
 
     /// The live session a cookie value belongs to.
@@ -118,7 +108,7 @@ impl App {
             .store
             .find_session(&token_hash(cookie_value))
             .await
-            .map_err(|e| AppError::from_store(e, "session"))?;
+            .app_err("session")?;
         Ok(row.map(|r| AdminSession {
             actor: format!("user:{}", r.username),
             username: r.username,
@@ -130,6 +120,6 @@ impl App {
         self.store
             .delete_session(&token_hash(cookie_value))
             .await
-            .map_err(|e| AppError::from_store(e, "session"))
+            .app_err("session")
     }
 }

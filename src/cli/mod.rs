@@ -7,6 +7,7 @@ mod alias;
 mod case;
 mod connection;
 mod credential;
+mod exception;
 mod keys;
 mod output;
 mod reference;
@@ -47,7 +48,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service (API, and later the admin UI and mailbox processing).
+    /// Run the service: the API, the admin UI and mailbox processing.
     Serve(serve::ServeArgs),
     /// Email Integration credentials.
     #[command(subcommand)]
@@ -82,7 +83,7 @@ pub enum Command {
     Route(route::RouteArgs),
     /// The exception log.
     #[command(subcommand)]
-    Exception(alias::ExceptionCommand),
+    Exception(exception::ExceptionCommand),
     /// Cases created from email.
     #[command(subcommand)]
     Case(case::CaseCommand),
@@ -130,7 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Client(c) => reference::run_client(&app, c).await,
             Command::Contact(c) => reference::run_contact(&app, c).await,
             Command::Route(a) => route::run(&app, a).await,
-            Command::Exception(c) => alias::run_exceptions(&app, c).await,
+            Command::Exception(c) => exception::run(&app, c).await,
             Command::Case(c) => case::run(&app, c).await,
         }
     });

@@ -40,8 +40,13 @@ impl std::error::Error for ValidationError {}
 pub struct ValidationErrors(pub Vec<ValidationError>);
 
 impl ValidationErrors {
+    /// The first broken rule (what a single-error client shows). Never panics: an empty list,
+    /// which no parser makes, reads as a general "invalid input".
     pub fn first(&self) -> &ValidationError {
-        &self.0[0]
+        static NONE: std::sync::LazyLock<ValidationError> = std::sync::LazyLock::new(|| {
+            ValidationError::new("", "invalid", "The input is not valid.")
+        });
+        self.0.first().unwrap_or(&NONE)
     }
 }
 
@@ -81,5 +86,15 @@ impl Collector {
         } else {
             Err(ValidationErrors(self.0))
         }
+    }
+}
+
+#[cfg(test)]
+mod first_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_list_reads_as_invalid_input_instead_of_panicking() {
+        assert_eq!(ValidationErrors(Vec::new()).first().rule, "invalid");
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP edge: the JSON API under `/api/v1`, health endpoints, and (later) the admin pages.
+//! The HTTP edge: the JSON API under `/api/v1`, the admin pages under `/admin`, and
+//! `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Owns routing, authentication of requests, and turning `app` results into HTTP. Must not hold
 //! business rules or SQL: every handler is a thin call into `app`.

@@ -81,6 +81,22 @@ async fn count_cases(data: &Path) -> (i64, i64) {
     (n, distinct)
 }
 
+/// Waits (functional check, generous deadline) until the database holds at least `n` cases.
+async fn wait_for_cases(data: &Path, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (have, _) = count_cases(data).await;
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {n} cases after the crashes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
     let d = Dovecot::start();
@@ -135,10 +151,14 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
         );
     }
 
+    // Each kill lands after the running process has committed a random number of new cases
+    // (observed in the database, not guessed from the clock), so it falls in the middle of work.
     let mut rng = rand::thread_rng();
     let mut kills_during_work = 0;
     for _ in 0..KILLS {
-        std::thread::sleep(Duration::from_millis(rng.gen_range(80..400)));
+        let (before, _) = count_cases(&data).await;
+        let target = before + rng.gen_range(1..40);
+        wait_for_cases(&data, target.min(EMAILS as i64)).await;
         kill9(&mut child.0);
         let (n, _) = count_cases(&data).await;
         if (n as usize) < EMAILS {
@@ -146,22 +166,17 @@ async fn killing_the_process_at_random_moments_loses_and_doubles_nothing() {
         }
         child = KillOnDrop(serve(&data).0);
     }
-    // Let the last process finish the work (functional wait with a generous deadline).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (n, _) = count_cases(&data).await;
-        if n as usize >= EMAILS {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {n} of {EMAILS} cases after the crashes"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    // One more poll cycle must not add anything.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The last process finishes the work.
+    wait_for_cases(&data, EMAILS as i64).await;
     drop(child);
+    // One more poll, run directly, finds nothing left to do.
+    let out = crate::helpers::run_cli(
+        &data,
+        &["credential", "poll", &cred.to_string(), "--json"],
+        None,
+    );
+    let poll: serde_json::Value = serde_json::from_str(&crate::helpers::cli_stdout(&out)).unwrap();
+    assert_eq!(poll["cases_created"], 0, "{poll}");
     eprintln!("{kills_during_work} of {KILLS} kills landed while work was in progress");
     let (n, distinct) = count_cases(&data).await;
     assert_eq!(n as usize, EMAILS, "exactly one case per email");

@@ -103,14 +103,6 @@ fn find_dovecot() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The uid of `name` in /etc/passwd, or the gid in /etc/group.
 fn lookup_id(file: &str, name: &str) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
@@ -154,7 +146,8 @@ impl Dovecot {
         std::fs::write(root.join("cert.pem"), &leaf.cert_pem).unwrap();
         std::fs::write(root.join("key.pem"), &leaf.key_pem).unwrap();
         std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
-        let (imap_port, imaps_port) = (free_port(), free_port());
+        let (imap_port, imaps_port) =
+            (crate::helpers::unique_port(), crate::helpers::unique_port());
         let (run_user, run_group, owner) = if is_root() {
             let uid = lookup_id("/etc/passwd", "nobody").expect("user nobody");
             let (group, gid) = match lookup_id("/etc/group", "nogroup") {

@@ -22,6 +22,18 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend of tests that do not name one: `MAILROOM_TEST_BACKEND=postgres` runs them on
+    /// PostgreSQL (`.ci/run` runs the suite once per backend); SQLite otherwise.
+    pub fn from_env() -> Self {
+        match std::env::var("MAILROOM_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("MAILROOM_TEST_BACKEND={other}: use sqlite or postgres"),
+        }
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -101,8 +113,9 @@ pub fn rand_suffix() -> String {
 }
 
 impl TestApp {
+    /// A server on the backend of `MAILROOM_TEST_BACKEND` (SQLite by default).
     pub async fn spawn() -> Self {
-        Self::spawn_on(Backend::Sqlite).await
+        Self::spawn_on(Backend::from_env()).await
     }
 
     pub async fn spawn_on(backend: Backend) -> Self {
@@ -114,9 +127,9 @@ impl TestApp {
         Self::spawn_custom(backend, processing, |_| {}).await
     }
 
-    /// A server on SQLite with these web settings (public URL, trusted proxies).
+    /// A server with these web settings (public URL, trusted proxies).
     pub async fn spawn_with_web(web: mailroom::config::WebSettings) -> Self {
-        Self::spawn_custom(Backend::Sqlite, ProcessingOptions::default(), |s| {
+        Self::spawn_custom(Backend::from_env(), ProcessingOptions::default(), |s| {
             s.web = Ok(web)
         })
         .await
@@ -128,6 +141,7 @@ impl TestApp {
         processing: ProcessingOptions,
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
+        init_tracing();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -258,6 +272,17 @@ impl TestApp {
         .await
     }
 
+    /// Runs the real `mailroom` binary on this app's data (its data directory, and its
+    /// PostgreSQL database when it has one).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut all: Vec<&str> = Vec::new();
+        if let Some(url) = &self.database_url {
+            all.extend(["--database-url", url.as_str()]);
+        }
+        all.extend_from_slice(args);
+        run_cli(&self.data_path(), &all, stdin)
+    }
+
     /// Creates a credential from `valid_credential(n)` with overrides; panics unless 201.
     pub async fn create_credential(&self, body: &Value) -> Value {
         let r = self.post("/api/v1/credentials", body).await;
@@ -271,6 +296,36 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(url) = self.database_url.take() {
+            drop_pg_database(&url);
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL database (closing its connections), from any context.
+fn drop_pg_database(url: &str) {
+    let Some(name) = url.rsplit('/').next().map(str::to_string) else {
+        return;
+    };
+    let dropped = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            use sqlx::Executor;
+            let pool = sqlx::PgPool::connect(PG_ADMIN_URL).await?;
+            pool.execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await?;
+            pool.close().await;
+            Ok::<(), sqlx::Error>(())
+        })
+    })
+    .join();
+    if let Ok(Err(e)) = dropped {
+        eprintln!("could not drop the test database: {e}");
     }
 }
 
@@ -371,4 +426,47 @@ pub fn cli_add_dovecot_credential(data_dir: &Path, port: &str, extra: &[&str]) -
     args.extend_from_slice(extra);
     let out = cli_stdout(&run_cli(data_dir, &args, Some(&format!("{PASSWORD}\n"))));
     serde_json::from_str::<Value>(&out).expect("credential JSON")["id"].to_string()
+}
+
+/// A port for a server that cannot be told to bind port 0 and report it (Dovecot,
+/// chromedriver). Ports come from below the kernel's ephemeral range (32768–60999), where no
+/// port-0 bind of another test lands, and each is handed out once per test process; it is
+/// checked free before it is given.
+pub fn unique_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Start at a place of this process's own, so two test runs at once rarely meet.
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 500) as u16 * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            port < 32_768,
+            "no free test port left below the ephemeral range"
+        );
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.2", port)).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
+/// Logs of the in-process service go to the test's own output (shown when it fails), once
+/// per test binary; `RUST_LOG` filters as in production.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .with_target(false)
+            .try_init();
+    });
 }

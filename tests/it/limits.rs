@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER, admin_app, csrf_of, sign_in};
 use crate::dovecot::{Dovecot, USER};
-use crate::helpers::{Backend, TestApp, cli_stdout, run_cli, valid_credential, with};
+use crate::helpers::{Backend, TestApp, cli_stdout, valid_credential, with};
 use crate::processing::{connect_mailbox, deliver};
 
 /// A signed-in administrator's browser (no redirects followed).
@@ -306,7 +306,7 @@ async fn the_per_sender_limit_is_a_setting_and_the_case_says_why_it_is_not_ackno
         sender_limit_per_hour: 2,
         ..Default::default()
     };
-    let app = TestApp::spawn_with(Backend::Sqlite, opts).await;
+    let app = TestApp::spawn_with(Backend::from_env(), opts).await;
     app.app
         .create_user(
             "test",
@@ -363,11 +363,7 @@ async fn the_per_sender_limit_is_a_setting_and_the_case_says_why_it_is_not_ackno
     let limited = id_of("Question 2");
 
     // The CLI and the admin page say the same.
-    let shown = cli_stdout(&run_cli(
-        &app.data_path(),
-        &["case", "show", &limited.to_string()],
-        None,
-    ));
+    let shown = cli_stdout(&app.cli(&["case", "show", &limited.to_string()], None));
     assert!(
         shown.contains("Not acknowledged: more than 2 emails from Ann@client.example this hour"),
         "{shown}"

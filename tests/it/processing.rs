@@ -532,7 +532,7 @@ async fn oversized_mail_goes_to_the_exception_log_and_stays_unread() {
         max_message_bytes: limit,
         ..Default::default()
     };
-    let app = TestApp::spawn_with(Backend::Sqlite, opts).await;
+    let app = TestApp::spawn_with(Backend::from_env(), opts).await;
     let (cred, _, _) = connect_mailbox(&app, &d, true).await;
     let big = |i| email(i, USER, "", &"Scanned pages. ".repeat(2_000));
     deliver(&d, "1.small", &email(1, USER, "", "Hello"), false);
@@ -705,7 +705,7 @@ async fn the_backlog_gauge_counts_down_while_a_poll_commits_its_batches() {
         batch_size: 100,
         ..Default::default()
     };
-    let app = TestApp::spawn_with(Backend::Sqlite, opts).await;
+    let app = TestApp::spawn_with(Backend::from_env(), opts).await;
     let (cred, _, _) = connect_mailbox(&app, &d, true).await;
     for i in 0..250 {
         deliver(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, run_cli, valid_credential};
+use crate::helpers::{Backend, TestApp, valid_credential};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -474,11 +474,7 @@ async fn cli_import_reports_every_bad_line_and_imports_nothing() {
         ),
     )
     .unwrap();
-    let out = run_cli(
-        &app.data_path(),
-        &["client", "import", csv.to_str().unwrap()],
-        None,
-    );
+    let out = app.cli(&["client", "import", csv.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     for needle in [
@@ -510,11 +506,7 @@ async fn cli_import_reports_every_bad_line_and_imports_nothing() {
         ),
     )
     .unwrap();
-    let out = run_cli(
-        &app.data_path(),
-        &["client", "import", json_file.to_str().unwrap()],
-        None,
-    );
+    let out = app.cli(&["client", "import", json_file.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("line 3: name"),
@@ -526,11 +518,7 @@ async fn cli_import_reports_every_bad_line_and_imports_nothing() {
         format!("name,client_number,email_domains,default_workspace_id\nAcme,AC1,acme.com,{ws}\nGlobex,GX,,{ws}\n"),
     )
     .unwrap();
-    let out = run_cli(
-        &app.data_path(),
-        &["client", "import", csv.to_str().unwrap(), "--json"],
-        None,
-    );
+    let out = app.cli(&["client", "import", csv.to_str().unwrap(), "--json"], None);
     assert!(
         out.status.success(),
         "{}",

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, run_cli, valid_credential};
+use crate::helpers::{Backend, TestApp, valid_credential};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -328,8 +328,7 @@ async fn cli_route_prints_the_decision_and_its_reasons() {
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("body.txt");
     std::fs::write(&body, format!("Hello,\nplease see WSID={}\n", w.ws_token)).unwrap();
-    let out = run_cli(
-        &w.app.data_path(),
+    let out = w.app.cli(
         &[
             "route",
             "--to",
@@ -355,8 +354,7 @@ async fn cli_route_prints_the_decision_and_its_reasons() {
     assert!(stdout.contains("New Hire"), "{stdout}");
     assert!(stdout.contains("workspace [wsid_token]"), "{stdout}");
 
-    let out = run_cli(
-        &w.app.data_path(),
+    let out = w.app.cli(
         &[
             "route",
             "--to",
@@ -375,8 +373,7 @@ async fn cli_route_prints_the_decision_and_its_reasons() {
         "Email Contains Missing or Invalid Key Information - Workspace ID: # Project Type ID: 0"
     );
 
-    let out = run_cli(
-        &w.app.data_path(),
+    let out = w.app.cli(
         &["route", "--to", "bad", "--from", "x@nowhere.example"],
         None,
     );

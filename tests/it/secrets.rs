@@ -18,13 +18,15 @@ pub struct Server {
     pub base: String,
     pub token: String,
     output: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// Copies a pipe into `into` (and its lines to `lines`) until the process closes it.
 fn capture(
     pipe: impl Read + Send + 'static,
     into: Arc<Mutex<String>>,
     lines: Option<std::sync::mpsc::Sender<String>>,
-) {
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             into.lock().unwrap().push_str(&line);
@@ -33,7 +35,7 @@ fn capture(
                 let _ = tx.send(line);
             }
         }
-    });
+    })
 }
 
 impl Server {
@@ -50,8 +52,10 @@ impl Server {
             .expect("start mailroom serve");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        capture(child.stdout.take().unwrap(), output.clone(), Some(tx));
-        capture(child.stderr.take().unwrap(), output.clone(), None);
+        let readers = vec![
+            capture(child.stdout.take().unwrap(), output.clone(), Some(tx)),
+            capture(child.stderr.take().unwrap(), output.clone(), None),
+        ];
         let (mut base, mut token) = (String::new(), String::new());
         while base.is_empty() {
             let line = rx
@@ -69,6 +73,7 @@ impl Server {
             base,
             token,
             output,
+            readers,
         }
     }
 
@@ -79,7 +84,9 @@ impl Server {
             .status();
         let status = self.child.wait().expect("wait for serve");
         assert!(status.success(), "serve exited with {status}");
-        std::thread::sleep(std::time::Duration::from_millis(100)); // let the readers drain the pipes
+        for reader in self.readers.drain(..) {
+            reader.join().expect("pipe reader"); // the pipes are drained once they close
+        }
         self.output.lock().unwrap().clone()
     }
 }
