@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::domain::{
-    CredentialFields, CredentialPatch, NewCredential, PasswordChange, RawCredential, Secret,
+    CredentialFields, CredentialPatch, HealthState, NewCredential, PasswordChange, RawCredential,
+    Secret,
 };
 use crate::store::{AuditEntry, CredentialRow, ExceptionEntry};
 use crate::vault::OpenError;
@@ -53,7 +54,7 @@ pub struct LastTestView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthView {
-    pub state: String,
+    pub state: HealthState,
     pub last_success_at: Option<String>,
     pub failing_since: Option<String>,
     pub last_error: Option<String>,
@@ -91,7 +92,7 @@ impl CredentialView {
                 message: t.message.clone(),
             }),
             health: HealthView {
-                state: row.health.state.clone(),
+                state: row.health.state,
                 last_success_at: row.health.last_success_at.map(iso_time),
                 failing_since: row.health.failing_since.map(iso_time),
                 last_error: row.health.last_error.clone(),

@@ -143,7 +143,7 @@ fn print_credential(c: &CredentialView, json: bool) -> anyhow::Result<()> {
         ("Description", c.description.clone()),
         ("Enabled", c.enabled.to_string()),
         ("Password", "set (hidden)".to_string()),
-        ("Health", c.health.state.clone()),
+        ("Health", c.health.state.to_string()),
         ("Aliases", c.aliases_count.to_string()),
         (
             "Last test",
@@ -189,7 +189,7 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
                         c.mailbox.clone(),
                         format!("{}:{}", c.host, c.port),
                         c.security.to_string(),
-                        c.health.state.clone(),
+                        c.health.state.to_string(),
                         c.aliases_count.to_string(),
                         c.last_test
                             .as_ref()

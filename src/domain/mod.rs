@@ -6,6 +6,7 @@
 mod alias;
 mod credential;
 mod email;
+mod health;
 mod reference;
 pub mod routing;
 mod secret;
@@ -18,6 +19,7 @@ pub use credential::{
     parse_password, password_required,
 };
 pub use email::EmailAddress;
+pub use health::HealthState;
 pub use reference::{
     ClientFields, ClientNumber, ContactFields, EmailDomain, RawClient, RawContact, RawNamed,
     RefName,

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::audit::{commit_change, write_audit};
 use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
-use crate::domain::{CredentialFields, RawCredential};
+use crate::domain::{CredentialFields, HealthState, RawCredential};
 use crate::vault::Sealed;
 
 /// The outcome of the latest Test Connection on a credential.
@@ -20,7 +20,7 @@ pub struct LastTest {
 /// Processing health, as the poller last left it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Health {
-    pub state: String,
+    pub state: HealthState,
     pub last_success_at: Option<i64>,
     pub failing_since: Option<i64>,
     pub last_error: Option<String>,
@@ -110,7 +110,7 @@ macro_rules! credential_from_row {
             updated_by: r.try_get("updated_by")?,
             last_test,
             health: Health {
-                state: r.try_get("health_state")?,
+                state: HealthState::parse(&r.try_get::<String, _>("health_state")?),
                 last_success_at: r.try_get("last_success_at")?,
                 failing_since: r.try_get("failing_since")?,
                 last_error: r.try_get("last_error")?,
@@ -379,7 +379,7 @@ impl Store {
                  last_error = $4, next_attempt_at = $5, auth_failures = $6, \
                  backlog = COALESCE($8, backlog) WHERE id = $7",
             )
-            .bind(&h.state)
+            .bind(h.state.as_str())
             .bind(h.last_success_at)
             .bind(h.failing_since)
             .bind(&h.last_error)

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::routing::{alias_rule, client_rule};
 use super::{App, AppError, AppResult};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, HealthState};
 use crate::domain::routing::{
     self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
 };
@@ -570,7 +570,7 @@ impl App {
 
     async fn record_success(&self, row: &CredentialRow) {
         let h = Health {
-            state: "healthy".into(),
+            state: HealthState::Healthy,
             last_success_at: Some(now_ms()),
             failing_since: None,
             last_error: None,
@@ -605,7 +605,11 @@ impl App {
         let failing_for = now_ms() - since;
         let backoff_ms = backoff(failing_for).as_millis() as i64;
         let h = Health {
-            state: if paused { "paused_auth" } else { "failing" }.into(),
+            state: if paused {
+                HealthState::PausedAuth
+            } else {
+                HealthState::Failing
+            },
             last_success_at: current.last_success_at,
             failing_since: Some(since),
             last_error: Some(if paused {

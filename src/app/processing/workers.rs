@@ -21,7 +21,7 @@ pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiv
             Ok(list) => {
                 for c in list {
                     let alive = workers.get(&c.id).is_some_and(|h| !h.is_finished());
-                    if c.enabled && c.health.state != "paused_auth" && !alive {
+                    if c.enabled && !c.health.state.is_paused() && !alive {
                         let app = app.clone();
                         let rx = shutdown.clone();
                         let opts = opts.clone();
@@ -55,7 +55,7 @@ async fn worker(
         let Ok(row) = app.credential_row(id).await else {
             return;
         };
-        if !row.fields.enabled || row.health.state == "paused_auth" {
+        if !row.fields.enabled || row.health.state.is_paused() {
             return;
         }
         if let Some(next) = row.health.next_attempt_at {
@@ -104,9 +104,12 @@ impl App {
     /// credential is tried again at once.
     pub(crate) async fn resume_processing(&self, id: i64) -> AppResult<()> {
         let row = self.credential_row(id).await?;
-        if matches!(row.health.state.as_str(), "paused_auth" | "failing") {
+        if matches!(
+            row.health.state,
+            HealthState::PausedAuth | HealthState::Failing
+        ) {
             let h = Health {
-                state: "idle".into(),
+                state: HealthState::Idle,
                 last_success_at: row.health.last_success_at,
                 failing_since: None,
                 last_error: None,
