@@ -211,7 +211,8 @@ impl App {
             }
             Err(e) => {
                 self.metrics.record_poll(false, micros, 0, 0, 0);
-                self.record_failure(row, &e.to_string(), false, opts).await;
+                // The whole chain of causes ("{e:#}"), not only the outermost context.
+                self.record_failure(row, &format!("{e:#}"), false, opts).await;
             }
         }
         result
