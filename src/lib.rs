@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod domain;
 pub mod imap;
 pub mod ingest;
