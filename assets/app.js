@@ -68,6 +68,46 @@
   if (secure && warning) {
     secure.addEventListener("change", function () { warning.hidden = secure.checked; });
   }
+  // A typed mailbox's provider (its domain, MX or SRV records, asked of the server) fills host,
+  // port and security while the host is still empty, and its sign-in advice is shown.
+  var mailbox = document.getElementById("mailbox");
+  if (mailbox && mailbox.hasAttribute("data-detect")) {
+    var mform = mailbox.form;
+    var providerHint = document.getElementById("provider-hint");
+    var asked = "";
+    var announce = function (el) {
+      if (el) { el.dispatchEvent(new Event("change", { bubbles: true })); }
+    };
+    var fill = function (d, typed) {
+      var host = mform.elements["host"];
+      if (!d || String(mailbox.value).trim() !== typed) { return; }
+      if (d.host && host && String(host.value).trim() === "") {
+        host.value = d.host;
+        if (mform.elements["port"]) { mform.elements["port"].value = d.port; }
+        var secure = mform.elements["use_secure_connection"];
+        var mode = mform.elements["secure_mode"];
+        if (secure) { secure.checked = d.security !== "none"; announce(secure); }
+        if (mode && d.security !== "none") { mode.value = d.security; }
+        announce(host);
+      }
+      if (providerHint) {
+        providerHint.textContent = d.provider ? d.provider.name + ": " + d.provider.hint : d.reason;
+        providerHint.hidden = false;
+      }
+    };
+    mailbox.addEventListener("change", function () {
+      var typed = String(mailbox.value).trim();
+      var host = mform.elements["host"];
+      if (typed === asked || typed.indexOf("@") < 1 || !host || String(host.value).trim() !== "") { return; }
+      asked = typed;
+      fetch(mailbox.getAttribute("data-detect") + "?mailbox=" + encodeURIComponent(typed), {
+        headers: { "Accept": "application/json" },
+        credentials: "same-origin"
+      }).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) { fill(d, typed); })
+        .catch(function () { /* no guess: the form is filled by hand */ });
+    });
+  }
   // Delete asks for confirmation before the confirmation page is even needed.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) {

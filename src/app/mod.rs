@@ -12,6 +12,7 @@ mod credentials;
 mod exceptions;
 mod keys;
 pub mod processing;
+pub mod providers;
 mod reference;
 mod routing;
 mod sessions;
@@ -33,6 +34,7 @@ pub use connection_test::{ConnectionOverrides, ConnectionTestView, TestedTarget}
 pub use credentials::{CredentialView, HealthView, LastTestView};
 pub use exceptions::ExceptionView;
 pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
+pub use providers::{DetectionView, ProviderView};
 pub use reference::{
     ClientView, ContactView, ImportError, ImportItem, ImportReport, NamedView, RowError,
     StampsView, kind_title,

@@ -7,6 +7,7 @@ mod alias;
 mod credential;
 mod email;
 mod health;
+pub mod providers;
 mod reference;
 pub mod routing;
 mod secret;

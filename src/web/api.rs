@@ -34,6 +34,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(super::api_connection::routes())
         .merge(super::api_aliases::routes())
         .merge(super::api_processing::routes())
+        .merge(super::api_providers::routes())
 }
 
 async fn list_credentials(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {

@@ -9,6 +9,7 @@ mod api;
 mod api_aliases;
 mod api_connection;
 mod api_processing;
+mod api_providers;
 mod auth;
 mod edge;
 mod error;

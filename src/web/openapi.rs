@@ -282,6 +282,20 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         None,
         200,
     ),
+    (
+        "get",
+        "/api/v1/providers",
+        crate::domain::providers::PRESETS_SUMMARY,
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/providers/detect",
+        "Guess a mailbox's provider (?mailbox=): its domain, then MX records, then RFC 6186 _imaps._tcp SRV; answers found_by (domain, mx, srv or none, with the reason), the preset and host, port and security",
+        None,
+        200,
+    ),
 ];
 
 /// How the password goes with a change of where it is sent (SPEC §1.3).

@@ -18,6 +18,7 @@ mod credentials;
 mod hardening;
 mod limits;
 mod processing;
+mod providers;
 mod reference;
 mod routing;
 mod secrets;

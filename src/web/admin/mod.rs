@@ -8,6 +8,7 @@ mod pages;
 mod pages_aliases;
 mod pages_common;
 mod pages_processing;
+mod pages_providers;
 mod pages_reference;
 mod session;
 
@@ -69,6 +70,7 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
         .merge(pages_aliases::routes())
         .merge(pages_reference::routes())
         .merge(pages_processing::routes())
+        .merge(pages_providers::routes())
         .route(
             "/admin/static/app.css",
             get(|| async {
