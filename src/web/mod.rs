@@ -35,7 +35,7 @@ pub use error::ApiError;
 pub use openapi::ROUTES;
 
 /// The largest request body accepted.
-const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub type SharedApp = Arc<App>;
 

@@ -4,12 +4,14 @@
 //! Owns page routes, sessions, CSRF and security headers for pages. Must not hold business rules.
 
 mod login_throttle;
-mod pages;
+mod pages_audit;
+mod pages_credentials;
 mod pages_aliases;
 mod pages_common;
 mod pages_processing;
 mod pages_providers;
 mod pages_reference;
+mod pages_sign_in;
 mod session;
 
 use std::sync::Arc;
@@ -38,35 +40,35 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
         )
         .route(
             session::LOGIN_PATH,
-            get(pages::login_page).post(pages::login_submit),
+            get(pages_sign_in::login_page).post(pages_sign_in::login_submit),
         )
-        .route("/admin/logout", post(pages::logout))
-        .route("/admin/email-integration", get(pages::dashboard))
+        .route("/admin/logout", post(pages_sign_in::logout))
+        .route("/admin/email-integration", get(pages_credentials::dashboard))
         .route(
             "/admin/email-integration/new",
-            get(pages::new_form).post(pages::new_submit),
+            get(pages_credentials::new_form).post(pages_credentials::new_submit),
         )
         .route(
             "/admin/email-integration/{id}",
-            get(pages::details).post(pages::details_submit),
+            get(pages_credentials::details).post(pages_credentials::details_submit),
         )
         .route(
             "/admin/email-integration/{id}/password",
-            post(pages::change_password),
+            post(pages_credentials::change_password),
         )
         .route(
             "/admin/email-integration/connection-test",
-            post(pages::test_new),
+            post(pages_credentials::test_new),
         )
         .route(
             "/admin/email-integration/{id}/connection-test",
-            post(pages::test_saved),
+            post(pages_credentials::test_saved),
         )
         .route(
             "/admin/email-integration/{id}/delete",
-            get(pages::delete_page).post(pages::delete_submit),
+            get(pages_credentials::delete_page).post(pages_credentials::delete_submit),
         )
-        .route("/admin/audit", get(pages::audit))
+        .route("/admin/audit", get(pages_audit::audit))
         .merge(pages_aliases::routes())
         .merge(pages_reference::routes())
         .merge(pages_processing::routes())
@@ -91,6 +93,10 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
                     .into_response()
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            session::csrf_on_every_post,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app,
             session::same_site_requests,

@@ -17,9 +17,9 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::pages_common::{
-    FieldErrors, Frame, csrf_refused, error_page, optional_id, parse_id, render,
+    FieldErrors, Frame, error_page, optional_id, parse_id, render,
 };
-use super::session::{Admin, csrf_ok};
+use super::session::Admin;
 use crate::app::{AliasView, AppError, CredentialView, RouteRequest, RouteView};
 use crate::domain::{FIELD_MAPPING_NAMES, RawAlias};
 use crate::store::NamedKind;
@@ -261,8 +261,6 @@ impl AliasValues {
 #[derive(Deserialize, Default)]
 pub struct AliasForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email_alias: String,
     is_default: Option<String>,
     #[serde(default)]
@@ -454,9 +452,6 @@ async fn new_submit(
         Ok((c, _)) => c,
         Err(r) => return *r,
     };
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, &credential_back(cid));
-    }
     match app
         .create_alias(&admin.session.actor, cid, &form.to_raw())
         .await
@@ -494,9 +489,6 @@ async fn edit_submit(
         Ok(_) => unreachable!("an alias id was given"),
         Err(r) => return *r,
     };
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, &credential_back(cid));
-    }
     if let Err(e) = alias_of(&app, cid, aid).await {
         return error_page(&admin, e, &credential_back(cid));
     }
@@ -562,26 +554,16 @@ async fn delete_page(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn delete_submit(
     State(app): State<SharedApp>,
     admin: Admin,
     Path((cid, aid)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
 ) -> Response {
     let (cid, aid) = match ids(&admin, &cid, Some(&aid)) {
         Ok((c, Some(a))) => (c, a),
         Ok(_) => unreachable!("an alias id was given"),
         Err(r) => return *r,
     };
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, &credential_back(cid));
-    }
     let result = async {
         alias_of(&app, cid, aid).await?;
         app.delete_alias(&admin.session.actor, aid).await

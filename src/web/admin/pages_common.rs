@@ -3,6 +3,8 @@
 //!
 //! Owns no route and no business rule; must not build HTML with `format!`.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -174,4 +176,28 @@ impl FieldErrors {
             other => Err(other),
         }
     }
+}
+
+/// What a page says after a redirect from a change (`?flash=key`).
+const FLASHES: &[(&str, &str)] = &[
+    ("saved", "Saved."),
+    ("alias-deleted", "Alias deleted."),
+    (
+        "created",
+        "Credential saved. Add an alias for its mailbox next.",
+    ),
+    (
+        "password-changed",
+        "Password changed. Click Test Connection to test the new password.",
+    ),
+    ("deleted", "Credential deleted."),
+];
+
+/// The text of a `?flash=` key set by a redirect after a change.
+pub fn flash_text(q: &HashMap<String, String>) -> Option<String> {
+    let key = q.get("flash")?;
+    FLASHES
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, t)| t.to_string())
 }

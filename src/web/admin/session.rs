@@ -15,6 +15,7 @@ use crate::web::edge::{FormOrigin, form_origin, names_public_host};
 pub const COOKIE_NAME: &str = "mailroom_session";
 
 /// A signed-in administrator; extracting it from an anonymous request redirects to login.
+#[derive(Clone)]
 pub struct Admin {
     pub session: AdminSession,
     pub cookie_value: String,
@@ -38,6 +39,10 @@ impl FromRequestParts<SharedApp> for Admin {
         parts: &mut Parts,
         app: &SharedApp,
     ) -> Result<Self, Self::Rejection> {
+        // A POST's session was already read (and its CSRF token checked) by `csrf_on_every_post`.
+        if let Some(admin) = parts.extensions.get::<Admin>() {
+            return Ok(admin.clone());
+        }
         let to_login = || {
             let next = parts.uri.path_and_query().map_or("/admin", |p| p.as_str());
             let next: String = url_encode(next);
@@ -119,3 +124,45 @@ pub async fn same_site_requests(
 
 /// The sign-in page and form.
 pub const LOGIN_PATH: &str = "/admin/login";
+
+/// Every admin POST but the login form must carry its session's CSRF token (the `csrf` form
+/// field): checked here, for every route at once, so no handler can forget it. A POST without
+/// a session goes on to its handler, whose `Admin` extractor sends it to the login page.
+pub async fn csrf_on_every_post(
+    State(app): State<SharedApp>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() != Method::POST || req.uri().path() == LOGIN_PATH {
+        return next.run(req).await;
+    }
+    let Some(value) = cookie_value(req.headers()) else {
+        return next.run(req).await;
+    };
+    let session = match app.session(&value).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return crate::web::ApiError::from(e).into_response(),
+    };
+    let admin = Admin {
+        session,
+        cookie_value: value,
+    };
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::web::MAX_BODY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
+    };
+    let submitted = form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !csrf_ok(&admin.session, &submitted) {
+        return super::pages_common::csrf_refused(&admin, "/admin/email-integration");
+    }
+    parts.extensions.insert(admin);
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}

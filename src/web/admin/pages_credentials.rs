@@ -1,199 +1,29 @@
-//! The admin page handlers and their templates. Each handler checks the session (and the CSRF
-//! token on posts), calls one `app` function, and renders or redirects. Never builds HTML with
-//! `format!`: every page is an askama template, escaped by default.
+//! The credential pages (System Admin > Email Integration): the dashboard, the New and Details
+//! forms with Test Connection in place, Change Password and Delete. Each handler gets the
+//! signed-in `Admin` (posts' CSRF tokens are checked by `session::csrf_on_every_post`), calls
+//! one `app` function, and renders or redirects. Never builds HTML with `format!`: every page
+//! is an askama template, escaped by default.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 use askama::Template;
-use axum::Extension;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
-use axum::http::header::SET_COOKIE;
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::LoginThrottle;
-use super::pages_common::{FieldErrors, csrf_refused, error_page, parse_id, render as page};
-use super::session::{Admin, csrf_ok, session_cookie};
+use super::pages_common::{FieldErrors, error_page, flash_text, parse_id, render as page};
+use super::session::Admin;
 use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
 use crate::web::SharedApp;
-use crate::web::edge::{client_address, is_https};
 
-/// The CSRF check and the credential id of a post about one credential, or the page to answer
-/// (an early-return page, so its size does not matter).
+/// The credential id of a post about one credential, or the page to answer (an early-return
+/// page, so its size does not matter). The CSRF token was checked by `csrf_on_every_post`.
 #[allow(clippy::result_large_err)]
-fn posted_credential(admin: &Admin, csrf: &str, raw_id: &str) -> Result<i64, Response> {
+fn posted_credential(admin: &Admin, raw_id: &str) -> Result<i64, Response> {
     const BACK: &str = "/admin/email-integration";
-    if !csrf_ok(&admin.session, csrf) {
-        return Err(csrf_refused(admin, BACK));
-    }
     parse_id(raw_id).ok_or_else(|| error_page(admin, AppError::NotFound("credential"), BACK))
-}
-
-const FLASHES: &[(&str, &str)] = &[
-    ("saved", "Saved."),
-    ("alias-deleted", "Alias deleted."),
-    (
-        "created",
-        "Credential saved. Add an alias for its mailbox next.",
-    ),
-    (
-        "password-changed",
-        "Password changed. Click Test Connection to test the new password.",
-    ),
-    ("deleted", "Credential deleted."),
-];
-
-fn flash_text(q: &HashMap<String, String>) -> Option<String> {
-    let key = q.get("flash")?;
-    FLASHES
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, t)| t.to_string())
-}
-
-// ---------------------------------------------------------------- sign in / out
-
-#[derive(Template)]
-#[template(path = "admin/login.html")]
-struct LoginPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
-    error: Option<String>,
-    next: String,
-    username: String,
-}
-
-/// Only local admin paths, in plain printable ASCII, are followed after sign-in.
-fn safe_next(next: Option<&String>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with("/admin")
-                && !n.starts_with("//")
-                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
-        {
-            n.clone()
-        }
-        _ => "/admin/email-integration".to_string(),
-    }
-}
-
-pub async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
-    page(
-        StatusCode::OK,
-        &LoginPage {
-            nav_user: None,
-            csrf: String::new(),
-            flash: flash_text(&q),
-            error: None,
-            next: safe_next(q.get("next")),
-            username: String::new(),
-        },
-    )
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    username: String,
-    password: Option<Secret>,
-    next: Option<String>,
-}
-
-pub async fn login_submit(
-    State(app): State<SharedApp>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Extension(throttle): Extension<Arc<LoginThrottle>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let next = safe_next(form.next.as_ref());
-    let fail = |status: StatusCode, error: String| {
-        page(
-            status,
-            &LoginPage {
-                nav_user: None,
-                csrf: String::new(),
-                flash: None,
-                error: Some(error),
-                next: next.clone(),
-                username: form.username.clone(),
-            },
-        )
-    };
-    let web = app.settings().web();
-    // Counted before the password is checked: parallel guesses get no more tries than
-    // sequential ones.
-    let attempt = match throttle.begin(&form.username, client_address(peer.ip(), &headers, web)) {
-        Ok(a) => a,
-        Err(wait) => {
-            let minutes = wait.as_secs().div_ceil(60).max(1);
-            return fail(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed sign-ins for this account from this address. Try again in {minutes} minute(s)."
-                ),
-            );
-        }
-    };
-    let password = form
-        .password
-        .clone()
-        .unwrap_or_else(|| Secret::new(String::new()));
-    match app.sign_in(&form.username, &password).await {
-        Ok(Some((cookie, _))) => {
-            throttle.succeeded(attempt);
-            let mut r = Redirect::to(&next).into_response();
-            r.headers_mut().insert(
-                SET_COOKIE,
-                session_cookie(&cookie, is_https(peer.ip(), &headers, web)),
-            );
-            r
-        }
-        Ok(None) => fail(
-            StatusCode::UNAUTHORIZED,
-            "Wrong username or password.".to_string(),
-        ),
-        Err(AppError::TooManyRequests { message, .. }) => {
-            fail(StatusCode::TOO_MANY_REQUESTS, message)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failed");
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Sign-in is not possible right now; the server log has the details.".into(),
-            )
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn logout(
-    State(app): State<SharedApp>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    admin: Admin,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
-    let _ = app.sign_out(&admin.cookie_value).await;
-    let mut r = Redirect::to("/admin/login").into_response();
-    r.headers_mut().insert(
-        SET_COOKIE,
-        session_cookie("", is_https(peer.ip(), &headers, app.settings().web())),
-    );
-    r
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -311,8 +141,6 @@ impl FormValues {
 /// A posted credential form (new or edit).
 #[derive(Deserialize, Default)]
 pub struct CredentialForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     mailbox: String,
     password: Option<Secret>,
@@ -468,9 +296,6 @@ pub async fn new_submit(
     admin: Admin,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
     let values = form.values(false);
     let result = match form.to_raw(false) {
         Ok(raw) => app.create_credential(&admin.session.actor, &raw).await,
@@ -528,7 +353,7 @@ pub async fn details_submit(
     Path(id): Path<String>,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    let id = match posted_credential(&admin, &form.csrf, &id) {
+    let id = match posted_credential(&admin, &id) {
         Ok(id) => id,
         Err(page) => return page,
     };
@@ -557,8 +382,6 @@ pub async fn details_submit(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     new_password: Option<Secret>,
     confirm_password: Option<Secret>,
 }
@@ -569,7 +392,7 @@ pub async fn change_password(
     Path(id): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let id = match posted_credential(&admin, &form.csrf, &id) {
+    let id = match posted_credential(&admin, &id) {
         Ok(id) => id,
         Err(page) => return page,
     };
@@ -639,9 +462,8 @@ pub async fn delete_submit(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> Response {
-    let id = match posted_credential(&admin, &form.csrf, &id) {
+    let id = match posted_credential(&admin, &id) {
         Ok(id) => id,
         Err(page) => return page,
     };
@@ -661,47 +483,6 @@ pub async fn delete_submit(
             Err(e) => error_page(&admin, e, "/admin/email-integration"),
         },
         Err(e) => error_page(&admin, e, "/admin/email-integration"),
-    }
-}
-
-// ---------------------------------------------------------------- audit
-
-pub struct AuditLine {
-    at: String,
-    actor: String,
-    action: String,
-    summary: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin/audit.html")]
-struct AuditPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
-    items: Vec<AuditLine>,
-}
-
-pub async fn audit(State(app): State<SharedApp>, admin: Admin) -> Response {
-    match app.list_audit(200, None).await {
-        Ok(rows) => page(
-            StatusCode::OK,
-            &AuditPage {
-                nav_user: Some(admin.session.username.clone()),
-                csrf: admin.session.csrf_token.clone(),
-                flash: None,
-                items: rows
-                    .into_iter()
-                    .map(|r| AuditLine {
-                        at: crate::app::iso_time(r.at),
-                        actor: r.actor,
-                        action: r.action,
-                        summary: r.summary,
-                    })
-                    .collect(),
-            },
-        ),
-        Err(e) => error_page(&admin, e, "/admin"),
     }
 }
 
@@ -808,9 +589,6 @@ pub async fn test_new(
     headers: HeaderMap,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/email-integration");
-    }
     let fragment = match form.to_raw(false) {
         Err(e) => TestResultFragment::invalid(&e.into()),
         Ok(raw) => match app.test_connection(&admin.session.actor, &raw).await {
@@ -839,7 +617,7 @@ pub async fn test_saved(
     Path(id): Path<String>,
     Form(form): Form<CredentialForm>,
 ) -> Response {
-    let id = match posted_credential(&admin, &form.csrf, &id) {
+    let id = match posted_credential(&admin, &id) {
         Ok(id) => id,
         Err(page) => return page,
     };
