@@ -1,5 +1,7 @@
 //! Parses one raw message (MIME) into the fields of a case. Never panics on bad input: a parser
-//! panic is caught and reported as an error, and whatever could be read is kept.
+//! panic is caught and reported as an error, and whatever could be read is kept. Content with
+//! no header block (an Outlook `.msg` file, a pasted document) is "not an email". The body and
+//! the attachments come from a walk of the whole MIME tree (`body`).
 //!
 //! A header that must appear once (From, Subject, To, Cc, Message-ID, Date…) but appears twice
 //! is read from its FIRST occurrence: a second `From` appended by a relay or an attacker must
@@ -9,10 +11,11 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::LazyLock;
 
-use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MimeHeaders};
+use mail_parser::{HeaderName, HeaderValue, Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::address::mailbox_addresses;
+use super::body;
 
 /// One attachment, decoded.
 #[derive(Debug, Clone)]
@@ -37,8 +40,11 @@ pub struct ParsedEmail {
     pub date: Option<i64>,
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
-    /// The plain-text body (from HTML when there is no text part).
+    /// The plain-text body: every inline text part, in order (HTML as text where it had no
+    /// text alternative).
     pub text: String,
+    /// The HTML of the body, kept for display (None when the email has no HTML body part).
+    pub html: Option<String>,
     pub attachments: Vec<Attachment>,
     /// Raw header lines (name, value) for rules that read headers.
     pub headers: Vec<(String, String)>,
@@ -54,6 +60,68 @@ pub enum ParseError {
     Unreadable,
     #[error("the MIME parser failed on this message")]
     ParserPanicked,
+    #[error(
+        "not an email: it has no header block (binary content such as an Outlook .msg file, not a MIME message)"
+    )]
+    NotAnEmail,
+}
+
+/// Header names of which at least one must appear in an email's header block.
+const EMAIL_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "received",
+    "return-path",
+    "delivered-to",
+    "mime-version",
+    "content-type",
+    "sender",
+    "reply-to",
+];
+
+/// Whether `raw` starts with an RFC 5322 header block: its first line is a header field
+/// (`Name: value`), the block holds no NUL byte, and it has one of the usual email headers.
+pub fn looks_like_email(raw: &[u8]) -> bool {
+    // An mbox separator line ("From sender date") is no header; the block starts after it.
+    let raw = match raw.strip_prefix(b"From ") {
+        Some(rest) => rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(&b""[..], |i| &rest[i + 1..]),
+        None => raw,
+    };
+    let end = [&b"\n\r\n"[..], b"\n\n"]
+        .iter()
+        .filter_map(|sep| memchr::memmem::find(raw, sep))
+        .min()
+        .map_or(raw.len(), |i| i + 1);
+    let block = &raw[..end];
+    if block.contains(&0) {
+        return false;
+    }
+    let field_name = |line: &[u8]| -> Option<String> {
+        let colon = line.iter().position(|b| *b == b':')?;
+        let name = &line[..colon];
+        let name = name.strip_suffix(b" ").unwrap_or(name);
+        (!name.is_empty() && name.iter().all(|b| (33..=126).contains(b) && *b != b':'))
+            .then(|| String::from_utf8_lossy(name).to_ascii_lowercase())
+    };
+    let mut lines = block.split(|b| *b == b'\n');
+    let Some(first) = lines.next().and_then(|l| field_name(l)) else {
+        return false;
+    };
+    std::iter::once(Some(first))
+        .chain(
+            lines
+                .filter(|l| !l.starts_with(b" ") && !l.starts_with(b"\t"))
+                .map(field_name),
+        )
+        .flatten()
+        .any(|n| EMAIL_HEADERS.contains(&n.as_str()))
 }
 
 /// The parser: MIME, address, date, subject and message-id headers are parsed; every other
@@ -140,6 +208,9 @@ impl ParsedEmail {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ParseError::Empty);
         }
+        if !looks_like_email(raw) {
+            return Err(ParseError::NotAnEmail);
+        }
         std::panic::catch_unwind(AssertUnwindSafe(|| Self::parse_inner(raw)))
             .map_err(|_| ParseError::ParserPanicked)?
     }
@@ -151,32 +222,11 @@ impl ParsedEmail {
             .map(|(n, v)| (n.to_string(), v.trim().to_string()))
             .collect();
         let from = addresses(&message, HeaderName::From).into_iter().next();
-        let mut text = message
-            .body_text(0)
-            .map(|t| t.into_owned())
-            .unwrap_or_default();
-        // Trimmed in place (the body is most of the email: no second copy).
-        let end = text.trim_end().len();
-        text.truncate(end);
-        let start = text.len() - text.trim_start().len();
-        text.drain(..start);
-        let attachments = message
-            .attachments()
-            .map(|part| Attachment {
-                name: part
-                    .attachment_name()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| "attachment".to_string()),
-                content_type: part
-                    .content_type()
-                    .map(|ct| match ct.subtype() {
-                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                        None => ct.ctype().to_string(),
-                    })
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-                bytes: part.contents().to_vec(),
-            })
-            .collect();
+        let body::Body {
+            text,
+            html,
+            attachments,
+        } = body::extract(&message);
         Ok(Self {
             message_id: first_text(&message, HeaderName::MessageId),
             subject: first_text(&message, HeaderName::Subject)
@@ -194,6 +244,7 @@ impl ParsedEmail {
             in_reply_to: first(&message, HeaderName::InReplyTo).map_or_else(Vec::new, id_list),
             references: first(&message, HeaderName::References).map_or_else(Vec::new, id_list),
             text,
+            html,
             attachments,
             headers,
             content_hash: hex::encode(Sha256::digest(raw)),
