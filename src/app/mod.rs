@@ -36,8 +36,7 @@ pub use exceptions::ExceptionView;
 pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
 pub use providers::{DetectionView, ProviderView};
 pub use reference::{
-    ClientView, ContactView, ImportError, ImportItem, ImportReport, NamedView, RowError,
-    StampsView, kind_title,
+    ImportError, ImportItem, ImportReport, NamedView, RecordView, RowError,
 };
 pub use routing::{Named as RoutedNamed, RouteRequest, RouteView};
 pub use sessions::AdminSession;

@@ -1,106 +1,43 @@
-//! Reference data use cases: CRUD for workspaces, project types, clients and contacts, and
-//! bulk import (every bad row reported, nothing imported unless every row is good).
+//! Reference data use cases, one generic path for every kind of record (`domain::Record`):
+//! list, show, create, edit (absent fields kept, null clears), delete, and bulk import (every
+//! bad row reported, nothing imported unless every row is good). At the end, typed look-ups
+//! for aliases and the pages that show names.
 //!
-//! Owns the checks that need the database (references exist, names and numbers are free).
-//! Must not know where an import came from (JSON body, CSV file): callers hand over rows.
+//! Owns the checks that need the database (references exist, unique values are free) and the
+//! audit entries. Must not know where a form or an import came from (JSON body, HTML form, CLI
+//! flags, CSV file): callers hand over the domain form or rows.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::ser::SerializeMap;
+use serde_json::{Map, json};
 
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::domain::{
-    ClientFields, ContactFields, RawClient, RawContact, RawNamed, RefName, ValidationError,
-    ValidationErrors,
+    Client, Field, Form, Kind, ProjectType, Record, Spec, ValidationError, ValidationErrors, Value,
+    Workspace, capitalised,
 };
-use crate::store::{AuditEntry, ClientRow, ContactRow, NamedKind, NamedRow, Stamps, StoreError};
+use crate::store::{AuditEntry, ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, StoreError};
 
-/// Who made and last changed a row, for output.
-#[derive(Debug, Clone, Serialize)]
-pub struct StampsView {
-    pub created_at: String,
-    pub created_by: String,
-    pub updated_at: String,
-    pub updated_by: String,
-}
+/// A record for output: `id`, its fields by name, then who made and last changed it (times in
+/// RFC 3339).
+#[derive(Debug, Clone)]
+pub struct RecordView(pub RecordRow);
 
-impl From<&Stamps> for StampsView {
-    fn from(s: &Stamps) -> Self {
-        Self {
-            created_at: iso_time(s.created_at),
-            created_by: s.created_by.clone(),
-            updated_at: iso_time(s.updated_at),
-            updated_by: s.updated_by.clone(),
+impl Serialize for RecordView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, mut m) = (&self.0, s.serialize_map(None)?);
+        m.serialize_entry("id", &r.id)?;
+        for (f, v) in r.spec.fields.iter().zip(&r.values) {
+            m.serialize_entry(f.name, v)?;
         }
-    }
-}
-
-/// A workspace or project type.
-#[derive(Debug, Clone, Serialize)]
-pub struct NamedView {
-    pub id: i64,
-    pub name: String,
-    #[serde(flatten)]
-    pub stamps: StampsView,
-}
-
-impl From<&NamedRow> for NamedView {
-    fn from(r: &NamedRow) -> Self {
-        Self {
-            id: r.id,
-            name: r.name.clone(),
-            stamps: (&r.stamps).into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientView {
-    pub id: i64,
-    pub name: String,
-    pub client_number: Option<String>,
-    pub email_domains: Vec<String>,
-    pub default_workspace_id: i64,
-    #[serde(flatten)]
-    pub stamps: StampsView,
-}
-
-impl From<&ClientRow> for ClientView {
-    fn from(r: &ClientRow) -> Self {
-        Self {
-            id: r.id,
-            name: r.name.clone(),
-            client_number: r.client_number.clone(),
-            email_domains: r.email_domains.clone(),
-            default_workspace_id: r.default_workspace_id,
-            stamps: (&r.stamps).into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactView {
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    pub client_id: Option<i64>,
-    pub workspace_id: i64,
-    #[serde(flatten)]
-    pub stamps: StampsView,
-}
-
-impl From<&ContactRow> for ContactView {
-    fn from(r: &ContactRow) -> Self {
-        Self {
-            id: r.id,
-            email: r.email.clone(),
-            name: r.name.clone(),
-            client_id: r.client_id,
-            workspace_id: r.workspace_id,
-            stamps: (&r.stamps).into(),
-        }
+        m.serialize_entry("created_at", &iso_time(r.stamps.created_at))?;
+        m.serialize_entry("created_by", &r.stamps.created_by)?;
+        m.serialize_entry("updated_at", &iso_time(r.stamps.updated_at))?;
+        m.serialize_entry("updated_by", &r.stamps.updated_by)?;
+        m.end()
     }
 }
 
@@ -161,6 +98,7 @@ pub struct ImportReport {
 }
 
 /// Collects row errors during an import.
+#[derive(Default)]
 struct Rows {
     errors: Vec<RowError>,
 }
@@ -207,203 +145,312 @@ impl Rows {
     }
 }
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
+fn not_found(field: &'static str, to: &Spec, id: i64) -> ValidationError {
+    let message = format!("{} {id} does not exist.", to.title());
+    ValidationError::new(field, "not_found", message)
 }
 
-fn not_found(field: &'static str, label: &str, id: i64) -> ValidationError {
-    ValidationError::new(field, "not_found", format!("{label} {id} does not exist."))
+/// How a unique field names one value: "Client Number", "the email domain".
+fn one_value(f: &Field) -> &'static str {
+    f.unique.unwrap_or(f.label)
+}
+
+/// The refusal of a unique value another record has.
+fn taken(spec: &Spec, f: &Field, value: &str, other: (&str, i64)) -> String {
+    let (title, id) = other;
+    let names_it = spec.fields.first().is_some_and(|t| t.name == f.name);
+    let who = if names_it {
+        format!("id {id}")
+    } else {
+        format!("{title:?}, id {id}")
+    };
+    format!(
+        "{} with {} {value:?} already exists ({who}); compared without regard to case.",
+        capitalised(&spec.a()),
+        one_value(f)
+    )
+}
+
+/// The audit details of a new record: every field.
+fn details(spec: &Spec, values: &[Value]) -> serde_json::Value {
+    let fields = spec.fields.iter().zip(values);
+    let map: Map<String, serde_json::Value> = fields
+        .map(|(f, v)| (f.name.to_string(), json!(v)))
+        .collect();
+    map.into()
+}
+
+/// The audit details of an edit: each changed field, from and to.
+fn changes(spec: &Spec, from: &[Value], to: &[Value]) -> serde_json::Value {
+    let fields = spec.fields.iter().zip(from.iter().zip(to));
+    let map: Map<String, serde_json::Value> = fields
+        .filter(|(_, (a, b))| a != b)
+        .map(|(f, (a, b))| (f.name.to_string(), json!({"from": a, "to": b})))
+        .collect();
+    map.into()
+}
+
+/// The form of a stored record with an edit laid over it: the fields the edit gives replace
+/// the stored ones (null clears).
+fn edited<R: Record>(current: &RecordRow, edit: &R::Raw) -> AppResult<R::Raw> {
+    let fields = current.spec.fields.iter().zip(&current.values);
+    let mut form: Map<String, serde_json::Value> = fields
+        .map(|(f, v)| (f.name.to_string(), json!(v)))
+        .collect();
+    if let Ok(serde_json::Value::Object(given)) = serde_json::to_value(edit) {
+        form.extend(given);
+    }
+    serde_json::from_value(form.into()).map_err(|e| {
+        let what = format!("{} {} in the database", current.spec.label, current.id);
+        AppError::Other(anyhow::anyhow!("{what} does not read as a form: {e}"))
+    })
 }
 
 impl App {
-    // ---- workspaces and project types ----
-
-    pub async fn list_named(&self, kind: NamedKind) -> AppResult<Vec<NamedView>> {
-        let rows = self
-            .store
-            .list_named(kind)
-            .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?;
-        Ok(rows.iter().map(NamedView::from).collect())
+    pub async fn list_records(&self, spec: &'static Spec) -> AppResult<Vec<RecordView>> {
+        let rows = self.store.list_records(spec).await.app_err(spec.label)?;
+        Ok(rows.into_iter().map(RecordView).collect())
     }
 
-    pub async fn get_named(&self, kind: NamedKind, id: i64) -> AppResult<NamedView> {
-        self.store
-            .get_named(kind, id)
-            .await
-            .map(|r| NamedView::from(&r))
-            .map_err(|e| AppError::from_store(e, kind.label()))
+    pub async fn get_record(&self, spec: &'static Spec, id: i64) -> AppResult<RecordView> {
+        let row = self.store.get_record(spec, id).await.app_err(spec.label)?;
+        Ok(RecordView(row))
     }
 
-    fn name_taken(kind: NamedKind, existing: &NamedRow) -> AppError {
-        AppError::Conflict {
-            field: Some("name"),
-            message: format!(
-                "A {} named {:?} already exists (id {}); names are compared without regard to case.",
-                kind.label(),
-                existing.name,
-                existing.id
-            ),
-        }
-    }
-
-    pub async fn create_named(
+    pub async fn create_record<R: Record>(
         &self,
         actor: &str,
-        kind: NamedKind,
-        raw: &RawNamed,
-    ) -> AppResult<NamedView> {
-        let name = RefName::parse(raw.name.as_deref(), "name", "Name")?;
-        if let Some(existing) = self
-            .store
-            .find_named(kind, &name.key())
-            .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?
-        {
-            return Err(Self::name_taken(kind, &existing));
-        }
-        let audit = AuditEntry::new(actor, create_action(kind), kind.noun())
-            .summary(format!("created {} {:?}", kind.label(), name.as_str()))
-            .details(json!({"name": name.as_str()}));
+        raw: &R::Raw,
+    ) -> AppResult<RecordView> {
+        let spec = R::SPEC;
+        let values = raw.check()?;
+        self.check_stored(spec, &values, None).await?;
+        let title = values.first().map(Value::shown).unwrap_or_default();
+        let audit = AuditEntry::new(actor, spec.actions[0], spec.noun)
+            .summary(format!("created {} {title:?}", spec.label))
+            .details(details(spec, &values));
         let ids = self
             .store
-            .insert_named(kind, std::slice::from_ref(&name), audit, |_, _| {})
+            .insert_records(spec, std::slice::from_ref(&values), audit, |_, _| {})
             .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?;
-        self.get_named(kind, ids[0]).await
+            .app_err(spec.label)?;
+        match ids.first() {
+            Some(id) => self.get_record(spec, *id).await,
+            None => Err(AppError::NotFound(spec.label)),
+        }
     }
 
-    pub async fn update_named(
+    pub async fn update_record<R: Record>(
         &self,
         actor: &str,
-        kind: NamedKind,
         id: i64,
-        raw: &RawNamed,
-    ) -> AppResult<NamedView> {
-        let current = self.get_named(kind, id).await?;
-        let name = match &raw.name {
-            Some(n) => RefName::parse(Some(n), "name", "Name")?,
-            None => RefName::parse(Some(&current.name), "name", "Name")?,
-        };
-        if let Some(existing) = self
-            .store
-            .find_named(kind, &name.key())
-            .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?
-            && existing.id != id
-        {
-            return Err(Self::name_taken(kind, &existing));
-        }
-        let audit = AuditEntry::new(actor, update_action(kind), kind.noun())
-            .summary(format!("renamed {} {:?}", kind.label(), current.name))
-            .details(json!({"name": {"from": current.name, "to": name.as_str()}}));
-        self.store
-            .update_named(kind, id, &name, audit)
-            .await
-            .map(|r| NamedView::from(&r))
-            .map_err(|e| AppError::from_store(e, kind.label()))
+        edit: &R::Raw,
+    ) -> AppResult<RecordView> {
+        let spec = R::SPEC;
+        let current = self.store.get_record(spec, id).await.app_err(spec.label)?;
+        let values = edited::<R>(&current, edit)?.check()?;
+        self.check_stored(spec, &values, Some(id)).await?;
+        let audit = AuditEntry::new(actor, spec.actions[1], spec.noun)
+            .summary(format!("edited {} {:?}", spec.label, current.title()))
+            .details(changes(spec, &current.values, &values));
+        let row = self.store.update_record(spec, id, &values, audit).await;
+        Ok(RecordView(row.app_err(spec.label)?))
     }
 
-    pub async fn delete_named(&self, actor: &str, kind: NamedKind, id: i64) -> AppResult<()> {
-        let current = self.get_named(kind, id).await?;
-        let audit = AuditEntry::new(actor, delete_action(kind), kind.noun()).summary(format!(
+    /// Deletes a record nothing uses; a conflict names what still uses it.
+    pub async fn delete_record(&self, spec: &'static Spec, actor: &str, id: i64) -> AppResult<()> {
+        let current = self.get_record(spec, id).await?;
+        let audit = AuditEntry::new(actor, spec.actions[2], spec.noun).summary(format!(
             "deleted {} {:?}",
-            kind.label(),
-            current.name
+            spec.label,
+            current.0.title()
         ));
         self.store
-            .delete_named(kind, id, audit)
+            .delete_record(spec, id, audit)
             .await
-            .map_err(|e| AppError::from_store(e, kind.label()))
+            .app_err(spec.label)
     }
 
-    /// Imports names: all or nothing.
-    pub async fn import_named(
+    /// The rules that need the database: every reference names an existing record, and every
+    /// unique value is free (`own` is the record being edited).
+    async fn check_stored(
+        &self,
+        spec: &'static Spec,
+        values: &[Value],
+        own: Option<i64>,
+    ) -> AppResult<()> {
+        let mut missing = Vec::new();
+        for (f, v) in spec.fields.iter().zip(values) {
+            if let (Kind::Ref(to), Some(id)) = (f.kind, v.as_id()) {
+                missing.extend(self.missing(f.name, to, id).await?);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ValidationErrors(missing).into());
+        }
+        for (f, v) in spec.fields.iter().zip(values) {
+            if f.unique.is_none() {
+                continue;
+            }
+            for (_, shown) in v.keys() {
+                let found = self.store.find_record(spec, f, &shown).await;
+                if let Some(other) = found.app_err(spec.label)?
+                    && Some(other.id) != own
+                {
+                    return Err(AppError::Conflict {
+                        field: Some(f.name),
+                        message: taken(spec, f, &shown, (&other.title(), other.id)),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for `field` when no `to` record has this id.
+    async fn missing(
+        &self,
+        field: &'static str,
+        to: &'static Spec,
+        id: i64,
+    ) -> AppResult<Option<ValidationError>> {
+        match self.store.get_record(to, id).await {
+            Ok(_) => Ok(None),
+            Err(StoreError::NotFound) => Ok(Some(not_found(field, to, id))),
+            Err(e) => Err(AppError::from_store(e, to.label)),
+        }
+    }
+
+    /// Imports records: all or nothing. Each row is checked like a form, against the stored
+    /// records and against the rows before it.
+    pub async fn import_records<R: Record>(
         &self,
         actor: &str,
-        kind: NamedKind,
         items: &[ImportItem],
         progress: impl FnMut(u64, u64),
     ) -> Result<ImportReport, ImportError> {
-        let existing: HashMap<String, NamedRow> = self
-            .store
-            .list_named(kind)
-            .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?
-            .into_iter()
-            .map(|r| (r.name.to_lowercase(), r))
-            .collect();
-        let mut rows = Rows { errors: Vec::new() };
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut names = Vec::new();
+        let spec = R::SPEC;
+        let mut ids: HashMap<&str, HashSet<i64>> = HashMap::new();
+        for f in spec.fields {
+            if let Kind::Ref(to) = f.kind {
+                let rows = self.store.list_records(to).await.app_err(to.label)?;
+                ids.insert(to.noun, rows.iter().map(|r| r.id).collect());
+            }
+        }
+        // (field index, key) → the record that has it, or the first row of the import.
+        let mut stored: HashMap<(usize, String), (String, i64)> = HashMap::new();
+        for r in self.store.list_records(spec).await.app_err(spec.label)? {
+            let fields = spec.fields.iter().zip(&r.values).enumerate();
+            for (at, (_, v)) in fields.filter(|(_, (f, _))| f.unique.is_some()) {
+                for (k, _) in v.keys() {
+                    stored.insert((at, k), (r.title(), r.id));
+                }
+            }
+        }
+        let mut seen: HashMap<(usize, String), usize> = HashMap::new();
+        let mut rows = Rows::default();
+        let mut good = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let row = i + 1;
-            let Some(raw) = rows.raw::<RawNamed>(item, row) else {
+            let Some(raw) = rows.raw::<R::Raw>(item, row) else {
                 continue;
             };
-            match RefName::parse(raw.name.as_deref(), "name", "Name") {
-                Err(e) => rows.validation(item, row, &e.into()),
-                Ok(name) => {
-                    if let Some(r) = existing.get(&name.key()) {
-                        rows.push(
-                            item,
-                            row,
-                            "name",
-                            "conflict",
-                            format!(
-                                "A {} named {:?} already exists (id {}).",
-                                kind.label(),
-                                r.name,
-                                r.id
-                            ),
+            let values = match raw.check() {
+                Ok(v) => v,
+                Err(e) => {
+                    rows.validation(item, row, &e);
+                    continue;
+                }
+            };
+            let before = rows.errors.len();
+            for (f, v) in spec.fields.iter().zip(&values) {
+                if let (Kind::Ref(to), Some(id)) = (f.kind, v.as_id())
+                    && !ids.get(to.noun).is_some_and(|known| known.contains(&id))
+                {
+                    rows.validation(item, row, &not_found(f.name, to, id).into());
+                }
+            }
+            for (at, (f, v)) in spec.fields.iter().zip(&values).enumerate() {
+                if f.unique.is_none() {
+                    continue;
+                }
+                for (k, shown) in v.keys() {
+                    if let Some((title, id)) = stored.get(&(at, k.clone())) {
+                        let message = taken(spec, f, &shown, (title, *id));
+                        rows.push(item, row, f.name, "conflict", message);
+                    } else if let Some(first) = seen.get(&(at, k.clone())) {
+                        let message = format!(
+                            "{} {shown:?} is also on row {first} of this import.",
+                            capitalised(one_value(f))
                         );
-                    } else if let Some(first) = seen.get(&name.key()) {
-                        rows.push(
-                            item,
-                            row,
-                            "name",
-                            "duplicate",
-                            format!(
-                                "The name {:?} is also on row {first} of this import.",
-                                name.as_str()
-                            ),
-                        );
+                        rows.push(item, row, f.name, "duplicate", message);
                     } else {
-                        seen.insert(name.key(), row);
-                        names.push(name);
+                        seen.insert((at, k), row);
                     }
                 }
+            }
+            if rows.errors.len() == before {
+                good.push(values);
             }
         }
         if !rows.errors.is_empty() {
             return Err(ImportError::Rejected(rows.errors));
         }
-        let audit = AuditEntry::new(actor, import_action(kind), kind.noun())
-            .summary(format!("imported {} {}s", names.len(), kind.label()))
-            .details(json!({"count": names.len()}));
+        let audit = AuditEntry::new(actor, spec.actions[3], spec.noun)
+            .summary(format!("imported {} {}", good.len(), spec.plural))
+            .details(json!({"count": good.len()}));
         let ids = self
             .store
-            .insert_named(kind, &names, audit, progress)
-            .await
-            .map_err(|e| AppError::from_store(e, kind.label()))?;
+            .insert_records(spec, &good, audit, progress)
+            .await;
+        let ids = ids.app_err(spec.label)?;
         Ok(ImportReport {
             imported: ids.len(),
             ids,
         })
     }
 
+    // ---- typed look-ups ----
+
+    pub async fn list_named(&self, kind: NamedKind) -> AppResult<Vec<NamedView>> {
+        let rows = self.store.list_records(kind.spec()).await;
+        Ok(rows
+            .app_err(kind.spec().label)?
+            .into_iter()
+            .map(NamedRow::from)
+            .collect())
+    }
+
+    pub async fn get_named(&self, kind: NamedKind, id: i64) -> AppResult<NamedView> {
+        self.store
+            .get_named(kind, id)
+            .await
+            .app_err(kind.spec().label)
+    }
+
+    pub async fn list_clients(&self) -> AppResult<Vec<ClientRow>> {
+        let rows = self
+            .store
+            .list_records(Client::SPEC)
+            .await
+            .app_err("client")?;
+        Ok(rows.into_iter().map(ClientRow::from).collect())
+    }
+
+    pub async fn get_client(&self, id: i64) -> AppResult<ClientRow> {
+        self.store.get_client(id).await.app_err("client")
+    }
+
+    pub async fn get_contact(&self, id: i64) -> AppResult<ContactRow> {
+        self.store.get_contact(id).await.app_err("contact")
+    }
+
     /// The project type new aliases get when none is given.
     pub(crate) async fn default_project_type_id(&self) -> AppResult<Option<i64>> {
-        Ok(self
+        let found = self
             .store
-            .find_named(NamedKind::ProjectType, "client service case")
-            .await
-            .map_err(|e| AppError::from_store(e, "project type"))?
-            .map(|r| r.id))
+            .find_named(NamedKind::ProjectType, "client service case");
+        Ok(found.await.app_err(ProjectType::SPEC.label)?.map(|r| r.id))
     }
 
     /// Checks that referenced rows exist; one error per missing reference.
@@ -413,514 +460,20 @@ impl App {
         project_type: Option<(&'static str, i64)>,
         client: Option<(&'static str, i64)>,
     ) -> AppResult<Vec<ValidationError>> {
+        let refs = [
+            (workspace, Workspace::SPEC),
+            (project_type, ProjectType::SPEC),
+            (client, Client::SPEC),
+        ];
         let mut errors = Vec::new();
-        if let Some((field, id)) = workspace {
-            match self.store.get_named(NamedKind::Workspace, id).await {
-                Err(StoreError::NotFound) => errors.push(not_found(field, "Workspace", id)),
-                Err(e) => return Err(AppError::from_store(e, "workspace")),
-                Ok(_) => {}
-            }
-        }
-        if let Some((field, id)) = project_type {
-            match self.store.get_named(NamedKind::ProjectType, id).await {
-                Err(StoreError::NotFound) => errors.push(not_found(field, "Project Type", id)),
-                Err(e) => return Err(AppError::from_store(e, "project type")),
-                Ok(_) => {}
-            }
-        }
-        if let Some((field, id)) = client {
-            match self.store.get_client(id).await {
-                Err(StoreError::NotFound) => errors.push(not_found(field, "Client", id)),
-                Err(e) => return Err(AppError::from_store(e, "client")),
-                Ok(_) => {}
+        for (given, to) in refs {
+            if let Some((field, id)) = given {
+                errors.extend(self.missing(field, to, id).await?);
             }
         }
         Ok(errors)
     }
-
-    // ---- clients ----
-
-    pub async fn list_clients(&self) -> AppResult<Vec<ClientView>> {
-        let rows = self
-            .store
-            .list_clients()
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?;
-        Ok(rows.iter().map(ClientView::from).collect())
-    }
-
-    pub async fn get_client(&self, id: i64) -> AppResult<ClientView> {
-        self.store
-            .get_client(id)
-            .await
-            .map(|r| ClientView::from(&r))
-            .map_err(|e| AppError::from_store(e, "client"))
-    }
-
-    /// Conflicts of a client's number and domains with other clients.
-    fn client_conflicts(
-        f: &ClientFields,
-        others: &[ClientRow],
-        own_id: Option<i64>,
-    ) -> Option<AppError> {
-        for o in others.iter().filter(|o| Some(o.id) != own_id) {
-            if let (Some(n), Some(on)) = (&f.client_number, &o.client_number)
-                && on.eq_ignore_ascii_case(n.as_str())
-            {
-                return Some(AppError::Conflict {
-                    field: Some("client_number"),
-                    message: format!(
-                        "Client {:?} (id {}) already has Client Number {on}; client numbers are compared without regard to case.",
-                        o.name, o.id
-                    ),
-                });
-            }
-            for d in &f.email_domains {
-                if o.email_domains.iter().any(|od| od == d.as_str()) {
-                    return Some(AppError::Conflict {
-                        field: Some("email_domains"),
-                        message: format!(
-                            "The email domain {} already belongs to client {:?} (id {}); a domain can belong to one client only.",
-                            d.as_str(),
-                            o.name,
-                            o.id
-                        ),
-                    });
-                }
-            }
-        }
-        None
-    }
-
-    async fn save_client(
-        &self,
-        actor: &str,
-        id: Option<i64>,
-        f: ClientFields,
-    ) -> AppResult<ClientView> {
-        let missing = self
-            .check_references(
-                Some(("default_workspace_id", f.default_workspace_id)),
-                None,
-                None,
-            )
-            .await?;
-        if !missing.is_empty() {
-            return Err(ValidationErrors(missing).into());
-        }
-        let others = self
-            .store
-            .list_clients()
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?;
-        if let Some(conflict) = Self::client_conflicts(&f, &others, id) {
-            return Err(conflict);
-        }
-        let details = client_details(&f);
-        match id {
-            None => {
-                let audit = AuditEntry::new(actor, "client.create", "client")
-                    .summary(format!("created client {:?}", f.name.as_str()))
-                    .details(details);
-                let ids = self
-                    .store
-                    .insert_clients(std::slice::from_ref(&f), audit, |_, _| {})
-                    .await
-                    .map_err(|e| AppError::from_store(e, "client"))?;
-                self.get_client(ids[0]).await
-            }
-            Some(id) => {
-                let audit = AuditEntry::new(actor, "client.update", "client")
-                    .summary(format!("edited client {:?}", f.name.as_str()))
-                    .details(details);
-                self.store
-                    .update_client(id, &f, audit)
-                    .await
-                    .map(|r| ClientView::from(&r))
-                    .map_err(|e| AppError::from_store(e, "client"))
-            }
-        }
-    }
-
-    pub async fn create_client(&self, actor: &str, raw: &RawClient) -> AppResult<ClientView> {
-        let f = ClientFields::parse(raw)?;
-        self.save_client(actor, None, f).await
-    }
-
-    pub async fn update_client(
-        &self,
-        actor: &str,
-        id: i64,
-        raw: &RawClient,
-    ) -> AppResult<ClientView> {
-        let current = self
-            .store
-            .get_client(id)
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?;
-        let current = ClientFields::parse(&RawClient {
-            name: Some(current.name),
-            client_number: Some(current.client_number),
-            email_domains: Some(Some(current.email_domains)),
-            default_workspace_id: Some(current.default_workspace_id),
-        })
-        .map_err(|e| AppError::Other(anyhow::anyhow!("client {id} in the database: {e}")))?;
-        let f = current.apply(raw)?;
-        self.save_client(actor, Some(id), f).await
-    }
-
-    pub async fn delete_client(&self, actor: &str, id: i64) -> AppResult<()> {
-        let current = self.get_client(id).await?;
-        let audit = AuditEntry::new(actor, "client.delete", "client")
-            .summary(format!("deleted client {:?}", current.name));
-        self.store
-            .delete_client(id, audit)
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))
-    }
-
-    pub async fn import_clients(
-        &self,
-        actor: &str,
-        items: &[ImportItem],
-        progress: impl FnMut(u64, u64),
-    ) -> Result<ImportReport, ImportError> {
-        let workspaces: HashSet<i64> = self
-            .store
-            .list_named(NamedKind::Workspace)
-            .await
-            .map_err(|e| AppError::from_store(e, "workspace"))?
-            .iter()
-            .map(|w| w.id)
-            .collect();
-        let existing = self
-            .store
-            .list_clients()
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?;
-        let mut rows = Rows { errors: Vec::new() };
-        let mut numbers: HashMap<String, usize> = HashMap::new();
-        let mut domains: HashMap<String, usize> = HashMap::new();
-        let mut good = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let row = i + 1;
-            let Some(raw) = rows.raw::<RawClient>(item, row) else {
-                continue;
-            };
-            let f = match ClientFields::parse(&raw) {
-                Ok(f) => f,
-                Err(e) => {
-                    rows.validation(item, row, &e);
-                    continue;
-                }
-            };
-            let before = rows.errors.len();
-            if !workspaces.contains(&f.default_workspace_id) {
-                let e = not_found("default_workspace_id", "Workspace", f.default_workspace_id);
-                rows.validation(item, row, &e.into());
-            }
-            if let Some(AppError::Conflict { field, message }) =
-                Self::client_conflicts(&f, &existing, None)
-            {
-                rows.push(item, row, field.unwrap_or(""), "conflict", message);
-            }
-            if let Some(n) = &f.client_number
-                && let Some(first) = numbers.insert(n.key(), row)
-            {
-                rows.push(
-                    item,
-                    row,
-                    "client_number",
-                    "duplicate",
-                    format!(
-                        "Client Number {} is also on row {first} of this import.",
-                        n.as_str()
-                    ),
-                );
-            }
-            for d in &f.email_domains {
-                if let Some(first) = domains.insert(d.as_str().to_string(), row) {
-                    rows.push(
-                        item,
-                        row,
-                        "email_domains",
-                        "duplicate",
-                        format!(
-                            "The email domain {} is also on row {first} of this import.",
-                            d.as_str()
-                        ),
-                    );
-                }
-            }
-            if rows.errors.len() == before {
-                good.push(f);
-            }
-        }
-        if !rows.errors.is_empty() {
-            return Err(ImportError::Rejected(rows.errors));
-        }
-        let audit = AuditEntry::new(actor, "client.import", "client")
-            .summary(format!("imported {} clients", good.len()))
-            .details(json!({"count": good.len()}));
-        let ids = self
-            .store
-            .insert_clients(&good, audit, progress)
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?;
-        Ok(ImportReport {
-            imported: ids.len(),
-            ids,
-        })
-    }
-
-    // ---- contacts ----
-
-    pub async fn list_contacts(&self) -> AppResult<Vec<ContactView>> {
-        let rows = self
-            .store
-            .list_contacts()
-            .await
-            .map_err(|e| AppError::from_store(e, "contact"))?;
-        Ok(rows.iter().map(ContactView::from).collect())
-    }
-
-    pub async fn get_contact(&self, id: i64) -> AppResult<ContactView> {
-        self.store
-            .get_contact(id)
-            .await
-            .map(|r| ContactView::from(&r))
-            .map_err(|e| AppError::from_store(e, "contact"))
-    }
-
-    async fn save_contact(
-        &self,
-        actor: &str,
-        id: Option<i64>,
-        f: ContactFields,
-    ) -> AppResult<ContactView> {
-        let missing = self
-            .check_references(
-                Some(("workspace_id", f.workspace_id)),
-                None,
-                f.client_id.map(|c| ("client_id", c)),
-            )
-            .await?;
-        if !missing.is_empty() {
-            return Err(ValidationErrors(missing).into());
-        }
-        if let Some(other) = self
-            .store
-            .contact_by_email(f.email.key())
-            .await
-            .map_err(|e| AppError::from_store(e, "contact"))?
-            && Some(other.id) != id
-        {
-            return Err(AppError::Conflict {
-                field: Some("email"),
-                message: format!(
-                    "Contact {:?} (id {}) already has the address {}; addresses are compared without regard to case.",
-                    other.name, other.id, other.email
-                ),
-            });
-        }
-        let details = json!({
-            "email": f.email.as_str(), "name": f.name.as_str(),
-            "client_id": f.client_id, "workspace_id": f.workspace_id,
-        });
-        match id {
-            None => {
-                let audit = AuditEntry::new(actor, "contact.create", "contact")
-                    .summary(format!("created contact {}", f.email))
-                    .details(details);
-                let ids = self
-                    .store
-                    .insert_contacts(std::slice::from_ref(&f), audit, |_, _| {})
-                    .await
-                    .map_err(|e| AppError::from_store(e, "contact"))?;
-                self.get_contact(ids[0]).await
-            }
-            Some(id) => {
-                let audit = AuditEntry::new(actor, "contact.update", "contact")
-                    .summary(format!("edited contact {}", f.email))
-                    .details(details);
-                self.store
-                    .update_contact(id, &f, audit)
-                    .await
-                    .map(|r| ContactView::from(&r))
-                    .map_err(|e| AppError::from_store(e, "contact"))
-            }
-        }
-    }
-
-    pub async fn create_contact(&self, actor: &str, raw: &RawContact) -> AppResult<ContactView> {
-        let f = ContactFields::parse(raw)?;
-        self.save_contact(actor, None, f).await
-    }
-
-    pub async fn update_contact(
-        &self,
-        actor: &str,
-        id: i64,
-        raw: &RawContact,
-    ) -> AppResult<ContactView> {
-        let c = self.get_contact(id).await?;
-        let current = ContactFields::parse(&RawContact {
-            email: Some(c.email),
-            name: Some(c.name),
-            client_id: Some(c.client_id),
-            workspace_id: Some(c.workspace_id),
-        })
-        .map_err(|e| AppError::Other(anyhow::anyhow!("contact {id} in the database: {e}")))?;
-        let f = current.apply(raw)?;
-        self.save_contact(actor, Some(id), f).await
-    }
-
-    pub async fn delete_contact(&self, actor: &str, id: i64) -> AppResult<()> {
-        let current = self.get_contact(id).await?;
-        let audit = AuditEntry::new(actor, "contact.delete", "contact")
-            .summary(format!("deleted contact {}", current.email));
-        self.store
-            .delete_contact(id, audit)
-            .await
-            .map_err(|e| AppError::from_store(e, "contact"))
-    }
-
-    pub async fn import_contacts(
-        &self,
-        actor: &str,
-        items: &[ImportItem],
-        progress: impl FnMut(u64, u64),
-    ) -> Result<ImportReport, ImportError> {
-        let workspaces: HashSet<i64> = self
-            .store
-            .list_named(NamedKind::Workspace)
-            .await
-            .map_err(|e| AppError::from_store(e, "workspace"))?
-            .iter()
-            .map(|w| w.id)
-            .collect();
-        let clients: HashSet<i64> = self
-            .store
-            .list_clients()
-            .await
-            .map_err(|e| AppError::from_store(e, "client"))?
-            .iter()
-            .map(|c| c.id)
-            .collect();
-        let existing: HashMap<String, ContactRow> = self
-            .store
-            .list_contacts()
-            .await
-            .map_err(|e| AppError::from_store(e, "contact"))?
-            .into_iter()
-            .map(|c| (c.email.to_lowercase(), c))
-            .collect();
-        let mut rows = Rows { errors: Vec::new() };
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut good = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let row = i + 1;
-            let Some(raw) = rows.raw::<RawContact>(item, row) else {
-                continue;
-            };
-            let f = match ContactFields::parse(&raw) {
-                Ok(f) => f,
-                Err(e) => {
-                    rows.validation(item, row, &e);
-                    continue;
-                }
-            };
-            let before = rows.errors.len();
-            if !workspaces.contains(&f.workspace_id) {
-                let e = not_found("workspace_id", "Workspace", f.workspace_id);
-                rows.validation(item, row, &e.into());
-            }
-            if let Some(c) = f.client_id.filter(|c| !clients.contains(c)) {
-                rows.validation(item, row, &not_found("client_id", "Client", c).into());
-            }
-            if let Some(other) = existing.get(f.email.key()) {
-                rows.push(
-                    item,
-                    row,
-                    "email",
-                    "conflict",
-                    format!(
-                        "Contact {:?} (id {}) already has the address {}.",
-                        other.name, other.id, other.email
-                    ),
-                );
-            } else if let Some(first) = seen.insert(f.email.key().to_string(), row) {
-                rows.push(
-                    item,
-                    row,
-                    "email",
-                    "duplicate",
-                    format!(
-                        "The address {} is also on row {first} of this import.",
-                        f.email
-                    ),
-                );
-            }
-            if rows.errors.len() == before {
-                good.push(f);
-            }
-        }
-        if !rows.errors.is_empty() {
-            return Err(ImportError::Rejected(rows.errors));
-        }
-        let audit = AuditEntry::new(actor, "contact.import", "contact")
-            .summary(format!("imported {} contacts", good.len()))
-            .details(json!({"count": good.len()}));
-        let ids = self
-            .store
-            .insert_contacts(&good, audit, progress)
-            .await
-            .map_err(|e| AppError::from_store(e, "contact"))?;
-        Ok(ImportReport {
-            imported: ids.len(),
-            ids,
-        })
-    }
 }
 
-fn client_details(f: &ClientFields) -> serde_json::Value {
-    json!({
-        "name": f.name.as_str(),
-        "client_number": f.client_number.as_ref().map(|n| n.as_str()),
-        "email_domains": f.email_domains.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-        "default_workspace_id": f.default_workspace_id,
-    })
-}
-
-fn create_action(kind: NamedKind) -> &'static str {
-    match kind {
-        NamedKind::Workspace => "workspace.create",
-        NamedKind::ProjectType => "project_type.create",
-    }
-}
-
-fn update_action(kind: NamedKind) -> &'static str {
-    match kind {
-        NamedKind::Workspace => "workspace.update",
-        NamedKind::ProjectType => "project_type.update",
-    }
-}
-
-fn delete_action(kind: NamedKind) -> &'static str {
-    match kind {
-        NamedKind::Workspace => "workspace.delete",
-        NamedKind::ProjectType => "project_type.delete",
-    }
-}
-
-fn import_action(kind: NamedKind) -> &'static str {
-    match kind {
-        NamedKind::Workspace => "workspace.import",
-        NamedKind::ProjectType => "project_type.import",
-    }
-}
-
-/// "Workspace", "Project type": for messages that start a sentence.
-pub fn kind_title(kind: NamedKind) -> String {
-    capitalised(kind.label())
-}
+/// A workspace or project type, for the pages that pick one by name.
+pub type NamedView = NamedRow;

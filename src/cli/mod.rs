@@ -67,18 +67,9 @@ pub enum Command {
     /// Aliases: the recipient addresses of a credential and where their mail goes.
     #[command(subcommand)]
     Alias(alias::AliasCommand),
-    /// Workspaces cases are routed to.
-    #[command(subcommand)]
-    Workspace(reference::NamedCommand),
-    /// Project types (kinds of case).
-    #[command(subcommand)]
-    ProjectType(reference::NamedCommand),
-    /// Clients (client number for CLID=, email domains, default workspace).
-    #[command(subcommand)]
-    Client(reference::ClientCommand),
-    /// Contacts (sender addresses with their workspace and client).
-    #[command(subcommand)]
-    Contact(reference::ContactCommand),
+    /// Reference data: a command per kind of record (workspace, project-type, client, contact).
+    #[command(flatten)]
+    Record(reference::RecordCommand),
     /// Dry run: where an email to these recipients from this sender would go, and why.
     Route(route::RouteArgs),
     /// The exception log.
@@ -122,14 +113,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Keys(c) => keys::run(&app, c).await,
             Command::ConnectionTest(a) => connection::run_form(&app, a).await,
             Command::Alias(c) => alias::run(&app, c).await,
-            Command::Workspace(c) => {
-                reference::run_named(&app, crate::store::NamedKind::Workspace, c).await
-            }
-            Command::ProjectType(c) => {
-                reference::run_named(&app, crate::store::NamedKind::ProjectType, c).await
-            }
-            Command::Client(c) => reference::run_client(&app, c).await,
-            Command::Contact(c) => reference::run_contact(&app, c).await,
+            Command::Record(c) => reference::run(&app, c).await,
             Command::Route(a) => route::run(&app, a).await,
             Command::Exception(c) => exception::run(&app, c).await,
             Command::Case(c) => case::run(&app, c).await,

@@ -1,21 +1,25 @@
-//! `mailroom workspace|project-type|client|contact …`: list, add, show, edit, delete, and
+//! `mailroom workspace|project-type|client|contact …`: one command per kind of record
+//! (`domain::visit_records`), built from its spec: list, add, show, edit, delete, and
 //! `import FILE` (JSON array or CSV with a header row) with a progress bar. An import is all
 //! or nothing: every bad row is printed with its line number and nothing is imported.
+//!
+//! Owns the flags (one per field: `--client-number`; a reference without its `_id`:
+//! `--default-workspace`) and printing. Must not hold business rules: every command calls `app`.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::cli_actor;
 use super::output::{print_json, print_table};
-use crate::app::{
-    App, ClientView, ContactView, ImportError, ImportItem, ImportReport, NamedView, kind_title,
-};
-use crate::domain::{RawClient, RawContact, RawNamed};
-use crate::store::NamedKind;
+use crate::app::{App, ImportError, ImportItem, ImportReport, RecordView, iso_time};
+use crate::domain::{Field, Kind, Record, Spec, Visit, record_specs, visit_records};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FileFormat {
@@ -34,147 +38,201 @@ pub struct ImportArgs {
     json: bool,
 }
 
-/// Workspaces and project types.
-#[derive(Debug, Subcommand)]
-pub enum NamedCommand {
+/// A command on one kind of record, as parsed.
+#[derive(Debug)]
+pub struct RecordCommand {
+    spec: &'static Spec,
+    action: Action,
+}
+
+#[derive(Debug)]
+enum Action {
     List {
-        #[arg(long)]
         json: bool,
     },
     Add {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
+        form: Map<String, Value>,
         json: bool,
     },
     Show {
         id: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Rename.
-    Edit {
-        id: i64,
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete (refused while anything uses it).
-    Delete { id: i64 },
-    /// Import from a file (field: name).
-    Import(ImportArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClientCommand {
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    Add {
-        #[command(flatten)]
-        fields: ClientArgs,
-        #[arg(long)]
-        json: bool,
-    },
-    Show {
-        id: i64,
-        #[arg(long)]
         json: bool,
     },
     Edit {
         id: i64,
-        #[command(flatten)]
-        fields: ClientArgs,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete (refused while an alias or contact uses it).
-    Delete { id: i64 },
-    /// Import from a file (fields: name, client_number, email_domains, default_workspace_id).
-    Import(ImportArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ClientArgs {
-    #[arg(long)]
-    name: Option<String>,
-    /// The number written in emails as CLID=<number> ("" clears it).
-    #[arg(long)]
-    client_number: Option<String>,
-    /// Email domains, comma-separated; replaces the list ("" clears it).
-    #[arg(long)]
-    email_domains: Option<String>,
-    #[arg(long)]
-    default_workspace: Option<i64>,
-}
-
-impl ClientArgs {
-    fn into_raw(self) -> RawClient {
-        RawClient {
-            name: self.name,
-            client_number: self
-                .client_number
-                .map(|n| Some(n).filter(|n| !n.is_empty())),
-            email_domains: self.email_domains.map(|d| Some(split_list(&d))),
-            default_workspace_id: self.default_workspace,
-        }
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ContactCommand {
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    Add {
-        #[command(flatten)]
-        fields: ContactArgs,
-        #[arg(long)]
-        json: bool,
-    },
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    Edit {
-        id: i64,
-        #[command(flatten)]
-        fields: ContactArgs,
-        #[arg(long)]
+        form: Map<String, Value>,
         json: bool,
     },
     Delete {
         id: i64,
     },
-    /// Import from a file (fields: email, name, client_id, workspace_id).
     Import(ImportArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct ContactArgs {
-    #[arg(long)]
-    email: Option<String>,
-    #[arg(long)]
-    name: Option<String>,
-    /// The contact's client id (0 clears it).
-    #[arg(long)]
-    client: Option<i64>,
-    #[arg(long)]
-    workspace: Option<i64>,
+/// clap wants `'static` names; these few are made once per run.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
-impl ContactArgs {
-    fn into_raw(self) -> RawContact {
-        RawContact {
-            email: self.email,
-            name: self.name,
-            client_id: self.client.map(|c| Some(c).filter(|c| *c != 0)),
-            workspace_id: self.workspace,
+/// "project-type".
+fn command_name(spec: &Spec) -> String {
+    spec.label.replace(' ', "-")
+}
+
+/// `--client-number`; a reference without its `_id`: `--default-workspace`.
+fn flag(f: &Field) -> String {
+    f.name
+        .strip_suffix("_id")
+        .unwrap_or(f.name)
+        .replace('_', "-")
+}
+
+fn field_args(spec: &Spec) -> Vec<Arg> {
+    let args = spec.fields.iter().map(|f| {
+        let flag = flag(f);
+        let value = leak(flag.to_uppercase().replace('-', "_"));
+        let arg = Arg::new(f.name).long(leak(flag)).value_name(value);
+        let clears = if f.required { "" } else { " (\"\" clears it)" };
+        match f.kind {
+            Kind::Ref(to) => {
+                let clears = if f.required { "" } else { " (0 clears it)" };
+                let help = format!("The id of {}{clears}", to.a());
+                arg.value_parser(clap::value_parser!(i64)).help(help)
+            }
+            Kind::List { .. } => arg.help(format!(
+                "{}, comma-separated; replaces the list{clears}",
+                f.label
+            )),
+            _ if f.hint.is_empty() => arg.help(format!("{}{clears}", f.label)),
+            _ => arg.help(format!("{}: {}{clears}", f.label, f.hint)),
         }
+    });
+    args.collect()
+}
+
+fn noun_command(spec: &'static Spec) -> clap::Command {
+    let json = || {
+        let json = Arg::new("json").long("json").action(ArgAction::SetTrue);
+        json.help("Print JSON")
+    };
+    let id = || {
+        let id = Arg::new("id").value_name("ID").required(true);
+        id.value_parser(clap::value_parser!(i64))
+    };
+    let command = |name: &'static str, about: String| clap::Command::new(name).about(about);
+    let (one, all) = (spec.a(), spec.plural);
+    let names: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+    let import = format!("Import {all} from a file (fields: {})", names.join(", "));
+    clap::Command::new(leak(command_name(spec)))
+        .about(spec.about)
+        .subcommand_required(true)
+        .subcommand(command("list", format!("List the {all}")).arg(json()))
+        .subcommand(
+            command("add", format!("Add {one}"))
+                .args(field_args(spec))
+                .arg(json()),
+        )
+        .subcommand(command("show", format!("Show {one}")).arg(id()).arg(json()))
+        .subcommand(
+            command(
+                "edit",
+                format!("Edit {one}: the fields given change, the others are kept"),
+            )
+            .arg(id())
+            .args(field_args(spec))
+            .arg(json()),
+        )
+        .subcommand(
+            command(
+                "delete",
+                format!("Delete {one} (refused while anything uses it)"),
+            )
+            .arg(id()),
+        )
+        .subcommand(ImportArgs::augment_args(command("import", import)))
+}
+
+/// The form the flags give: absent flags are absent (an edit keeps those fields); an empty
+/// optional text and a 0 optional reference are null (cleared).
+fn form_of(spec: &Spec, m: &ArgMatches) -> Map<String, Value> {
+    let mut form = Map::new();
+    for f in spec.fields {
+        let value = match f.kind {
+            Kind::Ref(_) => match m.try_get_one::<i64>(f.name).ok().flatten() {
+                None => continue,
+                Some(0) if !f.required => Value::Null,
+                Some(id) => json!(id),
+            },
+            _ => match m.try_get_one::<String>(f.name).ok().flatten() {
+                None => continue,
+                Some(s) if matches!(f.kind, Kind::List { .. }) => json!(split_list(s)),
+                Some(s) if s.is_empty() && !f.required => Value::Null,
+                Some(s) => json!(s),
+            },
+        };
+        form.insert(f.name.to_string(), value);
+    }
+    form
+}
+
+impl FromArgMatches for RecordCommand {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let missing = || clap::Error::new(ErrorKind::MissingSubcommand);
+        let (name, m) = m.subcommand().ok_or_else(missing)?;
+        let spec = record_specs()
+            .into_iter()
+            .find(|s| command_name(s) == name)
+            .ok_or_else(|| clap::Error::new(ErrorKind::InvalidSubcommand))?;
+        let (action, m) = m.subcommand().ok_or_else(missing)?;
+        let json = || m.try_get_one::<bool>("json").ok().flatten() == Some(&true);
+        let id = || {
+            m.try_get_one::<i64>("id")
+                .ok()
+                .flatten()
+                .copied()
+                .unwrap_or(0)
+        };
+        let action = match action {
+            "list" => Action::List { json: json() },
+            "add" => Action::Add {
+                form: form_of(spec, m),
+                json: json(),
+            },
+            "show" => Action::Show {
+                id: id(),
+                json: json(),
+            },
+            "edit" => Action::Edit {
+                id: id(),
+                form: form_of(spec, m),
+                json: json(),
+            },
+            "delete" => Action::Delete { id: id() },
+            "import" => Action::Import(ImportArgs::from_arg_matches(m)?),
+            _ => return Err(clap::Error::new(ErrorKind::InvalidSubcommand)),
+        };
+        Ok(Self { spec, action })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for RecordCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        record_specs()
+            .into_iter()
+            .fold(cmd, |cmd, spec| cmd.subcommand(noun_command(spec)))
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        record_specs().iter().any(|s| command_name(s) == name)
     }
 }
 
@@ -188,7 +246,11 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// Reads an import file into rows, each with the line it starts on.
-pub fn read_rows(path: &Path, format: Option<FileFormat>) -> anyhow::Result<Vec<ImportItem>> {
+pub fn read_rows(
+    spec: &Spec,
+    path: &Path,
+    format: Option<FileFormat>,
+) -> anyhow::Result<Vec<ImportItem>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let format = format.unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
@@ -197,7 +259,9 @@ pub fn read_rows(path: &Path, format: Option<FileFormat>) -> anyhow::Result<Vec<
     });
     match format {
         FileFormat::Json => json_rows(&text).with_context(|| format!("reading {}", path.display())),
-        FileFormat::Csv => csv_rows(&text).with_context(|| format!("reading {}", path.display())),
+        FileFormat::Csv => {
+            csv_rows(spec, &text).with_context(|| format!("reading {}", path.display()))
+        }
     }
 }
 
@@ -221,7 +285,7 @@ fn json_rows(text: &str) -> anyhow::Result<Vec<ImportItem>> {
         .collect())
 }
 
-fn csv_rows(text: &str) -> anyhow::Result<Vec<ImportItem>> {
+fn csv_rows(spec: &Spec, text: &str) -> anyhow::Result<Vec<ImportItem>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -267,7 +331,8 @@ fn csv_rows(text: &str) -> anyhow::Result<Vec<ImportItem>> {
             if cell.is_empty() {
                 continue;
             }
-            let value = if h == "email_domains" {
+            let kind = spec.field(h).map(|f| f.kind);
+            let value = if matches!(kind, Some(Kind::List { .. })) {
                 Value::from(split_list(cell))
             } else if h == "id" || h.ends_with("_id") {
                 cell.parse::<i64>()
@@ -298,13 +363,13 @@ fn progress_bar(what: &str) -> ProgressBar {
 }
 
 /// Runs an import with a progress bar and prints the outcome.
-async fn import<F, Fut>(what: &str, args: ImportArgs, run: F) -> anyhow::Result<()>
+async fn import<F, Fut>(spec: &Spec, args: ImportArgs, run: F) -> anyhow::Result<()>
 where
     F: FnOnce(Vec<ImportItem>, Box<dyn FnMut(u64, u64) + Send>) -> Fut,
     Fut: std::future::Future<Output = Result<ImportReport, ImportError>>,
 {
-    let rows = read_rows(&args.file, args.format)?;
-    let bar = progress_bar(what);
+    let rows = read_rows(spec, &args.file, args.format)?;
+    let bar = progress_bar(spec.plural);
     let b = bar.clone();
     let result = run(
         rows,
@@ -321,8 +386,9 @@ where
                 print_json(&report)
             } else {
                 println!(
-                    "Imported {} {what} from {}.",
+                    "Imported {} {} from {}.",
                     report.imported,
+                    spec.plural,
                     args.file.display()
                 );
                 Ok(())
@@ -338,188 +404,103 @@ where
     }
 }
 
-fn print_named(v: &NamedView, json: bool) -> anyhow::Result<()> {
+/// A field as a person reads it; "-" for none.
+fn shown(v: &crate::domain::Value) -> String {
+    let s = v.shown();
+    if s.is_empty() { "-".to_string() } else { s }
+}
+
+fn print_record(v: &RecordView, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(v);
     }
-    println!("{:<12} {}", "ID", v.id);
-    println!("{:<12} {}", "Name", v.name);
-    println!(
-        "{:<12} {} by {}",
-        "Updated", v.stamps.updated_at, v.stamps.updated_by
-    );
-    Ok(())
-}
-
-pub async fn run_named(app: &App, kind: NamedKind, cmd: NamedCommand) -> anyhow::Result<()> {
-    let actor = cli_actor();
-    match cmd {
-        NamedCommand::List { json } => {
-            let items = app.list_named(kind).await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|v| vec![v.id.to_string(), v.name.clone()])
-                .collect();
-            print_table(&["ID", "NAME"], &rows);
-            Ok(())
-        }
-        NamedCommand::Add { name, json } => {
-            let v = app
-                .create_named(&actor, kind, &RawNamed { name: Some(name) })
-                .await?;
-            print_named(&v, json)
-        }
-        NamedCommand::Show { id, json } => print_named(&app.get_named(kind, id).await?, json),
-        NamedCommand::Edit { id, name, json } => {
-            let v = app
-                .update_named(&actor, kind, id, &RawNamed { name: Some(name) })
-                .await?;
-            print_named(&v, json)
-        }
-        NamedCommand::Delete { id } => {
-            app.delete_named(&actor, kind, id).await?;
-            println!("Deleted {} {id}.", kind.label());
-            Ok(())
-        }
-        NamedCommand::Import(args) => {
-            let what = format!("{}s", kind_title(kind).to_lowercase());
-            import(&what, args, |rows, progress| async move {
-                app.import_named(&actor, kind, &rows, progress).await
-            })
-            .await
-        }
-    }
-}
-
-fn print_client(c: &ClientView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(c);
-    }
-    let rows = [
-        ("ID", c.id.to_string()),
-        ("Name", c.name.clone()),
-        ("Client Number", c.client_number.clone().unwrap_or_default()),
-        ("Email domains", c.email_domains.join(", ")),
-        ("Default workspace", c.default_workspace_id.to_string()),
-        (
-            "Updated",
-            format!("{} by {}", c.stamps.updated_at, c.stamps.updated_by),
-        ),
-    ];
-    for (k, v) in rows {
-        println!("{k:<18} {v}");
+    let RecordView(r) = v;
+    let mut rows = vec![("ID", r.id.to_string())];
+    let fields = r.spec.fields.iter().zip(&r.values);
+    rows.extend(fields.map(|(f, value)| (f.label, shown(value))));
+    let updated = iso_time(r.stamps.updated_at);
+    rows.push(("Updated", format!("{updated} by {}", r.stamps.updated_by)));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, value) in rows {
+        println!("{k:<width$} {value}");
     }
     Ok(())
 }
 
-pub async fn run_client(app: &App, cmd: ClientCommand) -> anyhow::Result<()> {
+fn print_list(spec: &Spec, items: &[RecordView]) {
+    let labels: Vec<String> = spec.fields.iter().map(|f| f.label.to_uppercase()).collect();
+    let mut header = vec!["ID"];
+    header.extend(labels.iter().map(String::as_str));
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|RecordView(r)| {
+            let mut row = vec![r.id.to_string()];
+            row.extend(r.values.iter().map(shown));
+            row
+        })
+        .collect();
+    print_table(&header, &rows);
+}
+
+/// Runs a command of the kind of record it names.
+pub async fn run(app: &App, cmd: RecordCommand) -> anyhow::Result<()> {
+    type Run<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+    struct Pick<'a> {
+        app: &'a App,
+        cmd: Option<RecordCommand>,
+        run: Option<Run<'a>>,
+    }
+    impl Visit for Pick<'_> {
+        fn record<R: Record>(&mut self) {
+            if let Some(cmd) = self.cmd.take_if(|c| c.spec.noun == R::SPEC.noun) {
+                self.run = Some(Box::pin(run_record::<R>(self.app, cmd.action)));
+            }
+        }
+    }
+    let mut pick = Pick {
+        app,
+        cmd: Some(cmd),
+        run: None,
+    };
+    visit_records(&mut pick);
+    match pick.run {
+        Some(run) => run.await,
+        None => bail!("no such kind of record"),
+    }
+}
+
+fn form<R: Record>(form: Map<String, Value>) -> anyhow::Result<R::Raw> {
+    serde_json::from_value(form.into()).with_context(|| format!("the {} form", R::SPEC.label))
+}
+
+async fn run_record<R: Record>(app: &App, action: Action) -> anyhow::Result<()> {
+    let spec = R::SPEC;
     let actor = cli_actor();
-    match cmd {
-        ClientCommand::List { json } => {
-            let items = app.list_clients().await?;
+    match action {
+        Action::List { json } => {
+            let items = app.list_records(spec).await?;
             if json {
                 return print_json(&items);
             }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.id.to_string(),
-                        c.name.clone(),
-                        c.client_number.clone().unwrap_or_default(),
-                        c.email_domains.join(","),
-                        c.default_workspace_id.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "NAME", "NUMBER", "DOMAINS", "WORKSPACE"], &rows);
+            print_list(spec, &items);
             Ok(())
         }
-        ClientCommand::Add { fields, json } => {
-            print_client(&app.create_client(&actor, &fields.into_raw()).await?, json)
+        Action::Add { form: f, json } => {
+            print_record(&app.create_record::<R>(&actor, &form::<R>(f)?).await?, json)
         }
-        ClientCommand::Show { id, json } => print_client(&app.get_client(id).await?, json),
-        ClientCommand::Edit { id, fields, json } => print_client(
-            &app.update_client(&actor, id, &fields.into_raw()).await?,
+        Action::Show { id, json } => print_record(&app.get_record(spec, id).await?, json),
+        Action::Edit { id, form: f, json } => print_record(
+            &app.update_record::<R>(&actor, id, &form::<R>(f)?).await?,
             json,
         ),
-        ClientCommand::Delete { id } => {
-            app.delete_client(&actor, id).await?;
-            println!("Deleted client {id}.");
+        Action::Delete { id } => {
+            app.delete_record(spec, &actor, id).await?;
+            println!("Deleted {} {id}.", spec.label);
             Ok(())
         }
-        ClientCommand::Import(args) => {
-            import("clients", args, |rows, progress| async move {
-                app.import_clients(&actor, &rows, progress).await
-            })
-            .await
-        }
-    }
-}
-
-fn print_contact(c: &ContactView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(c);
-    }
-    let rows = [
-        ("ID", c.id.to_string()),
-        ("Email", c.email.clone()),
-        ("Name", c.name.clone()),
-        ("Client", c.client_id.map_or("-".into(), |c| c.to_string())),
-        ("Workspace", c.workspace_id.to_string()),
-        (
-            "Updated",
-            format!("{} by {}", c.stamps.updated_at, c.stamps.updated_by),
-        ),
-    ];
-    for (k, v) in rows {
-        println!("{k:<12} {v}");
-    }
-    Ok(())
-}
-
-pub async fn run_contact(app: &App, cmd: ContactCommand) -> anyhow::Result<()> {
-    let actor = cli_actor();
-    match cmd {
-        ContactCommand::List { json } => {
-            let items = app.list_contacts().await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.id.to_string(),
-                        c.email.clone(),
-                        c.name.clone(),
-                        c.client_id.map_or("-".into(), |c| c.to_string()),
-                        c.workspace_id.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "EMAIL", "NAME", "CLIENT", "WORKSPACE"], &rows);
-            Ok(())
-        }
-        ContactCommand::Add { fields, json } => {
-            print_contact(&app.create_contact(&actor, &fields.into_raw()).await?, json)
-        }
-        ContactCommand::Show { id, json } => print_contact(&app.get_contact(id).await?, json),
-        ContactCommand::Edit { id, fields, json } => print_contact(
-            &app.update_contact(&actor, id, &fields.into_raw()).await?,
-            json,
-        ),
-        ContactCommand::Delete { id } => {
-            app.delete_contact(&actor, id).await?;
-            println!("Deleted contact {id}.");
-            Ok(())
-        }
-        ContactCommand::Import(args) => {
-            import("contacts", args, |rows, progress| async move {
-                app.import_contacts(&actor, &rows, progress).await
+        Action::Import(args) => {
+            import(spec, args, |rows, progress| async move {
+                app.import_records::<R>(&actor, &rows, progress).await
             })
             .await
         }
@@ -541,6 +522,7 @@ mod tests {
     #[test]
     fn csv_rows_know_their_lines_and_types() {
         let rows = csv_rows(
+            crate::domain::Client::SPEC,
             "name,client_number,email_domains,default_workspace_id\nAcme,AC1,acme.com;acme.org,3\n\"Multi\nline\",,,x\nShort,1\n",
         )
         .unwrap();

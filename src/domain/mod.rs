@@ -8,6 +8,7 @@ mod credential;
 mod email;
 mod health;
 pub mod providers;
+mod record;
 mod reference;
 pub mod routing;
 mod secret;
@@ -21,9 +22,12 @@ pub use credential::{
 };
 pub use email::EmailAddress;
 pub use health::HealthState;
+pub use record::{
+    Field, Form, Kind, Record, Spec, UsedBy, Value, Visit, capitalised, key, record_specs,
+};
 pub use reference::{
-    ClientFields, ClientNumber, ContactFields, EmailDomain, RawClient, RawContact, RawNamed,
-    RefName,
+    Client, ClientFields, ClientNumber, Contact, ContactFields, EmailDomain, ProjectType,
+    RawClient, RawContact, RawNamed, RefName, Workspace, visit_records,
 };
 pub use secret::Secret;
 pub use validation::{ValidationError, ValidationErrors};

@@ -1,13 +1,15 @@
-//! Reference data that cases are routed to: workspaces, project types, clients, contacts.
+//! Reference data that cases are routed to: workspaces, project types, clients, contacts —
+//! each a form type, its checks and its `Record` descriptor; `visit_records` lists them.
 //!
 //! Checks the shape of each field (names, client numbers, domains, addresses, ids). Must not
 //! know whether a referenced id exists or a name is taken: the app asks the store.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::alias::{nullable, parse_address};
 use super::credential::dns_name_to_ascii;
 use super::email::EmailAddress;
+use super::record::{Field, Form, Record, Spec, UsedBy, Value, Visit, actions};
 use super::routing::is_client_number_char;
 use super::validation::{Collector, ValidationError, ValidationErrors};
 
@@ -137,21 +139,32 @@ fn required_id(
 }
 
 /// A workspace or project type form: a name.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNamed {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// A client form as it arrives.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_number: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_domains: Option<Option<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_workspace_id: Option<i64>,
 }
 
@@ -203,47 +216,23 @@ impl ClientFields {
             default_workspace_id: default_workspace_id.expect("checked"),
         })
     }
-
-    pub fn to_raw(&self) -> RawClient {
-        RawClient {
-            name: Some(self.name.as_str().to_string()),
-            client_number: Some(self.client_number.as_ref().map(|n| n.as_str().to_string())),
-            email_domains: Some(Some(
-                self.email_domains
-                    .iter()
-                    .map(|d| d.as_str().to_string())
-                    .collect(),
-            )),
-            default_workspace_id: Some(self.default_workspace_id),
-        }
-    }
-
-    pub fn apply(&self, p: &RawClient) -> Result<Self, ValidationErrors> {
-        let mut m = self.to_raw();
-        if p.name.is_some() {
-            m.name = p.name.clone();
-        }
-        if p.client_number.is_some() {
-            m.client_number = p.client_number.clone();
-        }
-        if p.email_domains.is_some() {
-            m.email_domains = p.email_domains.clone();
-        }
-        if p.default_workspace_id.is_some() {
-            m.default_workspace_id = p.default_workspace_id;
-        }
-        Self::parse(&m)
-    }
 }
 
 /// A contact form as it arrives.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawContact {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_id: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<i64>,
 }
 
@@ -273,22 +262,171 @@ impl ContactFields {
             workspace_id: workspace_id.expect("checked"),
         })
     }
+}
 
-    pub fn apply(&self, p: &RawContact) -> Result<Self, ValidationErrors> {
-        let m = RawContact {
-            email: p
-                .email
-                .clone()
-                .or_else(|| Some(self.email.as_str().to_string())),
-            name: p
-                .name
-                .clone()
-                .or_else(|| Some(self.name.as_str().to_string())),
-            client_id: p.client_id.or(Some(self.client_id)),
-            workspace_id: p.workspace_id.or(Some(self.workspace_id)),
-        };
-        Self::parse(&m)
+// ---------------------------------------------------------------- descriptors
+
+/// Every kind of reference record, in the order lists, menus and the CLI's help show them.
+pub fn visit_records(v: &mut impl Visit) {
+    v.record::<Workspace>();
+    v.record::<ProjectType>();
+    v.record::<Client>();
+    v.record::<Contact>();
+}
+
+const NAME: Field = Field::text("name", "Name")
+    .required()
+    .max_chars(MAX_NAME_CHARS);
+
+const fn alias_column(column: &'static str) -> UsedBy {
+    UsedBy {
+        label: "alias",
+        table: "aliases",
+        column,
+        shown: "email_alias",
     }
+}
+
+/// What workspaces and project types share: a unique name.
+const NAMED: Spec = Spec {
+    noun: "",
+    actions: ["", "", "", ""],
+    label: "",
+    plural: "",
+    path: "",
+    table: "",
+    about: "",
+    schema: "Named",
+    fields: &[NAME.unique("the name")],
+    used_by: &[],
+};
+
+impl Form for RawNamed {
+    fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
+        let name = RefName::parse(self.name.as_deref(), "name", "Name")?;
+        Ok(vec![Value::text(name.as_str())])
+    }
+}
+
+/// A workspace cases are routed to.
+pub struct Workspace;
+
+impl Record for Workspace {
+    const SPEC: &'static Spec = &Spec {
+        noun: "workspace",
+        actions: actions!("workspace"),
+        label: "workspace",
+        plural: "workspaces",
+        path: "workspaces",
+        table: "workspaces",
+        about: "Workspaces cases are routed to",
+        used_by: &[alias_column("workspace_id")],
+        ..NAMED
+    };
+    type Raw = RawNamed;
+}
+
+/// A kind of case.
+pub struct ProjectType;
+
+impl Record for ProjectType {
+    const SPEC: &'static Spec = &Spec {
+        noun: "project_type",
+        actions: actions!("project_type"),
+        label: "project type",
+        plural: "project types",
+        path: "project-types",
+        table: "project_types",
+        about: "Project types (kinds of case)",
+        used_by: &[alias_column("project_type_id")],
+        ..NAMED
+    };
+    type Raw = RawNamed;
+}
+
+impl Form for RawClient {
+    fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
+        let f = ClientFields::parse(self)?;
+        let domains = f.email_domains.iter().map(|d| d.as_str().to_string());
+        Ok(vec![
+            Value::text(f.name.as_str()),
+            Value::Text(f.client_number.map(|n| n.as_str().to_string())),
+            Value::List(domains.collect()),
+            Value::Id(Some(f.default_workspace_id)),
+        ])
+    }
+}
+
+/// A client: its number for `CLID=`, its email domains, its default workspace.
+pub struct Client;
+
+impl Record for Client {
+    const SPEC: &'static Spec = &Spec {
+        noun: "client",
+        actions: actions!("client"),
+        label: "client",
+        plural: "clients",
+        path: "clients",
+        table: "clients",
+        about: "Clients (client number for CLID=, email domains, default workspace)",
+        schema: "Client",
+        fields: &[
+            NAME,
+            Field::text("client_number", "Client Number")
+                .unique("Client Number")
+                .max_chars(MAX_CLIENT_NUMBER_CHARS)
+                .hint("1–50 letters, digits, - or _; written in emails as CLID=<number>"),
+            Field::list(
+                "email_domains",
+                "Email Domains",
+                ("client_domains", "client_id", "domain"),
+            )
+            .unique("the email domain")
+            .hint("comma-separated; a domain belongs to one client"),
+            Field::reference("default_workspace_id", "Default Workspace", Workspace::SPEC)
+                .required(),
+        ],
+        used_by: &[alias_column("client_id")],
+    };
+    type Raw = RawClient;
+}
+
+impl Form for RawContact {
+    fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
+        let f = ContactFields::parse(self)?;
+        Ok(vec![
+            Value::text(f.email.as_str()),
+            Value::text(f.name.as_str()),
+            Value::Id(f.client_id),
+            Value::Id(Some(f.workspace_id)),
+        ])
+    }
+}
+
+/// A sender address with its workspace and client.
+pub struct Contact;
+
+impl Record for Contact {
+    const SPEC: &'static Spec = &Spec {
+        noun: "contact",
+        actions: actions!("contact"),
+        label: "contact",
+        plural: "contacts",
+        path: "contacts",
+        table: "contacts",
+        about: "Contacts (sender addresses with their workspace and client)",
+        schema: "Contact",
+        fields: &[
+            Field::email("email", "Email")
+                .required()
+                .unique("the address"),
+            NAME,
+            Field::reference("client_id", "Client", Client::SPEC),
+            Field::reference("workspace_id", "Workspace", Workspace::SPEC).required(),
+        ],
+        used_by: &[],
+    };
+    type Raw = RawContact;
 }
 
 #[cfg(test)]

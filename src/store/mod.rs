@@ -34,7 +34,7 @@ pub use cases::{
 pub use credentials::{CredentialRow, Health, LastTest};
 pub use exceptions::{ExceptionEntry, ExceptionRow};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
-pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, Stamps};
+pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, Stamps};
 pub use sessions::SessionRow;
 
 /// Errors a caller branches on; everything else is `Other`.

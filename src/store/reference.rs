@@ -1,112 +1,22 @@
-//! Reference data rows: workspaces, project types, clients (with their email domains) and
-//! contacts. Inserts take a slice so a bulk import is one transaction: all rows or none.
-//! Deleting a row something still uses is refused with a conflict naming the users.
+//! Rows of every kind of reference record (workspaces, project types, clients with their email
+//! domains, contacts…), from its `Spec`: the SQL is built from the spec's table and field
+//! names, never from input. Inserts take a slice so a bulk import is one transaction: all rows
+//! or none. Deleting a row something still uses is refused with a conflict naming the users.
+//! At the end, typed look-ups for routing and the pages that show names.
 
-use serde::Serialize;
+use std::collections::HashMap;
+
 use sqlx::Row;
 
-use super::audit::{commit_change, write_audit};
+use super::audit::write_audit;
 use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
-use crate::domain::{ClientFields, ContactFields, RefName};
-
-/// The two kinds of reference data that are just a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamedKind {
-    Workspace,
-    ProjectType,
-}
-
-impl NamedKind {
-    /// For messages: "workspace", "project type".
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Workspace => "workspace",
-            Self::ProjectType => "project type",
-        }
-    }
-
-    /// For audit target types and actions.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::Workspace => "workspace",
-            Self::ProjectType => "project_type",
-        }
-    }
-
-    fn select(self) -> &'static str {
-        match self {
-            Self::Workspace => {
-                "SELECT id, name, created_at, created_by, updated_at, updated_by FROM workspaces"
-            }
-            Self::ProjectType => {
-                "SELECT id, name, created_at, created_by, updated_at, updated_by FROM project_types"
-            }
-        }
-    }
-
-    fn insert(self) -> &'static str {
-        match self {
-            Self::Workspace => {
-                "INSERT INTO workspaces (name, name_key, created_at, created_by, updated_at, updated_by) \
-                 VALUES ($1, $2, $3, $4, $3, $4) RETURNING id"
-            }
-            Self::ProjectType => {
-                "INSERT INTO project_types (name, name_key, created_at, created_by, updated_at, updated_by) \
-                 VALUES ($1, $2, $3, $4, $3, $4) RETURNING id"
-            }
-        }
-    }
-
-    fn update(self) -> &'static str {
-        match self {
-            Self::Workspace => {
-                "UPDATE workspaces SET name = $1, name_key = $2, updated_at = $3, updated_by = $4 WHERE id = $5"
-            }
-            Self::ProjectType => {
-                "UPDATE project_types SET name = $1, name_key = $2, updated_at = $3, updated_by = $4 WHERE id = $5"
-            }
-        }
-    }
-
-    fn delete(self) -> &'static str {
-        match self {
-            Self::Workspace => "DELETE FROM workspaces WHERE id = $1",
-            Self::ProjectType => "DELETE FROM project_types WHERE id = $1",
-        }
-    }
-
-    /// Who still uses a row: one label per user.
-    fn users(self) -> &'static str {
-        match self {
-            Self::Workspace => {
-                "SELECT 'alias ' || email_alias AS who FROM aliases WHERE workspace_id = $1 \
-                 UNION ALL SELECT 'client ' || name AS who FROM clients WHERE default_workspace_id = $1 \
-                 UNION ALL SELECT 'contact ' || email AS who FROM contacts WHERE workspace_id = $1"
-            }
-            Self::ProjectType => {
-                "SELECT 'alias ' || email_alias AS who FROM aliases WHERE project_type_id = $1"
-            }
-        }
-    }
-
-    fn conflicts(self) -> &'static [(&'static str, &'static str, &'static str)] {
-        match self {
-            Self::Workspace => &[(
-                "name_key",
-                "name",
-                "A workspace with this name already exists (names are compared without regard to case).",
-            )],
-            Self::ProjectType => &[(
-                "name_key",
-                "name",
-                "A project type with this name already exists (names are compared without regard to case).",
-            )],
-        }
-    }
-}
+use crate::domain::{
+    Client, Contact, Field, Kind, ProjectType, Record, Spec, Value, Workspace, capitalised, key,
+    record_specs,
+};
 
 /// Who made and last changed a row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Stamps {
     pub created_at: i64,
     pub created_by: String,
@@ -114,79 +24,171 @@ pub struct Stamps {
     pub updated_by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct NamedRow {
+/// One stored record: its values in the order of its spec's fields.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub spec: &'static Spec,
     pub id: i64,
-    pub name: String,
-    #[serde(skip)]
+    pub values: Vec<Value>,
     pub stamps: Stamps,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientRow {
-    pub id: i64,
-    pub name: String,
-    pub client_number: Option<String>,
-    pub email_domains: Vec<String>,
-    pub default_workspace_id: i64,
-    #[serde(skip)]
-    pub stamps: Stamps,
+impl RecordRow {
+    pub fn value(&self, field: &str) -> &Value {
+        self.spec.value(&self.values, field)
+    }
+
+    /// What names it in messages and lists: its first field.
+    pub fn title(&self) -> String {
+        self.values.first().map(Value::shown).unwrap_or_default()
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactRow {
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    pub client_id: Option<i64>,
-    pub workspace_id: i64,
-    #[serde(skip)]
-    pub stamps: Stamps,
+/// One bound value of a statement.
+enum Param {
+    Text(Option<String>),
+    Id(Option<i64>),
 }
 
-macro_rules! stamps {
-    ($r:expr) => {
-        Stamps {
-            created_at: $r.try_get("created_at")?,
-            created_by: $r.try_get("created_by")?,
-            updated_at: $r.try_get("updated_at")?,
-            updated_by: $r.try_get("updated_by")?,
+/// Binds every param of `$params` (an iterator of `&Param`) to the query `$q`.
+macro_rules! bind_params {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Text(t) => q.bind(t.clone()),
+                Param::Id(id) => q.bind(*id),
+            };
+        }
+        q
+    }};
+}
+
+/// Inserts the list values of record `$id` (a client's email domains) in the transaction `$tx`.
+macro_rules! insert_lists {
+    ($tx:ident, $spec:expr, $lists:expr, $id:expr, $values:expr) => {
+        for (i, table, owner, column) in $lists {
+            let sql = format!("INSERT INTO {table} ({owner}, {column}) VALUES ($1, $2)");
+            for v in $values.get(*i).map_or(&[][..], Value::as_list) {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind($id)
+                    .bind(v)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(|e| on_unique($spec, e))?;
+            }
         }
     };
 }
 
-macro_rules! named_from_row {
-    ($r:expr) => {
-        NamedRow {
-            id: $r.try_get("id")?,
-            name: $r.try_get("name")?,
-            stamps: stamps!($r),
+/// The columns of a record's values (a unique text also in `{name}_key`); lists are apart.
+fn columns(spec: &Spec, values: &[Value]) -> Vec<(String, Param)> {
+    let mut out = Vec::new();
+    for (f, v) in spec.fields.iter().zip(values) {
+        match v {
+            Value::Id(id) => out.push((f.name.to_string(), Param::Id(*id))),
+            Value::Text(t) => {
+                out.push((f.name.to_string(), Param::Text(t.clone())));
+                if f.unique.is_some() {
+                    let k = t.as_deref().map(key);
+                    out.push((format!("{}_key", f.name), Param::Text(k)));
+                }
+            }
+            Value::List(_) => {}
         }
-    };
+    }
+    out
 }
 
-const CLIENT_SELECT: &str = "SELECT id, name, client_number, default_workspace_id, created_at, created_by, \
-     updated_at, updated_by FROM clients";
-const CONTACT_SELECT: &str = "SELECT id, email, name, client_id, workspace_id, created_at, created_by, \
-     updated_at, updated_by FROM contacts";
+/// The list fields: (index, table, owner column, value column).
+fn lists(spec: &Spec) -> Vec<(usize, &'static str, &'static str, &'static str)> {
+    let fields = spec.fields.iter().enumerate();
+    fields
+        .filter_map(|(i, f)| match f.kind {
+            Kind::List {
+                table,
+                owner,
+                column,
+            } => Some((i, table, owner, column)),
+            _ => None,
+        })
+        .collect()
+}
 
-const CLIENT_CONFLICTS: &[(&str, &str, &str)] = &[
-    (
-        "client_number",
-        "client_number",
-        "A client with this Client Number already exists (compared without regard to case).",
-    ),
-    (
-        "client_domains",
-        "email_domains",
-        "One of these email domains already belongs to another client.",
-    ),
-];
-const CONTACT_CONFLICTS: &[(&str, &str, &str)] = &[(
-    "email_key",
-    "email",
-    "A contact with this email address already exists (compared without regard to case).",
-)];
+fn select(spec: &Spec, filter: &str) -> String {
+    let columns: Vec<&str> = spec
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.kind, Kind::List { .. }))
+        .map(|f| f.name)
+        .collect();
+    let order = match spec.fields.first() {
+        Some(f) if f.unique.is_some() => format!("{}_key", f.name),
+        Some(f) => f.name.to_string(),
+        None => "id".to_string(),
+    };
+    format!(
+        "SELECT id, {}, created_at, created_by, updated_at, updated_by FROM {} {filter} \
+         ORDER BY {order}, id",
+        columns.join(", "),
+        spec.table
+    )
+}
+
+/// Who still uses a row, one label per user: the spec's outside users and every record kind
+/// with a reference to it.
+fn users(spec: &Spec) -> Option<String> {
+    let mut parts: Vec<String> = spec
+        .used_by
+        .iter()
+        .map(|u| {
+            format!(
+                "SELECT '{} ' || {} AS who FROM {} WHERE {} = $1",
+                u.label, u.shown, u.table, u.column
+            )
+        })
+        .collect();
+    for other in record_specs() {
+        for f in other.fields {
+            if let Kind::Ref(to) = f.kind
+                && to.noun == spec.noun
+            {
+                let shown = other.fields.first().map_or("id", |f| f.name);
+                parts.push(format!(
+                    "SELECT '{} ' || {shown} AS who FROM {} WHERE {} = $1",
+                    other.label, other.table, f.name
+                ));
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" UNION ALL "))
+}
+
+/// A unique index refused a value the app's checks let through (two changes at once).
+fn on_unique(spec: &Spec, e: sqlx::Error) -> StoreError {
+    let rules: Vec<(String, &'static str, String)> = spec
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let one = f.unique?;
+            let column = match f.kind {
+                Kind::List { table, .. } => table.to_string(),
+                _ => format!("{}_key", f.name),
+            };
+            let message = format!(
+                "{} already belongs to another {}.",
+                capitalised(one),
+                spec.label
+            );
+            Some((column, f.name, message))
+        })
+        .collect();
+    let rules: Vec<(&str, &'static str, &str)> = rules
+        .iter()
+        .map(|(c, f, m)| (c.as_str(), *f, m.as_str()))
+        .collect();
+    unique_conflict(e, &rules)
+}
 
 /// The refusal when a row is still used: "… is still used by alias a@x, client Acme".
 fn in_use(what: String, users: Vec<String>) -> StoreError {
@@ -210,455 +212,342 @@ fn in_use(what: String, users: Vec<String>) -> StoreError {
 }
 
 impl Store {
-    pub async fn list_named(&self, kind: NamedKind) -> StoreResult<Vec<NamedRow>> {
+    async fn record_rows(
+        &self,
+        spec: &'static Spec,
+        filter: &str,
+        param: Option<Param>,
+    ) -> StoreResult<Vec<RecordRow>> {
+        let sql = select(spec, filter);
+        let lists = lists(spec);
         with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{} ORDER BY name_key, id", kind.select())))
+            let rows = bind_params!(sqlx::query(sqlx::AssertSqlSafe(sql)), param.iter())
                 .fetch_all(pool)
                 .await?;
+            let mut listed: HashMap<(usize, i64), Vec<String>> = HashMap::new();
+            for (i, table, owner, column) in &lists {
+                let sql = format!(
+                    "SELECT {owner} AS owner, {column} AS value FROM {table} WHERE {owner} IN \
+                     (SELECT id FROM {} {filter}) ORDER BY {column}",
+                    spec.table
+                );
+                let q = bind_params!(sqlx::query(sqlx::AssertSqlSafe(sql)), param.iter());
+                for r in q.fetch_all(pool).await? {
+                    let entry = listed.entry((*i, r.try_get("owner")?)).or_default();
+                    entry.push(r.try_get("value")?);
+                }
+            }
             rows.iter()
-                .map(|r| Ok(named_from_row!(r)))
+                .map(|r| {
+                    let id: i64 = r.try_get("id")?;
+                    let mut values = Vec::with_capacity(spec.fields.len());
+                    for (i, f) in spec.fields.iter().enumerate() {
+                        values.push(match f.kind {
+                            Kind::List { .. } => {
+                                Value::List(listed.remove(&(i, id)).unwrap_or_default())
+                            }
+                            Kind::Ref(_) => Value::Id(r.try_get(f.name)?),
+                            Kind::Text | Kind::Email => Value::Text(r.try_get(f.name)?),
+                        });
+                    }
+                    let stamps = Stamps {
+                        created_at: r.try_get("created_at")?,
+                        created_by: r.try_get("created_by")?,
+                        updated_at: r.try_get("updated_at")?,
+                        updated_by: r.try_get("updated_by")?,
+                    };
+                    Ok(RecordRow { spec, id, values, stamps })
+                })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(Into::into)
         })
     }
 
-    pub async fn get_named(&self, kind: NamedKind, id: i64) -> StoreResult<NamedRow> {
-        with_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("{} WHERE id = $1", kind.select())))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(r) => Ok(named_from_row!(r)),
-                None => Err(StoreError::NotFound),
-            }
-        })
+    pub async fn list_records(&self, spec: &'static Spec) -> StoreResult<Vec<RecordRow>> {
+        self.record_rows(spec, "", None).await
     }
 
-    pub async fn find_named(&self, kind: NamedKind, key: &str) -> StoreResult<Option<NamedRow>> {
-        with_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("{} WHERE name_key = $1", kind.select())))
-                .bind(key)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(r) => Ok(Some(named_from_row!(r))),
-                None => Ok(None),
-            }
-        })
+    pub async fn get_record(&self, spec: &'static Spec, id: i64) -> StoreResult<RecordRow> {
+        self.record_rows(spec, "WHERE id = $1", Some(Param::Id(Some(id))))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
     }
 
-    /// Inserts every name in one transaction; `progress(done, total)` after each.
-    pub async fn insert_named(
+    /// The record whose unique `field` holds `value` (compared without regard to case).
+    pub async fn find_record(
         &self,
-        kind: NamedKind,
-        names: &[RefName],
+        spec: &'static Spec,
+        field: &Field,
+        value: &str,
+    ) -> StoreResult<Option<RecordRow>> {
+        let filter = match field.kind {
+            Kind::List {
+                table,
+                owner,
+                column,
+            } => format!("WHERE id IN (SELECT {owner} FROM {table} WHERE {column} = $1)"),
+            _ => format!("WHERE {}_key = $1", field.name),
+        };
+        let param = Some(Param::Text(Some(key(value))));
+        Ok(self.record_rows(spec, &filter, param).await?.pop())
+    }
+
+    /// Inserts every record in one transaction; `progress(done, total)` after each.
+    pub async fn insert_records(
+        &self,
+        spec: &'static Spec,
+        records: &[Vec<Value>],
         audit: AuditEntry,
         mut progress: impl FnMut(u64, u64),
     ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
-        let total = names.len() as u64;
+        let total = records.len() as u64;
+        let lists = lists(spec);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut ids = Vec::with_capacity(names.len());
-            for (i, name) in names.iter().enumerate() {
-                let id: i64 = sqlx::query_scalar(kind.insert())
-                    .bind(name.as_str())
-                    .bind(name.key())
+            let mut ids = Vec::with_capacity(records.len());
+            for (done, values) in records.iter().enumerate() {
+                let columns = columns(spec, values);
+                let n = columns.len();
+                let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
+                let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "INSERT INTO {} ({}, created_at, created_by, updated_at, updated_by) \
+                     VALUES ({}, ${a}, ${b}, ${a}, ${b}) RETURNING id",
+                    spec.table,
+                    names.join(", "),
+                    marks.join(", "),
+                    a = n + 1,
+                    b = n + 2,
+                );
+                let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                let id: i64 = bind_params!(q, columns.iter().map(|(_, p)| p))
                     .bind(now)
                     .bind(&audit.actor)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| unique_conflict(e, kind.conflicts()))?;
+                    .map_err(|e| on_unique(spec, e))?;
+                insert_lists!(tx, spec, &lists, id, values);
                 ids.push(id);
-                progress(i as u64 + 1, total);
+                progress(done as u64 + 1, total);
             }
             let audit = if ids.len() == 1 { audit.target(ids[0]) } else { audit };
             write_audit!(&mut *tx, &audit)?;
             tx.commit().await?;
-            Ok(ids)
+            Ok::<_, StoreError>(ids)
         })
     }
 
-    pub async fn update_named(
+    pub async fn update_record(
         &self,
-        kind: NamedKind,
+        spec: &'static Spec,
         id: i64,
-        name: &RefName,
+        values: &[Value],
         audit: AuditEntry,
-    ) -> StoreResult<NamedRow> {
+    ) -> StoreResult<RecordRow> {
+        let columns = columns(spec, values);
+        let n = columns.len();
+        let set: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {}, updated_at = ${}, updated_by = ${} WHERE id = ${}",
+            spec.table,
+            set.join(", "),
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let lists = lists(spec);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query(kind.update())
-                .bind(name.as_str())
-                .bind(name.key())
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let done = bind_params!(q, columns.iter().map(|(_, p)| p))
                 .bind(now_ms())
                 .bind(&audit.actor)
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| unique_conflict(e, kind.conflicts()))?;
-            commit_change!(tx, done, &audit.target(id));
+                .map_err(|e| on_unique(spec, e))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            for (_, table, owner, _) in &lists {
+                let clear = format!("DELETE FROM {table} WHERE {owner} = $1");
+                sqlx::query(sqlx::AssertSqlSafe(clear)).bind(id).execute(&mut *tx).await?;
+            }
+            insert_lists!(tx, spec, &lists, id, values);
+            write_audit!(&mut *tx, &audit.target(id))?;
+            tx.commit().await?;
         });
-        self.get_named(kind, id).await
+        self.get_record(spec, id).await
     }
 
-    pub async fn delete_named(
+    /// Deletes a record nothing uses; else a conflict naming the users, and nothing changes.
+    pub async fn delete_record(
         &self,
-        kind: NamedKind,
+        spec: &'static Spec,
         id: i64,
         audit: AuditEntry,
     ) -> StoreResult<()> {
+        let title = spec.fields.first().map_or("id", |f| f.name);
+        let find = format!("SELECT {title} FROM {} WHERE id = $1", spec.table);
+        let users = users(spec);
+        let lists = lists(spec);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("{} WHERE id = $1", kind.select())))
+            let title: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(find))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(row) = row else { return Err(StoreError::NotFound) };
-            let name: String = row.try_get("name")?;
-            let users: Vec<String> = sqlx::query_scalar(kind.users())
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-            if !users.is_empty() {
-                let mut what = kind.label().to_string();
-                if let Some(first) = what.get_mut(0..1) {
-                    first.make_ascii_uppercase();
+            let Some(title) = title else { return Err(StoreError::NotFound) };
+            if let Some(sql) = users {
+                let users: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if !users.is_empty() {
+                    return Err(in_use(format!("{} {title:?}", spec.title()), users));
                 }
-                return Err(in_use(format!("{what} {name:?}"), users));
             }
-            sqlx::query(kind.delete()).bind(id).execute(&mut *tx).await?;
+            for (_, table, owner, _) in &lists {
+                let sql = format!("DELETE FROM {table} WHERE {owner} = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
+            }
+            let sql = format!("DELETE FROM {} WHERE id = $1", spec.table);
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
             write_audit!(&mut *tx, &audit.target(id))?;
             tx.commit().await?;
             Ok(())
         })
     }
+}
 
-    // ---- clients ----
+// ---------------------------------------------------------------- typed look-ups
 
-    async fn client_rows(
+/// The two kinds of reference data that are just a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedKind {
+    Workspace,
+    ProjectType,
+}
+
+impl NamedKind {
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            Self::Workspace => Workspace::SPEC,
+            Self::ProjectType => ProjectType::SPEC,
+        }
+    }
+}
+
+/// A workspace or project type.
+#[derive(Debug, Clone)]
+pub struct NamedRow {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientRow {
+    pub id: i64,
+    pub name: String,
+    pub client_number: Option<String>,
+    pub email_domains: Vec<String>,
+    pub default_workspace_id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContactRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub client_id: Option<i64>,
+    pub workspace_id: i64,
+}
+
+impl From<RecordRow> for NamedRow {
+    fn from(r: RecordRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.title(),
+        }
+    }
+}
+
+impl From<RecordRow> for ClientRow {
+    fn from(r: RecordRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.title(),
+            client_number: r.value("client_number").as_text().map(str::to_string),
+            email_domains: r.value("email_domains").as_list().to_vec(),
+            default_workspace_id: r.value("default_workspace_id").as_id().unwrap_or(0),
+        }
+    }
+}
+
+impl From<RecordRow> for ContactRow {
+    fn from(r: RecordRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.title(),
+            name: r.value("name").shown(),
+            client_id: r.value("client_id").as_id(),
+            workspace_id: r.value("workspace_id").as_id().unwrap_or(0),
+        }
+    }
+}
+
+impl Store {
+    async fn find_typed<R: Record, T: From<RecordRow>>(
         &self,
-        filter: &'static str,
-        bind: Option<&str>,
-        id: Option<i64>,
-    ) -> StoreResult<Vec<ClientRow>> {
-        with_pool!(self, pool => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("{CLIENT_SELECT} {filter} ORDER BY name, id")));
-            if let Some(b) = bind {
-                q = q.bind(b);
-            }
-            if let Some(i) = id {
-                q = q.bind(i);
-            }
-            let rows = q.fetch_all(pool).await?;
-            let mut dq = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT client_id, domain FROM client_domains WHERE client_id IN (SELECT id FROM clients {filter}) ORDER BY domain"
-            )));
-            if let Some(b) = bind {
-                dq = dq.bind(b);
-            }
-            if let Some(i) = id {
-                dq = dq.bind(i);
-            }
-            let domains = dq.fetch_all(pool).await?;
-            let mut by_client: std::collections::HashMap<i64, Vec<String>> = Default::default();
-            for d in &domains {
-                by_client
-                    .entry(d.try_get("client_id")?)
-                    .or_default()
-                    .push(d.try_get("domain")?);
-            }
-            rows.iter()
-                .map(|r| {
-                    let id: i64 = r.try_get("id")?;
-                    Ok(ClientRow {
-                        id,
-                        name: r.try_get("name")?,
-                        client_number: r.try_get("client_number")?,
-                        email_domains: by_client.remove(&id).unwrap_or_default(),
-                        default_workspace_id: r.try_get("default_workspace_id")?,
-                        stamps: stamps!(r),
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        field: &str,
+        value: &str,
+    ) -> StoreResult<Option<T>> {
+        let Some(field) = R::SPEC.field(field) else {
+            return Ok(None);
+        };
+        Ok(self.find_record(R::SPEC, field, value).await?.map(T::from))
     }
 
-    pub async fn list_clients(&self) -> StoreResult<Vec<ClientRow>> {
-        self.client_rows("", None, None).await
+    pub async fn get_named(&self, kind: NamedKind, id: i64) -> StoreResult<NamedRow> {
+        self.get_record(kind.spec(), id).await.map(NamedRow::from)
+    }
+
+    pub async fn find_named(&self, kind: NamedKind, name: &str) -> StoreResult<Option<NamedRow>> {
+        let Some(field) = kind.spec().field("name") else {
+            return Ok(None);
+        };
+        let found = self.find_record(kind.spec(), field, name).await?;
+        Ok(found.map(NamedRow::from))
     }
 
     pub async fn get_client(&self, id: i64) -> StoreResult<ClientRow> {
-        self.client_rows("WHERE id = $1", None, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)
+        self.get_record(Client::SPEC, id).await.map(ClientRow::from)
     }
 
     /// The client whose number (compared without regard to case) is `number`.
     pub async fn client_by_number(&self, number: &str) -> StoreResult<Option<ClientRow>> {
-        let key = number.to_ascii_lowercase();
-        Ok(self
-            .client_rows("WHERE client_number_key = $1", Some(&key), None)
-            .await?
-            .pop())
+        self.find_typed::<Client, _>("client_number", number).await
     }
 
-    /// The client one of whose email domains is `domain` (lower-case ASCII).
+    /// The client one of whose email domains is `domain`.
     pub async fn client_by_domain(&self, domain: &str) -> StoreResult<Option<ClientRow>> {
-        Ok(self
-            .client_rows(
-                "WHERE id IN (SELECT client_id FROM client_domains WHERE domain = $1)",
-                Some(domain),
-                None,
-            )
-            .await?
-            .pop())
-    }
-
-    /// Inserts every client in one transaction; `progress(done, total)` after each.
-    pub async fn insert_clients(
-        &self,
-        clients: &[ClientFields],
-        audit: AuditEntry,
-        mut progress: impl FnMut(u64, u64),
-    ) -> StoreResult<Vec<i64>> {
-        let now = now_ms();
-        let total = clients.len() as u64;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut ids = Vec::with_capacity(clients.len());
-            for (i, c) in clients.iter().enumerate() {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO clients (name, client_number, client_number_key, default_workspace_id, \
-                     created_at, created_by, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $5, $6) RETURNING id",
-                )
-                .bind(c.name.as_str())
-                .bind(c.client_number.as_ref().map(|n| n.as_str()))
-                .bind(c.client_number.as_ref().map(|n| n.key()))
-                .bind(c.default_workspace_id)
-                .bind(now)
-                .bind(&audit.actor)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| unique_conflict(e, CLIENT_CONFLICTS))?;
-                for d in &c.email_domains {
-                    sqlx::query("INSERT INTO client_domains (client_id, domain) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(d.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| unique_conflict(e, CLIENT_CONFLICTS))?;
-                }
-                ids.push(id);
-                progress(i as u64 + 1, total);
-            }
-            let audit = if ids.len() == 1 { audit.target(ids[0]) } else { audit };
-            write_audit!(&mut *tx, &audit)?;
-            tx.commit().await?;
-            Ok(ids)
-        })
-    }
-
-    pub async fn update_client(
-        &self,
-        id: i64,
-        c: &ClientFields,
-        audit: AuditEntry,
-    ) -> StoreResult<ClientRow> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(
-                "UPDATE clients SET name = $1, client_number = $2, client_number_key = $3, \
-                 default_workspace_id = $4, updated_at = $5, updated_by = $6 WHERE id = $7",
-            )
-            .bind(c.name.as_str())
-            .bind(c.client_number.as_ref().map(|n| n.as_str()))
-            .bind(c.client_number.as_ref().map(|n| n.key()))
-            .bind(c.default_workspace_id)
-            .bind(now_ms())
-            .bind(&audit.actor)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_conflict(e, CLIENT_CONFLICTS))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query("DELETE FROM client_domains WHERE client_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for d in &c.email_domains {
-                sqlx::query("INSERT INTO client_domains (client_id, domain) VALUES ($1, $2)")
-                    .bind(id)
-                    .bind(d.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| unique_conflict(e, CLIENT_CONFLICTS))?;
-            }
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
-        });
-        self.get_client(id).await
-    }
-
-    pub async fn delete_client(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let name: Option<String> = sqlx::query_scalar("SELECT name FROM clients WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(name) = name else { return Err(StoreError::NotFound) };
-            let users: Vec<String> = sqlx::query_scalar(
-                "SELECT 'alias ' || email_alias AS who FROM aliases WHERE client_id = $1 \
-                 UNION ALL SELECT 'contact ' || email AS who FROM contacts WHERE client_id = $1",
-            )
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-            if !users.is_empty() {
-                return Err(in_use(format!("Client {name:?}"), users));
-            }
-            sqlx::query("DELETE FROM client_domains WHERE client_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    // ---- contacts ----
-
-    async fn contact_rows(
-        &self,
-        filter: &'static str,
-        key: Option<&str>,
-        id: Option<i64>,
-    ) -> StoreResult<Vec<ContactRow>> {
-        with_pool!(self, pool => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("{CONTACT_SELECT} {filter} ORDER BY email_key, id")));
-            if let Some(k) = key {
-                q = q.bind(k);
-            }
-            if let Some(i) = id {
-                q = q.bind(i);
-            }
-            let rows = q.fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ContactRow {
-                        id: r.try_get("id")?,
-                        email: r.try_get("email")?,
-                        name: r.try_get("name")?,
-                        client_id: r.try_get("client_id")?,
-                        workspace_id: r.try_get("workspace_id")?,
-                        stamps: stamps!(r),
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
-    }
-
-    pub async fn list_contacts(&self) -> StoreResult<Vec<ContactRow>> {
-        self.contact_rows("", None, None).await
+        self.find_typed::<Client, _>("email_domains", domain).await
     }
 
     pub async fn get_contact(&self, id: i64) -> StoreResult<ContactRow> {
-        self.contact_rows("WHERE id = $1", None, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)
-    }
-
-    /// The contact with this address (lower-cased key).
-    pub async fn contact_by_email(&self, key: &str) -> StoreResult<Option<ContactRow>> {
-        Ok(self
-            .contact_rows("WHERE email_key = $1", Some(key), None)
-            .await?
-            .pop())
-    }
-
-    pub async fn insert_contacts(
-        &self,
-        contacts: &[ContactFields],
-        audit: AuditEntry,
-        mut progress: impl FnMut(u64, u64),
-    ) -> StoreResult<Vec<i64>> {
-        let now = now_ms();
-        let total = contacts.len() as u64;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut ids = Vec::with_capacity(contacts.len());
-            for (i, c) in contacts.iter().enumerate() {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO contacts (email, email_key, name, client_id, workspace_id, created_at, \
-                     created_by, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7) RETURNING id",
-                )
-                .bind(c.email.as_str())
-                .bind(c.email.key())
-                .bind(c.name.as_str())
-                .bind(c.client_id)
-                .bind(c.workspace_id)
-                .bind(now)
-                .bind(&audit.actor)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| unique_conflict(e, CONTACT_CONFLICTS))?;
-                ids.push(id);
-                progress(i as u64 + 1, total);
-            }
-            let audit = if ids.len() == 1 { audit.target(ids[0]) } else { audit };
-            write_audit!(&mut *tx, &audit)?;
-            tx.commit().await?;
-            Ok(ids)
-        })
-    }
-
-    pub async fn update_contact(
-        &self,
-        id: i64,
-        c: &ContactFields,
-        audit: AuditEntry,
-    ) -> StoreResult<ContactRow> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(
-                "UPDATE contacts SET email = $1, email_key = $2, name = $3, client_id = $4, \
-                 workspace_id = $5, updated_at = $6, updated_by = $7 WHERE id = $8",
-            )
-            .bind(c.email.as_str())
-            .bind(c.email.key())
-            .bind(c.name.as_str())
-            .bind(c.client_id)
-            .bind(c.workspace_id)
-            .bind(now_ms())
-            .bind(&audit.actor)
-            .bind(id)
-            .execute(&mut *tx)
+        self.get_record(Contact::SPEC, id)
             .await
-            .map_err(|e| unique_conflict(e, CONTACT_CONFLICTS))?;
-            commit_change!(tx, done, &audit.target(id));
-        });
-        self.get_contact(id).await
+            .map(ContactRow::from)
     }
 
-    pub async fn delete_contact(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query("DELETE FROM contacts WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            commit_change!(tx, done, &audit.target(id));
-            Ok(())
-        })
+    /// The contact with this address (compared without regard to case).
+    pub async fn contact_by_email(&self, email: &str) -> StoreResult<Option<ContactRow>> {
+        self.find_typed::<Contact, _>("email", email).await
     }
 }

@@ -33,6 +33,9 @@ pub fn routes() -> Router<SharedApp> {
         .route("/audit", get(list_audit))
         .merge(super::api_connection::routes())
         .merge(super::api_aliases::routes())
+        .merge(super::api_reference::routes())
+        .merge(super::api_routing::routes())
+        .merge(super::api_exceptions::routes())
         .merge(super::api_processing::routes())
         .merge(super::api_providers::routes())
 }

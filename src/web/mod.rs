@@ -8,8 +8,11 @@ mod admin;
 mod api;
 mod api_aliases;
 mod api_connection;
+mod api_exceptions;
 mod api_processing;
 mod api_providers;
+mod api_reference;
+mod api_routing;
 mod auth;
 mod edge;
 mod error;
@@ -32,7 +35,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::app::App;
 pub use admin::{MAX_PER_ACCOUNT, MAX_PER_CLIENT};
 pub use error::ApiError;
-pub use openapi::ROUTES;
+pub use openapi::{ROUTES, api_routes};
 
 /// The largest request body accepted.
 pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;

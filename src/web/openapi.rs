@@ -1,11 +1,20 @@
-//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, built from `ROUTES` so that a
-//! route cannot be added without being described (a test checks every route is listed).
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, built from `api_routes()` — the
+//! hand-written `ROUTES` and the routes and request schemas of every kind of reference record,
+//! from its `Spec` — so that a route cannot be added without being described (a test checks
+//! every route is listed).
+
+use std::sync::LazyLock;
 
 use axum::Json;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-/// Every API route: method, path (OpenAPI style), summary, request schema, success status.
+use crate::domain::{Kind, Spec, record_specs};
+
+/// One API route: method, path (OpenAPI style), summary, request schema, success status.
+pub type Route = (&'static str, String, String, Option<String>, u16);
+
+/// The API routes besides those of reference records (see `api_routes`).
 pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ("get", "/api/v1/openapi.json", "This document", None, 200),
     ("get", "/api/v1/credentials", "List credentials", None, 200),
@@ -109,144 +118,6 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         None,
         200,
     ),
-    ("get", "/api/v1/workspaces", "List workspaces", None, 200),
-    (
-        "post",
-        "/api/v1/workspaces",
-        "Add a workspace",
-        Some("NamedInput"),
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/workspaces/import",
-        "Import workspaces (all or nothing)",
-        Some("NamedImport"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/workspaces/{id}",
-        "Workspace details",
-        None,
-        200,
-    ),
-    (
-        "patch",
-        "/api/v1/workspaces/{id}",
-        "Rename a workspace",
-        Some("NamedInput"),
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/workspaces/{id}",
-        "Delete a workspace nothing uses",
-        None,
-        204,
-    ),
-    (
-        "get",
-        "/api/v1/project-types",
-        "List project types",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/project-types",
-        "Add a project type",
-        Some("NamedInput"),
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/project-types/import",
-        "Import project types (all or nothing)",
-        Some("NamedImport"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/project-types/{id}",
-        "Project type details",
-        None,
-        200,
-    ),
-    (
-        "patch",
-        "/api/v1/project-types/{id}",
-        "Rename a project type",
-        Some("NamedInput"),
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/project-types/{id}",
-        "Delete a project type no alias uses",
-        None,
-        204,
-    ),
-    ("get", "/api/v1/clients", "List clients", None, 200),
-    (
-        "post",
-        "/api/v1/clients",
-        "Add a client",
-        Some("ClientInput"),
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/clients/import",
-        "Import clients (all or nothing)",
-        Some("ClientImport"),
-        201,
-    ),
-    ("get", "/api/v1/clients/{id}", "Client details", None, 200),
-    (
-        "patch",
-        "/api/v1/clients/{id}",
-        "Edit a client",
-        Some("ClientInput"),
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/clients/{id}",
-        "Delete a client no alias or contact uses",
-        None,
-        204,
-    ),
-    ("get", "/api/v1/contacts", "List contacts", None, 200),
-    (
-        "post",
-        "/api/v1/contacts",
-        "Add a contact",
-        Some("ContactInput"),
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/contacts/import",
-        "Import contacts (all or nothing)",
-        Some("ContactImport"),
-        201,
-    ),
-    ("get", "/api/v1/contacts/{id}", "Contact details", None, 200),
-    (
-        "patch",
-        "/api/v1/contacts/{id}",
-        "Edit a contact",
-        Some("ContactInput"),
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/contacts/{id}",
-        "Delete a contact",
-        None,
-        204,
-    ),
     (
         "post",
         "/api/v1/credentials/{id}/poll",
@@ -298,6 +169,118 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ),
 ];
 
+/// Every API route: `ROUTES`, then six for each kind of reference record.
+pub fn api_routes() -> &'static [Route] {
+    static ALL: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        let fixed = ROUTES.iter().map(|(method, path, summary, body, status)| {
+            let body = body.map(str::to_string);
+            (
+                *method,
+                path.to_string(),
+                summary.to_string(),
+                body,
+                *status,
+            )
+        });
+        fixed
+            .chain(record_specs().into_iter().flat_map(record_routes))
+            .collect()
+    });
+    &ALL
+}
+
+fn record_routes(spec: &Spec) -> [Route; 6] {
+    let base = format!("/api/v1/{}", spec.path);
+    let one = format!("{base}/{{id}}");
+    let input = Some(format!("{}Input", spec.schema));
+    let (a, plural) = (spec.a(), spec.plural);
+    [
+        ("get", base.clone(), format!("List {plural}"), None, 200),
+        ("post", base.clone(), format!("Add {a}"), input.clone(), 201),
+        (
+            "post",
+            format!("{base}/import"),
+            format!("Import {plural} (all or nothing)"),
+            Some(format!("{}Import", spec.schema)),
+            201,
+        ),
+        (
+            "get",
+            one.clone(),
+            format!("{} details", spec.title()),
+            None,
+            200,
+        ),
+        (
+            "patch",
+            one.clone(),
+            format!("Edit {a} (absent fields kept, null clears)"),
+            input,
+            200,
+        ),
+        (
+            "delete",
+            one,
+            format!("Delete {a} (refused while anything uses it)"),
+            None,
+            204,
+        ),
+    ]
+}
+
+/// `{schema}Input` and `{schema}Import` of every kind of reference record, from its fields.
+fn record_schemas() -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    for spec in record_specs() {
+        let mut properties = serde_json::Map::new();
+        for f in spec.fields {
+            let (kind, format) = match f.kind {
+                Kind::Text => ("string", None),
+                Kind::Email => ("string", Some("email")),
+                Kind::List { .. } => ("array", None),
+                Kind::Ref(_) => ("integer", None),
+            };
+            let mut p = match f.required {
+                true => json!({"type": kind}),
+                false => json!({"type": [kind, "null"]}),
+            };
+            if let Some(format) = format {
+                p["format"] = json!(format);
+            }
+            if let Kind::List { .. } = f.kind {
+                p["items"] = json!({"type": "string"});
+            }
+            if f.max_chars > 0 {
+                p["maxLength"] = json!(f.max_chars);
+            }
+            let about = match f.kind {
+                Kind::Ref(to) => format!("The id of {}. {}", to.a(), f.hint),
+                _ => f.hint.to_string(),
+            };
+            if !about.trim().is_empty() {
+                p["description"] = json!(about.trim());
+            }
+            properties.insert(f.name.to_string(), p);
+        }
+        let required: Vec<&str> = spec
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect();
+        m.insert(
+            format!("{}Input", spec.schema),
+            json!({"type": "object", "additionalProperties": false,
+                "required": required, "properties": properties}),
+        );
+        m.insert(
+            format!("{}Import", spec.schema),
+            json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}Input", spec.schema)}}),
+        );
+    }
+    m
+}
+
 /// How the password goes with a change of where it is sent (SPEC §1.3).
 const PASSWORD_AGAIN: &str = "The mailbox password, needed again (else 422, code password_required, field password) when the change alters the host, port, security, login name, ca_bundle or pinned_sha256: a stored password is only sent to the server it was saved for. When given, it replaces the stored password.";
 
@@ -325,7 +308,7 @@ fn credential_properties(with_password: bool) -> Value {
 
 pub fn openapi_value() -> Value {
     let mut paths = serde_json::Map::new();
-    for (method, path, summary, body, status) in ROUTES {
+    for (method, path, summary, body, status) in api_routes() {
         let mut op = json!({
             "summary": summary,
             "security": [{"bearer": []}],
@@ -413,11 +396,12 @@ pub fn openapi_value() -> Value {
     });
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.extend(alias_schemas());
+        schemas.extend(record_schemas());
     }
     doc
 }
 
-/// Request schemas of aliases, reference data and the routing dry run.
+/// Request schemas of aliases and the routing dry run.
 fn alias_schemas() -> serde_json::Map<String, Value> {
     let alias = json!({
         "email_alias": {"type": "string", "format": "email", "description": "Unique across all aliases, case-insensitive."},
@@ -431,19 +415,6 @@ fn alias_schemas() -> serde_json::Map<String, Value> {
         "field_mappings": {"type": ["object", "null"], "additionalProperties": {"type": "string"},
             "propertyNames": {"enum": crate::domain::FIELD_MAPPING_NAMES}}
     });
-    let client = json!({
-        "name": {"type": "string", "maxLength": 200},
-        "client_number": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,50}$", "description": "Named in emails as CLID=<client number>."},
-        "email_domains": {"type": ["array", "null"], "items": {"type": "string"}},
-        "default_workspace_id": {"type": "integer"}
-    });
-    let contact = json!({
-        "email": {"type": "string", "format": "email"},
-        "name": {"type": "string", "maxLength": 200},
-        "client_id": {"type": ["integer", "null"]},
-        "workspace_id": {"type": "integer"}
-    });
-    let named = json!({"name": {"type": "string", "maxLength": 200}});
     let list = json!({"type": "array", "items": {"type": "string", "format": "email"}});
     let mut m = serde_json::Map::new();
     let mut put = |name: &str, v: Value| {
@@ -457,33 +428,6 @@ fn alias_schemas() -> serde_json::Map<String, Value> {
     put(
         "AliasPatch",
         json!({"type": "object", "additionalProperties": false, "properties": alias}),
-    );
-    put(
-        "NamedInput",
-        json!({"type": "object", "additionalProperties": false,
-        "required": ["name"], "properties": named}),
-    );
-    put(
-        "NamedImport",
-        json!({"type": "array", "items": {"$ref": "#/components/schemas/NamedInput"}}),
-    );
-    put(
-        "ClientInput",
-        json!({"type": "object", "additionalProperties": false,
-        "required": ["name", "default_workspace_id"], "properties": client}),
-    );
-    put(
-        "ClientImport",
-        json!({"type": "array", "items": {"$ref": "#/components/schemas/ClientInput"}}),
-    );
-    put(
-        "ContactInput",
-        json!({"type": "object", "additionalProperties": false,
-        "required": ["email", "name", "workspace_id"], "properties": contact}),
-    );
-    put(
-        "ContactImport",
-        json!({"type": "array", "items": {"$ref": "#/components/schemas/ContactInput"}}),
     );
     put(
         "RouteRequest",
