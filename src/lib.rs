@@ -8,6 +8,7 @@ pub mod domain;
 pub mod imap;
 pub mod ingest;
 pub mod metrics;
+pub mod oauth;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

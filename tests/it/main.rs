@@ -3,6 +3,7 @@
 mod dovecot;
 mod fake_imap;
 mod helpers;
+mod oauth_server;
 
 mod admin_http;
 mod admin_pages;
@@ -23,4 +24,5 @@ mod reference;
 mod routing;
 mod secrets;
 mod server_faults;
+mod token_client;
 mod vault;
