@@ -130,14 +130,7 @@ fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Secret), ValidationE
 }
 
 fn request_from_fields(f: &CredentialFields) -> ProbeRequest {
-    ProbeRequest {
-        host: f.host.as_str().to_string(),
-        port: f.port.get(),
-        security: f.security,
-        login: f.login_name().to_string(),
-        ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
-        pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
-    }
+    ProbeRequest::from(f)
 }
 
 fn target_of(req: &ProbeRequest) -> TestedTarget {

@@ -1,5 +1,5 @@
-//! The processing connection: connect (TLS, STARTTLS or plain, same trust rules as Test
-//! Connection), log in (AUTHENTICATE PLAIN, or LOGIN where PLAIN is not offered), SELECT a
+//! The processing connection: connect and log in exactly as Test Connection does (the one
+//! `connect::Dialer`: password or token, mechanism from the capabilities), then SELECT a
 //! folder, search, fetch sizes and bodies with BODY.PEEK[] (fetching never marks mail read),
 //! flag committed mail \Seen, and IDLE.
 //!
@@ -7,32 +7,26 @@
 //! (which turn a NO or BAD answer to FETCH or STORE into success with zero items): a refusal
 //! keeps the server's own words, and a FETCH says exactly which UIDs came back. Every error
 //! leaving this file is in words (`words`) and every piece of server text in it went through
-//! the session's `Redactor`, so the password cannot reach health, the exception log or a log
+//! the session's `Redactor`, so no password or token can reach health, the exception log or a log
 //! line. Every call runs under a timeout; after a timeout or a `MailError` the session must be
 //! dropped. async-imap and rustls types stay inside.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use async_imap::imap_proto::{Response, Status};
-
-use super::reply::{self, Client, LoginMethod, Reply};
-use super::tls::{Connector, Trust, server_name};
-use super::wire::{self, BoxIo};
-use super::words::{self, Redactor};
+use super::connect::{Dialer, Target};
+use super::login::Credentials;
+use super::probe::Category;
+use super::reply::{self, Client, Reply};
+use super::steps::Steps;
+use super::wire;
+use super::words::Redactor;
 use crate::config::IpNetwork;
-use crate::domain::{Secret, Security};
 
-/// Where and how to connect for processing.
+/// Where to connect for processing, with the step timeout and the deny-list.
 #[derive(Debug, Clone)]
 pub struct MailTarget {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub login: String,
-    pub ca_bundle: Option<String>,
-    pub pinned_sha256: Option<String>,
+    pub target: Target,
     pub timeout: Duration,
     pub deny: Vec<IpNetwork>,
 }
@@ -46,19 +40,15 @@ pub struct FolderStatus {
 }
 
 /// Why connecting or logging in failed, in words; `rejected` means the server refused the
-/// password (the caller backs off harder and eventually pauses the credential).
+/// password or token (the caller backs off harder and eventually pauses the credential).
+/// `category` is Test Connection's for the same failure (`AuthTokenRejected`: a fresh token
+/// may help once; `TokenFailed`: the token source failed).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ConnectError {
     pub message: String,
     pub rejected: bool,
-}
-
-fn fail(message: impl Into<String>) -> ConnectError {
-    ConnectError {
-        message: message.into(),
-        rejected: false,
-    }
+    pub category: Category,
 }
 
 /// A step of an open session failed, in words; the session must be dropped.
@@ -110,150 +100,47 @@ pub struct MailSession {
 }
 
 impl MailSession {
-    pub async fn connect(t: &MailTarget, password: &Secret) -> Result<Self, ConnectError> {
-        let limit = t.timeout;
-        let target = match t.host.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => format!("[{}]:{}", t.host, t.port),
-            _ => format!("{}:{}", t.host, t.port),
-        };
-        let r = Redactor::new(&t.login, password);
-        let timed_out = {
-            let target = target.clone();
-            move |what: &str| {
-                let what = what.to_string();
-                let target = target.clone();
-                move || format!("{what} {target} timed out after {} s.", secs(limit))
+    /// Connects and logs in the way Test Connection does (the same `Dialer`), with a password
+    /// (`&Secret`), a `Login`, or a token source.
+    pub async fn connect(
+        t: &MailTarget,
+        credentials: impl Into<Credentials>,
+    ) -> Result<Self, ConnectError> {
+        let creds = credentials.into();
+        let mut d = Dialer::new(&t.target, &t.deny, Steps::new(t.timeout, None), &creds);
+        let client = match d.open(&creds).await {
+            Ok(c) => c,
+            Err(f) => {
+                let mut message = f.sentence();
+                if d.steps.failed_step() == Some("login") {
+                    message = format!(
+                        "Logging in to {} as {} failed: {message}",
+                        t.target.shown(),
+                        t.target.login
+                    );
+                }
+                return Err(ConnectError {
+                    message: d.redactor.clean(&message),
+                    rejected: f.category.is_rejection(),
+                    category: f.category,
+                });
             }
         };
-        let addrs: Vec<SocketAddr> = within(
-            limit,
-            timed_out("Looking up"),
-            tokio::net::lookup_host((t.host.as_str(), t.port)),
-        )
-        .await
-        .map_err(fail)?
-        .map_err(|e| fail(format!("{} could not be looked up in DNS: {e}.", t.host)))?
-        .filter(|a| !t.deny.iter().any(|n| n.denies(a.ip())))
-        .collect();
-        let Some(addr) = addrs.first() else {
-            return Err(fail(format!(
-                "{} resolves to no address that may be connected to (the deny-list MAILROOM_DENY_NETWORKS blocks the others).",
-                t.host
-            )));
-        };
-        let tcp = within(
-            limit,
-            timed_out("Connecting to"),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .map_err(fail)?
-        .map_err(|e| fail(format!("Connecting to {target} failed: {e}.")))?;
-        let _ = tcp.set_nodelay(true);
-        let trust = Trust {
-            ca_bundle: t.ca_bundle.clone(),
-            pinned_sha256: t.pinned_sha256.clone(),
-        };
-        let shown = target.clone();
-        let tls = |stream: BoxIo| async {
-            let connector = Connector::new(&trust).map_err(fail)?;
-            let name = server_name(&t.host).map_err(fail)?;
-            let s = within(
-                limit,
-                timed_out("The TLS handshake with"),
-                connector.connector.connect(name, stream),
-            )
-            .await
-            .map_err(fail)?
-            .map_err(|e| {
-                fail(format!(
-                    "The TLS handshake with {shown} failed: {e}. Test the connection for details."
-                ))
-            })?;
-            Ok::<BoxIo, ConnectError>(Box::new(s))
-        };
-        let stream: BoxIo = match t.security {
-            Security::Tls => tls(Box::new(tcp)).await?,
-            _ => Box::new(tcp),
-        };
-        let mut client = async_imap::Client::new(stream);
-        greeting(&mut client, &target, limit, &r).await?;
         let mut me = Self {
             client,
-            timeout: limit,
-            target,
-            redactor: r,
+            timeout: t.timeout,
+            target: t.target.shown(),
+            redactor: d.redactor,
             tags: 0,
             idle_supported: false,
         };
-        if t.security == Security::Starttls {
-            let reply = me.simple("STARTTLS").await.map_err(|e| fail(e.message))?;
-            if !reply.ok {
-                return Err(fail(format!(
-                    "{} refused STARTTLS: {}. Test the connection for details.",
-                    me.target,
-                    reply.server_words()
-                )));
-            }
-            let upgraded = tls(me.client.into_inner()).await?;
-            me.client = async_imap::Client::new(upgraded);
-        }
-        let caps = me.capabilities().await.map_err(|e| fail(e.message))?;
-        me.log_in(t, &caps, password).await?;
-        let caps = me.capabilities().await.map_err(|e| fail(e.message))?;
+        let caps = me.capabilities().await.map_err(|e| ConnectError {
+            message: e.message,
+            rejected: false,
+            category: Category::ProtocolError,
+        })?;
         me.idle_supported = caps.iter().any(|c| c.eq_ignore_ascii_case("IDLE"));
         Ok(me)
-    }
-
-    async fn log_in(
-        &mut self,
-        t: &MailTarget,
-        caps: &[String],
-        password: &Secret,
-    ) -> Result<(), ConnectError> {
-        let failed = format!("Logging in to {} as {} failed:", self.target, t.login);
-        let Some(method) = LoginMethod::choose(caps, &t.login, password.expose(), true) else {
-            let encrypted = t.security != Security::None;
-            return Err(fail(
-                match words::login_unavailable(caps, encrypted, &self.target) {
-                    Some(refusal) => format!("{failed} {}", refusal.sentence(None)),
-                    None => format!(
-                        "{failed} the login name or password contains a line break, which this server's LOGIN cannot carry (it does not offer AUTHENTICATE PLAIN)."
-                    ),
-                },
-            ));
-        };
-        let tag = self.next_tag();
-        let target = self.target.clone();
-        let reply = within(
-            self.timeout,
-            || {
-                format!(
-                    "{target} did not answer the login within {} s.",
-                    secs(self.timeout)
-                )
-            },
-            reply::log_in(
-                &mut self.client,
-                &tag,
-                method,
-                &t.login,
-                password,
-                &self.target,
-                &self.redactor,
-            ),
-        )
-        .await
-        .map_err(fail)?
-        .map_err(|f| fail(format!("{failed} {}", f.message)))?;
-        if reply.ok {
-            return Ok(());
-        }
-        let refusal = words::login_refused(&reply.said(), &self.target, &t.login);
-        Err(ConnectError {
-            message: format!("{failed} {}", refusal.sentence(Some(&reply.server_words()))),
-            rejected: refusal.rejected(),
-        })
     }
 
     fn next_tag(&mut self) -> String {
@@ -486,43 +373,4 @@ impl MailSession {
     pub async fn logout(mut self) {
         let _ = self.simple("LOGOUT").await;
     }
-}
-
-/// Reads the server's greeting: `* OK` or `* PREAUTH` go on; `* BYE` or anything unreadable
-/// is an error in words.
-async fn greeting(
-    client: &mut Client,
-    target: &str,
-    limit: Duration,
-    r: &Redactor,
-) -> Result<(), ConnectError> {
-    let first = within(
-        limit,
-        || format!("{target} sent no greeting within {} s.", secs(limit)),
-        client.read_response(),
-    )
-    .await
-    .map_err(fail)?
-    .map_err(|e| fail(words::read_failure(&e, target, "its greeting", r)))?;
-    let Some(resp) = first else {
-        return Err(fail(format!(
-            "{target} closed the connection before its greeting."
-        )));
-    };
-    if let Response::Data {
-        status: Status::Bye,
-        ..
-    } = resp.parsed()
-    {
-        let owner: &[u8] = resp.borrow_owner();
-        let end = owner
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(owner.len(), |i| i + 1);
-        return Err(fail(format!(
-            "{target} refused the connection at once: {}",
-            r.line(&owner[..end])
-        )));
-    }
-    Ok(())
 }

@@ -43,6 +43,8 @@ pub struct Reply {
     pub fetched: Vec<FetchItem>,
     /// A `+` continuation arrived (only returned when asked for).
     pub continuation: bool,
+    /// The text after a `+` (a SASL challenge, base64), redacted and printable.
+    pub challenge: Option<String>,
 }
 
 impl Reply {
@@ -129,6 +131,9 @@ pub async fn read_into(
             }
             Response::Continue(_) if want_continuation => {
                 reply.continuation = true;
+                let line = first_line();
+                let text = line.strip_prefix('+').unwrap_or(&line).trim();
+                reply.challenge = (!text.is_empty()).then(|| text.to_string());
                 return Ok(());
             }
             Response::Capabilities(c) => {
@@ -201,111 +206,6 @@ pub async fn read_reply(
     let mut reply = Reply::default();
     read_into(client, tag, want_continuation, what, target, r, &mut reply).await?;
     Ok(reply)
-}
-
-/// How to send the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMethod {
-    /// `LOGIN "user" "password"`.
-    Login,
-    /// `AUTHENTICATE PLAIN`, with the credentials on the same line when the server offers
-    /// SASL-IR, else after its `+`.
-    Plain { sasl_ir: bool },
-}
-
-impl LoginMethod {
-    /// The one the server's capabilities allow: LOGIN unless LOGINDISABLED (or the values
-    /// cannot be quoted), else AUTHENTICATE PLAIN when offered. `prefer_plain` picks PLAIN
-    /// whenever it is offered. `None`: no password login is possible.
-    pub fn choose(caps: &[String], user: &str, password: &str, prefer_plain: bool) -> Option<Self> {
-        let has = |c: &str| caps.iter().any(|x| x.eq_ignore_ascii_case(c));
-        let plain = has("AUTH=PLAIN").then_some(Self::Plain {
-            sasl_ir: has("SASL-IR"),
-        });
-        let quotable = !user.contains(['\r', '\n', '\0']) && !password.contains(['\r', '\n', '\0']);
-        let login = (!has("LOGINDISABLED") && quotable).then_some(Self::Login);
-        if prefer_plain {
-            plain.or(login)
-        } else {
-            login.or(plain)
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Login => "LOGIN",
-            Self::Plain { .. } => "AUTHENTICATE PLAIN",
-        }
-    }
-}
-
-/// Sends the login and reads the server's answer. The password is written straight onto the
-/// socket (async-imap's encoder logs what it sends) and every copy of it is zeroed.
-pub async fn log_in(
-    client: &mut Client,
-    tag: &str,
-    method: LoginMethod,
-    user: &str,
-    password: &crate::domain::Secret,
-    target: &str,
-    r: &Redactor,
-) -> Result<Reply, ReadFailure> {
-    use base64::Engine as _;
-    use zeroize::Zeroize;
-    let what = "its answer to the login";
-    let sent = |e: std::io::Error| ReadFailure {
-        message: format!("Sending the login to {target} failed: {e}."),
-        server: None,
-    };
-    match method {
-        LoginMethod::Login => {
-            let (Some(u), Some(mut p)) = (
-                super::wire::quoted(user),
-                super::wire::quoted(password.expose()),
-            ) else {
-                return Err(ReadFailure {
-                    message: "The login name or password contains a line break, which LOGIN cannot carry.".into(),
-                    server: None,
-                });
-            };
-            let mut line = format!("{tag} LOGIN {u} {p}");
-            p.zeroize();
-            let w = send(client, &line).await;
-            line.zeroize();
-            w.map_err(sent)?;
-        }
-        LoginMethod::Plain { sasl_ir } => {
-            let mut raw = Vec::with_capacity(user.len() + password.len_bytes() + 2);
-            raw.push(0u8);
-            raw.extend_from_slice(user.as_bytes());
-            raw.push(0);
-            raw.extend_from_slice(password.expose().as_bytes());
-            let mut b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
-            raw.zeroize();
-            let result = async {
-                if sasl_ir {
-                    let mut line = format!("{tag} AUTHENTICATE PLAIN {b64}");
-                    let w = send(client, &line).await;
-                    line.zeroize();
-                    return w.map_err(sent).map(|()| None);
-                }
-                send(client, &format!("{tag} AUTHENTICATE PLAIN"))
-                    .await
-                    .map_err(sent)?;
-                let first = read_reply(client, tag, true, what, target, r).await?;
-                if !first.continuation {
-                    return Ok(Some(first)); // refused before the credentials were asked for
-                }
-                send(client, &b64).await.map_err(sent).map(|()| None)
-            }
-            .await;
-            b64.zeroize();
-            if let Some(answer) = result? {
-                return Ok(answer);
-            }
-        }
-    }
-    read_reply(client, tag, false, what, target, r).await
 }
 
 /// In IDLE: waits up to `wait` for the mailbox to change (EXISTS, EXPUNGE, RECENT or FETCH).

@@ -1,10 +1,13 @@
 //! TLS for IMAP connections: the trust roots (system roots, plus a credential's CA bundle), the
-//! pinned-fingerprint verifier, what a presented certificate says, and what a handshake error
-//! means. Must not turn verification off: a pin accepts exactly one certificate, and the
+//! pinned-fingerprint verifier, what a presented certificate says, what a failed handshake
+//! means in words (`handshake_failure`), and whether a port speaks TLS at all (`speaks_tls`).
+//! Must not turn verification off: a pin accepts exactly one certificate, and the
 //! handshake signature is still checked against it.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConfig, WebPkiServerVerifier};
@@ -14,6 +17,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+
+use super::probe::Category;
+use super::steps::Fail;
+use super::wire::{self, FirstLine};
 
 /// What a server's certificate says, for the report (also when it was rejected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -331,4 +339,112 @@ pub fn describe_session(conn: &rustls::ClientConnection) -> (String, Option<Cert
         .and_then(|c| c.first())
         .map(|c| CertificateInfo::from_der(c.as_ref()));
     (format!("{version}, {suite}"), cert)
+}
+
+/// Explains a failed TLS handshake, using what the server sent if it was not TLS.
+pub fn handshake_failure(
+    e: &std::io::Error,
+    conn: &Connector,
+    seen: &[u8],
+    target: &str,
+    implicit: bool,
+) -> Fail {
+    let (kind, text) = classify(e);
+    let cert = conn.presented();
+    let cert_text = cert.as_ref().map(|c| c.to_string()).unwrap_or_default();
+    let trust_hint = |c: &Option<CertificateInfo>| {
+        let pin = c
+            .as_ref()
+            .map(|c| c.sha256.clone())
+            .unwrap_or_else(|| "the certificate's SHA-256".into());
+        format!(
+            "To trust this server, add the certificate of the authority that signed it as the credential's CA bundle, or pin this certificate's SHA-256 fingerprint ({pin}) on this credential. Verification is never turned off."
+        )
+    };
+    match kind {
+        HandshakeFailure::Expired => Fail::new(
+            Category::CertificateExpired,
+            format!("The certificate of {target} is expired or not yet valid ({text}): {cert_text}."),
+        )
+        .hint("Ask the mail provider to renew the certificate; pinning its SHA-256 fingerprint on this credential trusts exactly this certificate meanwhile."),
+        HandshakeFailure::WrongName => Fail::new(
+            Category::CertificateWrongName,
+            format!("The certificate of {target} is for another name ({text}): {cert_text}."),
+        )
+        .hint(format!(
+            "Enter the host name the certificate is issued for{} or pin this certificate's SHA-256 fingerprint.",
+            cert.as_ref()
+                .filter(|c| !c.names.is_empty())
+                .map(|c| format!(" ({})", c.names.join(", ")))
+                .unwrap_or_default()
+        )),
+        HandshakeFailure::Untrusted => Fail::new(
+            Category::CertificateUntrusted,
+            format!(
+                "The certificate of {target} is not trusted ({text}): {cert_text}.{}",
+                if conn.bundle_problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Problems with the CA bundle: {}.", conn.bundle_problems.join("; "))
+                }
+            ),
+        )
+        .hint(if text.contains("self-signed") {
+            // rustls refuses a CA certificate used as the server's own (CaUsedAsEndEntity):
+            // a CA bundle cannot help, only a pin can.
+            format!(
+                "This server presents a self-signed authority certificate as its own; a CA bundle cannot make that valid. Pin this certificate's SHA-256 fingerprint ({}) on this credential, or ask the provider for a properly issued certificate.",
+                cert.as_ref().map(|c| c.sha256.as_str()).unwrap_or("the certificate's SHA-256")
+            )
+        } else {
+            trust_hint(&cert)
+        }),
+        HandshakeFailure::NotTls | HandshakeFailure::Other => {
+            let shown = wire::printable(seen);
+            match wire::classify_first_line(seen) {
+                _ if seen.is_empty() => Fail::new(
+                    Category::ProtocolError,
+                    format!("The TLS handshake with {target} failed: {text}."),
+                ),
+                FirstLine::Ok | FirstLine::Preauth | FirstLine::Bye if implicit => Fail::new(
+                    Category::TlsOnPlainPort,
+                    format!("{target} speaks plain IMAP, but Use Secure Connection expects TLS from the first byte."),
+                )
+                .server(shown)
+                .hint("Use STARTTLS on this port, or implicit TLS on port 993. Turning Use Secure Connection off would send the password in clear text."),
+                FirstLine::NotImap(what) => Fail::new(
+                    Category::NotImap,
+                    format!("{target} is not an IMAP server: it answered like {what}."),
+                )
+                .server(shown)
+                .hint("Check Host and Port: IMAP is usually 993 (TLS) or 143 (plain or STARTTLS)."),
+                _ => Fail::new(
+                    Category::ProtocolError,
+                    format!("The TLS handshake with {target} failed: {text}."),
+                )
+                .server(shown),
+            }
+        }
+    }
+}
+
+/// Whether `addr` completes (or clearly starts) a TLS handshake, on a separate connection.
+pub async fn speaks_tls(addr: SocketAddr, host: &str, limit: Duration) -> bool {
+    let attempt = async {
+        let Ok(connector) = Connector::new(&Trust::default()) else {
+            return false;
+        };
+        let Ok(name) = server_name(host) else {
+            return false;
+        };
+        let Ok(tcp) = TcpStream::connect(addr).await else {
+            return false;
+        };
+        match connector.connector.connect(name, tcp).await {
+            Ok(_) => true,
+            // It sent a certificate: that is TLS, whatever we think of the certificate.
+            Err(_) => connector.presented().is_some(),
+        }
+    };
+    tokio::time::timeout(limit, attempt).await.unwrap_or(false)
 }

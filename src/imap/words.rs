@@ -1,51 +1,40 @@
 //! What a mail server said, made safe and readable, for Test Connection and processing alike:
-//! `Redactor` is the one redaction of server text (the password, its quoted form and its
-//! base64 and SASL PLAIN encodings), `read_failure` the one translation of a failed read
-//! (async-imap's io errors and parser dumps) into words, and `login_refused` /
-//! `login_unavailable` the one explanation of a login that did not happen.
+//! `Redactor` is the one redaction of server text (the password or access token and every
+//! encoding of it we sent), `read_failure` the one translation of a failed read (async-imap's
+//! io errors and parser dumps) into words, and `login_refused` / `login_unavailable` /
+//! `token_refused` / `token_unavailable` the one explanation of a login that did not happen.
 //!
 //! Owns the wording. Must not do I/O. Server text reaches a report, an error or a log line
 //! only through a `Redactor` (`reply` builds every server line with one).
 
-use base64::Engine as _;
 use zeroize::Zeroize;
 
+use super::login::Login;
 use super::probe::Category;
+use super::sasl;
 use super::wire;
-use crate::domain::Secret;
 
-/// Removes every form of the password a server could echo back: as typed, as quoted in a
-/// LOGIN command, in base64, and as the base64 SASL PLAIN string (`\0login\0password`).
+/// Removes every form of a secret a server could echo back: the password as typed, as quoted
+/// in a LOGIN command, in base64, and as the base64 SASL PLAIN string (`\0login\0password`);
+/// an access token as is, in base64 and in its XOAUTH2 and OAUTHBEARER strings.
 pub struct Redactor {
     forms: Vec<String>,
 }
 
 impl Redactor {
-    pub fn new(login: &str, password: &Secret) -> Self {
-        let pw = password.expose();
-        let mut forms = Vec::new();
-        if !pw.is_empty() {
-            use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-            let mut plain = Vec::with_capacity(login.len() + pw.len() + 2);
-            plain.push(0u8);
-            plain.extend_from_slice(login.as_bytes());
-            plain.push(0);
-            plain.extend_from_slice(pw.as_bytes());
-            forms.push(pw.to_string());
-            if let Some(mut q) = wire::quoted(pw) {
-                forms.push(q[1..q.len() - 1].to_string());
-                q.zeroize();
-            }
-            for bytes in [pw.as_bytes(), plain.as_slice()] {
-                forms.push(STANDARD.encode(bytes));
-                forms.push(STANDARD_NO_PAD.encode(bytes));
-            }
-            plain.zeroize();
-        }
+    /// Knows no secret yet (a token still to be fetched).
+    pub fn empty() -> Self {
+        Self { forms: Vec::new() }
+    }
+
+    /// Learns the forms of `login`'s secret as sent to `user` at `host:port`.
+    pub fn add(&mut self, user: &str, host: &str, port: u16, login: &Login) {
+        self.forms
+            .extend(sasl::secret_forms(user, host, port, login));
         // Longest first, so a form that contains another is replaced whole.
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        forms.dedup();
-        Self { forms }
+        self.forms
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.forms.dedup();
     }
 
     /// `text` with every form of the password replaced by `[redacted]`.
@@ -241,14 +230,6 @@ impl Refusal {
         }
         out
     }
-
-    /// Whether the server refused the password (counts towards pausing the credential).
-    pub fn rejected(&self) -> bool {
-        matches!(
-            self.category,
-            Category::AuthFailed | Category::AuthAppPasswordRequired | Category::AuthOauthRequired
-        )
-    }
 }
 
 /// The login cannot even be tried: the server offers no way to send a password (LOGINDISABLED
@@ -337,16 +318,96 @@ pub fn login_refused(said: &[String], target: &str, user: &str) -> Refusal {
     )
 }
 
+/// The server takes no token: neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER is announced.
+pub fn token_unavailable(caps: &[String], encrypted: bool, target: &str) -> Refusal {
+    let has = |c: &str| caps.iter().any(|x| x.eq_ignore_ascii_case(c));
+    let hint = if !encrypted && has("LOGINDISABLED") {
+        "Turn on a secure connection (Use Secure Connection on port 993, or STARTTLS): this server offers sign-in only over an encrypted connection."
+    } else {
+        "This server does not support OAuth2 for IMAP: sign in with a password (or an app password) instead, or check Host (Microsoft 365: outlook.office365.com; Google: imap.gmail.com)."
+    };
+    Refusal::new(
+        Category::OauthUnsupported,
+        format!(
+            "{target} offers no OAuth2 sign-in (neither AUTHENTICATE XOAUTH2 nor OAUTHBEARER is among its capabilities). The token was not sent."
+        ),
+        hint,
+    )
+}
+
+/// Explains a NO answer to AUTHENTICATE XOAUTH2 / OAUTHBEARER. `challenge` is the base64 JSON
+/// the server sent before it (RFC 7628 §3.2.2). Returns the refusal and the server's words for
+/// the report (the decoded challenge, then the lines `said`).
+pub fn token_refused(
+    said: &[String],
+    challenge: Option<&str>,
+    target: &str,
+    user: &str,
+) -> (Refusal, String) {
+    let decoded = challenge.and_then(sasl::decode_challenge);
+    let mut shown: Vec<String> = Vec::new();
+    match (&decoded, challenge) {
+        (Some((json, _)), _) => shown.push(format!("+ {json}")),
+        (None, Some(raw)) => shown.push(format!("+ {raw}")),
+        _ => {}
+    }
+    shown.extend(said.iter().cloned());
+    let shown = shown.join("\n");
+    let tagged = said.last().map(String::as_str).unwrap_or("");
+    let lower = said.join("\n").to_ascii_lowercase();
+    if lower.contains("[unavailable]") {
+        return (
+            Refusal::new(
+                Category::ProtocolError,
+                format!(
+                    "{target} could not check the access token just now (its sign-in service is unavailable)."
+                ),
+                "Try again later; if it persists, the mail server's link to the OAuth2 provider is broken.",
+            ),
+            shown,
+        );
+    }
+    let after_status = tagged
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest)
+        .trim()
+        .to_ascii_lowercase();
+    let microsoft = after_status.starts_with("authenticate failed");
+    let why = match &decoded {
+        Some((_, words)) => format!(": {words}"),
+        None => String::new(),
+    };
+    let refusal = if microsoft {
+        Refusal::new(
+            Category::AuthTokenRejected,
+            format!("Microsoft 365 refused the access token for {user}{why}."),
+            "Check in Microsoft 365 that IMAP is turned on for this mailbox (Exchange admin center → the mailbox → Email apps), that the app has the IMAP permission with consent (delegated: IMAP.AccessAsUser.All; app-only: IMAP.AccessAsApp, with the app's service principal registered in Exchange and granted the mailbox with Add-MailboxPermission), and that the account that signed in may open this mailbox; then sign in again.",
+        )
+    } else {
+        Refusal::new(
+            Category::AuthTokenRejected,
+            format!("The server refused the access token for {user}{why}."),
+            "The token must be issued for this mailbox's account (or one with access to it), carry the mail scope and not be expired or revoked: sign in again with the account of this mailbox.",
+        )
+    };
+    (refusal, shown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Secret;
 
     fn redactor() -> Redactor {
-        Redactor::new("someone@example.com", &Secret::new("Pa\"ss-9931".into()))
+        let mut r = Redactor::empty();
+        let password = Login::Password(Secret::new("Pa\"ss-9931".into()));
+        r.add("someone@example.com", "h", 1, &password);
+        r
     }
 
     #[test]
     fn every_form_of_the_password_is_redacted() {
+        use base64::Engine as _;
         use base64::engine::general_purpose::STANDARD;
         let r = redactor();
         let plain = STANDARD.encode(b"\0someone@example.com\0Pa\"ss-9931");

@@ -420,6 +420,7 @@ async fn certificates_unknown_ca_pinned_and_wrong_name() {
 async fn an_expired_certificate_is_named() {
     let d = Dovecot::start_with(crate::dovecot::DovecotOptions {
         expired_certificate: true,
+        ..Default::default()
     });
     let app = TestApp::spawn().await;
     let report = test_form(&app, &form(&d, json!({}))).await;

@@ -2,7 +2,9 @@
 //! userdb, Maildir), a test CA and a leaf certificate made with rcgen, free ports for `imap`
 //! and `imaps` on 127.0.0.1 and 127.0.0.2, started with `dovecot -F -c FILE`. As root (CI) the
 //! whole instance runs as `nobody` (imap-login refuses root). On 127.0.0.2 TLS is off, so a
-//! client from 127.0.0.1 sees neither STARTTLS nor plain-text login (LOGINDISABLED).
+//! client from 127.0.0.1 sees neither STARTTLS nor plain-text login (LOGINDISABLED). With
+//! `DovecotOptions::oauth2`, an `oauth2` passdb checks XOAUTH2 / OAUTHBEARER tokens against the
+//! test's authorization server (`oauth_server`). The failed-login penalty of anvil is off.
 //!
 //! Panics with a clear message when Dovecot is not installed: these tests never skip.
 
@@ -69,10 +71,32 @@ impl TestCa {
     }
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 pub struct DovecotOptions {
     /// Serve an expired certificate.
     pub expired_certificate: bool,
+    /// Check OAuth2 tokens (XOAUTH2, OAUTHBEARER) by RFC 7662 introspection.
+    pub oauth2: Option<OAuth2Passdb>,
+}
+
+/// Dovecot's `oauth2` passdb as DESIGN §3 describes it: `introspection_mode = post` against
+/// the test's authorization server, beside the passwd-file passdb (which then serves only
+/// PLAIN and LOGIN). No auth cache, so a revoked or expired token stops working at once.
+#[derive(Clone)]
+pub struct OAuth2Passdb {
+    /// `http://127.0.0.1:PORT/introspect` of `oauth_server::AuthServer`.
+    pub introspection_url: String,
+    /// The OAuth2 mechanisms announced (default both: `xoauth2 oauthbearer`).
+    pub mechanisms: &'static str,
+}
+
+impl OAuth2Passdb {
+    pub fn new(introspection_url: String) -> Self {
+        Self {
+            introspection_url,
+            mechanisms: "xoauth2 oauthbearer",
+        }
+    }
 }
 
 pub struct Dovecot {
@@ -167,6 +191,26 @@ impl Dovecot {
             (user, group, None)
         };
         let r = root.display();
+        let (mechanisms, oauth_passdb) = match &opts.oauth2 {
+            None => ("plain login".to_string(), String::new()),
+            Some(o) => {
+                std::fs::write(
+                    root.join("dovecot-oauth2.conf.ext"),
+                    format!(
+                        "introspection_url = {}\nintrospection_mode = post\nusername_attribute = username\nactive_attribute = active\nactive_value = true\ntimeout_msecs = 5000\n",
+                        o.introspection_url
+                    ),
+                )
+                .unwrap();
+                (
+                    format!("plain login {}", o.mechanisms),
+                    format!(
+                        "passdb {{\n  driver = oauth2\n  mechanisms = {}\n  args = {r}/dovecot-oauth2.conf.ext\n}}\n",
+                        o.mechanisms
+                    ),
+                )
+            }
+        };
         let config = format!(
             r#"base_dir = {r}/run
 state_dir = {r}/state
@@ -180,14 +224,15 @@ ssl = yes
 ssl_cert = <{r}/cert.pem
 ssl_key = <{r}/key.pem
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{r}/mail/%u
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {r}/passwd
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = static
   args = uid={run_user} gid={run_group} home={r}/mail/%u
 }}
@@ -203,6 +248,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 local 127.0.0.2 {{
   ssl = no

@@ -1,6 +1,7 @@
 //! Scripted fake servers for what Dovecot will not do: other protocols' banners, silence, a
 //! half line, `* BYE` at greeting, garbage, Gmail's app-password `[ALERT]` and Microsoft's
-//! `AUTHENTICATE failed.`. Each connection runs the script; the server stops when dropped.
+//! `AUTHENTICATE failed.` (for passwords, and for a token after XOAUTH2's JSON challenge). Each
+//! connection runs the script; the server stops when dropped.
 
 #![allow(dead_code)]
 
@@ -15,10 +16,15 @@ pub enum Script {
     Banner(&'static [u8]),
     /// Accepts and says nothing.
     Silence,
-    /// Gmail: LOGIN answered with the app-password ALERT.
+    /// Gmail: LOGIN and AUTHENTICATE PLAIN answered with the app-password ALERT.
     GmailAppPassword,
     /// Microsoft 365: no LOGIN, AUTHENTICATE PLAIN answered "AUTHENTICATE failed.".
     MicrosoftAuthenticateFailed,
+    /// Microsoft 365 with SASL-IR, PLAIN and XOAUTH2: LOGIN answered `NO LOGIN failed.`,
+    /// AUTHENTICATE PLAIN `NO AUTHENTICATE failed.`, AUTHENTICATE XOAUTH2 with the JSON
+    /// challenge `MICROSOFT_CHALLENGE` and, after the client's empty line, `NO AUTHENTICATE
+    /// failed.`.
+    Microsoft365,
     /// Greets, then answers CAPABILITY with half a line and stops.
     StallInCapability,
     /// Only AUTHENTICATE PLAIN with SASL-IR (LOGINDISABLED); accepts `PLAIN_USER`/`PLAIN_PASS`
@@ -35,6 +41,8 @@ pub const HTTP_BANNER: &[u8] =
 pub const HALF_LINE: &[u8] = b"* OK [CAPABILITY IMAP4rev1 SASL-IR";
 pub const BYE: &[u8] = b"* BYE Too many connections from your IP, try again later\r\n";
 pub const GARBAGE: &[u8] = b"\x00\xff\xfe\x13\x37\x80\x81\x82garbage\x01\x02\r\n";
+/// What XOAUTH2 servers send (base64) before refusing a token.
+pub const MICROSOFT_CHALLENGE: &str = r#"{"status":"401","schemes":"bearer","scope":"mail"}"#;
 pub const GMAIL_ALERT: &str = "NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)";
 
 pub struct FakeServer {
@@ -77,7 +85,7 @@ async fn serve(sock: tokio::net::TcpStream, script: Script) {
         Script::Silence => b"",
         Script::GmailAppPassword => b"* OK Gimap ready for requests from 127.0.0.1 x1mb1234\r\n",
         Script::StallInCapability | Script::SaslIrOnly => b"* OK IMAP4rev1 ready\r\n",
-        Script::MicrosoftAuthenticateFailed => {
+        Script::MicrosoftAuthenticateFailed | Script::Microsoft365 => {
             b"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMQBDAEEAMAAwADEAMgAuAA==]\r\n"
         }
     };
@@ -108,7 +116,38 @@ async fn serve(sock: tokio::net::TcpStream, script: Script) {
             (Script::GmailAppPassword, "CAPABILITY") => format!(
                 "* CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 XYZZY SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER AUTH=XOAUTH\r\n{tag} OK Thats all she wrote! x1mb1234\r\n"
             ),
-            (Script::GmailAppPassword, "LOGIN") => format!("{tag} {GMAIL_ALERT}\r\n"),
+            (Script::GmailAppPassword, "LOGIN" | "AUTHENTICATE") => {
+                format!("{tag} {GMAIL_ALERT}\r\n")
+            }
+            (Script::Microsoft365, "CAPABILITY") => format!(
+                "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n{tag} OK CAPABILITY completed.\r\n"
+            ),
+            (Script::Microsoft365, "LOGIN") => format!("{tag} NO LOGIN failed.\r\n"),
+            (Script::Microsoft365, "AUTHENTICATE") => {
+                let mechanism = line
+                    .split(' ')
+                    .nth(2)
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_uppercase();
+                if mechanism == "XOAUTH2" {
+                    use base64::Engine as _;
+                    let challenge =
+                        base64::engine::general_purpose::STANDARD.encode(MICROSOFT_CHALLENGE);
+                    if w.write_all(format!("+ {challenge}\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    line.clear();
+                    match lines.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+                format!("{tag} NO AUTHENTICATE failed.\r\n")
+            }
             (Script::MicrosoftAuthenticateFailed, "CAPABILITY") => format!(
                 "* CAPABILITY IMAP4 IMAP4rev1 LOGINDISABLED AUTH=PLAIN AUTH=XOAUTH2 UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n{tag} OK CAPABILITY completed.\r\n"
             ),

@@ -18,6 +18,7 @@ mod crash;
 mod credentials;
 mod hardening;
 mod limits;
+mod oauth;
 mod processing;
 mod providers;
 mod reference;

@@ -290,7 +290,7 @@ async fn a_server_that_echoes_the_password_puts_it_nowhere() {
     let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
         .as_i64()
         .unwrap();
-    // Processing (AUTHENTICATE PLAIN) and Test Connection (LOGIN) both meet the echo.
+    // Processing and Test Connection (both AUTHENTICATE PLAIN, one login path) meet the echo.
     let (status, polled) = call(
         Method::POST,
         &format!("/api/v1/credentials/{id}/poll"),

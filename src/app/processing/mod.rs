@@ -27,7 +27,7 @@ use crate::domain::{EmailAddress, HealthState};
 use crate::domain::routing::{
     self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
 };
-use crate::imap::{MailError, MailSession, MailTarget};
+use crate::imap::{MailError, MailSession, MailTarget, Target};
 use crate::ingest::sync::{FolderPlan, plan, uid_sets};
 use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::{
@@ -123,14 +123,8 @@ pub(crate) fn message_key(parsed: Option<&ParsedEmail>, raw: &[u8]) -> String {
 
 impl App {
     fn mail_target(&self, row: &CredentialRow, opts: &ProcessingOptions) -> MailTarget {
-        let f = &row.fields;
         MailTarget {
-            host: f.host.as_str().to_string(),
-            port: f.port.get(),
-            security: f.security,
-            login: f.login_name().to_string(),
-            ca_bundle: f.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
-            pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
+            target: Target::from(&row.fields),
             timeout: opts.step_timeout,
             deny: self.probe_options().deny,
         }
