@@ -10,6 +10,7 @@ mod credential;
 mod exception;
 mod keys;
 mod output;
+mod provider;
 mod reference;
 mod route;
 mod serve;
@@ -75,6 +76,9 @@ pub enum Command {
     /// The exception log.
     #[command(subcommand)]
     Exception(exception::ExceptionCommand),
+    /// Mail provider presets, and guessing a mailbox's provider.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
     /// Cases created from email.
     #[command(subcommand)]
     Case(case::CaseCommand),
@@ -116,6 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Record(c) => reference::run(&app, c).await,
             Command::Route(a) => route::run(&app, a).await,
             Command::Exception(c) => exception::run(&app, c).await,
+            Command::Provider(c) => provider::run(&app, c).await,
             Command::Case(c) => case::run(&app, c).await,
         }
     });

@@ -240,3 +240,26 @@ async fn typing_the_mailbox_fills_host_port_and_security_in_a_browser() {
     b.screenshot("credential-form-provider-390").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_cli_lists_the_presets_and_detects_a_known_domain() {
+    let app = TestApp::spawn().await;
+    let list = crate::helpers::cli_stdout(&app.cli(&["provider", "list"], None));
+    assert!(
+        list.contains("microsoft365") && list.contains("outlook.office365.com:993"),
+        "{list}"
+    );
+    let guess = crate::helpers::cli_stdout(&app.cli(
+        &["provider", "detect", "--mailbox", "payroll@gmail.com"],
+        None,
+    ));
+    assert!(
+        guess.contains("Google")
+            && guess.contains("imap.gmail.com:993")
+            && guess.contains("Found by: domain"),
+        "{guess}"
+    );
+    let out = app.cli(&["provider", "detect", "--mailbox", "not an address"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mailbox"));
+}
