@@ -130,7 +130,13 @@ impl App {
             .into_iter()
             .map(|a| (a.id, a))
             .collect();
-        let case = self.case_from(&parsed, case, &aliases);
+        let mut case = self.case_from(&parsed, case, &aliases);
+        if self.processing_options().keep_originals_days != Some(0) {
+            case.original = Some(super::originals::kept_original(
+                &kept.raw,
+                &parsed.content_hash,
+            ));
+        }
         let key = super::processing::message_key(Some(&parsed), &kept.raw);
         let case_id = self
             .store

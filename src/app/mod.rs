@@ -11,6 +11,7 @@ mod connection_test;
 mod credentials;
 mod exceptions;
 mod keys;
+mod originals;
 pub mod processing;
 pub mod providers;
 mod reference;
@@ -34,6 +35,7 @@ pub use connection_test::{ConnectionOverrides, ConnectionTestView, TestedTarget}
 pub use credentials::{CredentialView, HealthView, LastTestView};
 pub use exceptions::ExceptionView;
 pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
+pub use originals::{PruneReport, ReparseOutcome, ReparseReport};
 pub use providers::{DetectionView, ProviderView};
 pub use reference::{
     ImportError, ImportItem, ImportReport, NamedView, RecordView, RowError,

@@ -1,10 +1,14 @@
-//! `mailroom case …`: list (with filters) and show cases.
+//! `mailroom case …`: list (with filters) and show cases; a case's original email; re-parse
+//! cases from their originals (after a parser fix); the originals kept and their retention.
 
+use std::io::Write;
+
+use anyhow::Context;
 use clap::Subcommand;
 
 use super::output::{print_json, print_table};
-use crate::app::App;
-use crate::store::CaseFilter;
+use crate::app::{App, ReparseOutcome};
+use crate::store::{CaseFilter, OriginalStats};
 
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
@@ -24,6 +28,37 @@ pub enum CaseCommand {
     /// One case with its attachments.
     Show {
         id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The original email of a case, byte for byte, to standard output or a file.
+    Original {
+        id: i64,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Parse a case (or every case) again from its original email, after a parser fix: body,
+    /// subject, sender, recipients and attachments are replaced; routing and status stay.
+    Reparse {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every case whose original is kept.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// How many original emails are kept and the space they take (as received, as stored).
+    Originals {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the retention of originals now: cases older than the given days (default
+    /// `MAILROOM_KEEP_ORIGINALS_DAYS`; unset keeps them for ever) let go of their original.
+    PruneOriginals {
+        #[arg(long)]
+        keep_days: Option<u64>,
         #[arg(long)]
         json: bool,
     },
@@ -106,5 +141,110 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
             println!("\n{}", c.case.issue);
             Ok(())
         }
+        CaseCommand::Original { id, output } => {
+            let bytes = app.case_original(id).await?;
+            match output {
+                Some(path) => std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)
+                        .and_then(|()| out.flush())
+                        .context("writing to standard output")?;
+                }
+            }
+            Ok(())
+        }
+        CaseCommand::Reparse { id, all, json } => reparse(app, id, all, json).await,
+        CaseCommand::Originals { json } => {
+            let stats = app.original_stats().await?;
+            if json {
+                return print_json(&stats);
+            }
+            print_stats(&stats);
+            Ok(())
+        }
+        CaseCommand::PruneOriginals { keep_days, json } => {
+            let days = keep_days.or(app.processing_options().keep_originals_days);
+            let report = app.prune_originals(days).await?;
+            if json {
+                return print_json(&report);
+            }
+            match days {
+                None => println!(
+                    "Originals are kept for ever (MAILROOM_KEEP_ORIGINALS_DAYS is not set): nothing pruned."
+                ),
+                Some(d) => println!(
+                    "Kept originals of the last {d} days: {} cases let go of theirs, {} originals deleted.",
+                    report.cases_released, report.originals_deleted
+                ),
+            }
+            print_stats(&report.after);
+            Ok(())
+        }
+    }
+}
+
+fn print_stats(s: &OriginalStats) {
+    let saved = if s.bytes > 0 {
+        100.0 - s.stored_bytes as f64 * 100.0 / s.bytes as f64
+    } else {
+        0.0
+    };
+    println!(
+        "{} originals kept for {} cases ({} cases without one): {} bytes as received, {} bytes stored ({saved:.0} % saved by compression).",
+        s.originals, s.cases_with_original, s.cases_without_original, s.bytes, s.stored_bytes
+    );
+}
+
+async fn reparse(app: &App, id: Option<i64>, all: bool, json: bool) -> anyhow::Result<()> {
+    let actor = super::cli_actor();
+    if let (Some(id), false) = (id, all) {
+        let o = app.reparse_case(&actor, id).await?;
+        if json {
+            return print_json(&o);
+        }
+        print_outcome(&o);
+        return Ok(());
+    }
+    let report = app
+        .reparse_all_cases(&actor, |r| {
+            if !json {
+                match r {
+                    Ok(o) if o.changed => print_outcome(o),
+                    Ok(_) => {}
+                    Err((id, e)) => eprintln!("Case {id}: {e}"),
+                }
+            }
+        })
+        .await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Re-parsed {} cases: {} changed, {} failed.",
+        report.cases,
+        report.changed.len(),
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} cases could not be re-parsed", report.failed.len())
+    }
+}
+
+fn print_outcome(o: &ReparseOutcome) {
+    if o.changed {
+        println!(
+            "Case {}: re-parsed; {} attachments (was {}), body {} characters (was {}).",
+            o.case_id,
+            o.attachments_after,
+            o.attachments_before,
+            o.body_chars_after,
+            o.body_chars_before
+        );
+    } else {
+        println!("Case {}: unchanged.", o.case_id);
     }
 }

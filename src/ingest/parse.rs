@@ -111,7 +111,7 @@ pub fn looks_like_email(raw: &[u8]) -> bool {
             .then(|| String::from_utf8_lossy(name).to_ascii_lowercase())
     };
     let mut lines = block.split(|b| *b == b'\n');
-    let Some(first) = lines.next().and_then(|l| field_name(l)) else {
+    let Some(first) = lines.next().and_then(&field_name) else {
         return false;
     };
     std::iter::once(Some(first))

@@ -1,7 +1,7 @@
 //! Cases, their attachments (content-addressed blobs), folder checkpoints and the record of
-//! processed messages. `commit_batch` writes a fetched batch — cases, exceptions, de-duplication
-//! keys, the UIDs the server left out (`missing`) and the advanced checkpoint — in ONE
-//! transaction: it all happens or none of it does.
+//! processed messages. `commit_batch` writes a fetched batch — cases, their originals,
+//! exceptions, de-duplication keys, the UIDs the server left out (`missing`) and the advanced
+//! checkpoint — in ONE transaction: it all happens or none of it does.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +9,10 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::missing::write_missing;
-use super::{ExceptionEntry, MissingUid, Store, StoreError, StoreResult, now_ms, with_pool};
+use super::originals::write_originals;
+use super::{
+    ExceptionEntry, MissingUid, NewOriginal, Store, StoreError, StoreResult, now_ms, with_pool,
+};
 
 /// A case to create from one email.
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub struct NewCase {
     pub message_id: Option<String>,
     pub subject: String,
     pub issue: String,
+    /// The HTML of the body, kept for display.
+    pub issue_html: Option<String>,
     pub sender: Option<String>,
     pub sender_name: Option<String>,
     pub recipients: serde_json::Value,
@@ -32,6 +37,8 @@ pub struct NewCase {
     pub automatic: Option<String>,
     pub routing: serde_json::Value,
     pub attachments: Vec<NewAttachment>,
+    /// The email as received, in its stored form (None: not kept).
+    pub original: Option<NewOriginal>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +117,8 @@ pub struct CaseRow {
     pub message_id: Option<String>,
     pub subject: String,
     pub issue: String,
+    /// The HTML of the body, for display (None when the email had no HTML).
+    pub issue_html: Option<String>,
     pub sender: Option<String>,
     pub sender_name: Option<String>,
     pub recipients: serde_json::Value,
@@ -122,6 +131,8 @@ pub struct CaseRow {
     pub routing: serde_json::Value,
     pub uid: Option<i64>,
     pub created_at: i64,
+    /// SHA-256 of the original email when it is kept (`GET /api/v1/cases/{id}/original`).
+    pub original_sha256: Option<String>,
     /// How many attachments the case has (listed in `attachments` only for one case).
     pub attachment_count: i64,
     pub attachments: Vec<AttachmentRow>,
@@ -174,8 +185,9 @@ fn placeholders(sql: String, numbered: bool) -> String {
 }
 
 const CASE_COLUMNS: &str = "id, credential_id, alias_id, workspace_id, project_type_id, client_id, \
-    contact_id, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
+    contact_id, message_id, subject, issue, issue_html, sender, sender_name, recipients, sent_at, \
     communication_method, status, priority, fields, automatic, routing, uid, created_at, \
+    original_sha256, \
     (SELECT COUNT(*) FROM case_attachments a WHERE a.case_id = cases.id) AS attachment_count";
 
 macro_rules! case_from_row {
@@ -193,6 +205,7 @@ macro_rules! case_from_row {
             message_id: r.try_get("message_id")?,
             subject: r.try_get("subject")?,
             issue: r.try_get("issue")?,
+            issue_html: r.try_get("issue_html")?,
             sender: r.try_get("sender")?,
             sender_name: r.try_get("sender_name")?,
             recipients: json(r.try_get("recipients")?),
@@ -205,6 +218,7 @@ macro_rules! case_from_row {
             routing: json(r.try_get("routing")?),
             uid: r.try_get("uid")?,
             created_at: r.try_get("created_at")?,
+            original_sha256: r.try_get("original_sha256")?,
             attachment_count: r.try_get("attachment_count")?,
             attachments: Vec::new(),
         }
@@ -290,11 +304,12 @@ impl Store {
             for chunk in cases.chunks_mut(CASE_ROWS) {
                 let mut q = sqlx::query_as::<_, (i64, String)>(sql(format!(
                     "INSERT INTO cases (credential_id, alias_id, workspace_id, project_type_id, client_id, contact_id, \
-                     message_key, message_id, subject, issue, sender, sender_name, recipients, sent_at, \
-                     communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at) \
+                     message_key, message_id, subject, issue, issue_html, sender, sender_name, recipients, sent_at, \
+                     communication_method, status, priority, fields, automatic, routing, folder, uidvalidity, uid, created_at, \
+                     original_sha256) \
                      VALUES {} ON CONFLICT DO NOTHING RETURNING id, message_key",
                     repeat_rows(
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Email Integration', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Email Integration', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         chunk.len()
                     )
                 )));
@@ -310,6 +325,7 @@ impl Store {
                         .bind(c.message_id.take())
                         .bind(std::mem::take(&mut c.subject))
                         .bind(std::mem::take(&mut c.issue))
+                        .bind(c.issue_html.take())
                         .bind(c.sender.take())
                         .bind(c.sender_name.take())
                         .bind(c.recipients.to_string())
@@ -322,7 +338,8 @@ impl Store {
                         .bind(&folder)
                         .bind(uidvalidity)
                         .bind(*uid)
-                        .bind(now);
+                        .bind(now)
+                        .bind(c.original.as_ref().map(|o| o.sha256.clone()));
                 }
                 ids_by_key.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id, key)| (key, id)));
             }
@@ -366,6 +383,15 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+
+            // Originals: one per content hash, however many cases of the batch share it.
+            let mut seen: HashSet<&str> = HashSet::new();
+            let originals: Vec<&NewOriginal> = created
+                .iter()
+                .filter_map(|(_, _, c)| c.original.as_ref())
+                .filter(|o| seen.insert(o.sha256.as_str()))
+                .collect();
+            write_originals!(tx, sql, now, &originals);
 
             // Exceptions (rare): one at a time, each keeping its message for Retry.
             let mut exception_uids: Vec<i64> = Vec::new();

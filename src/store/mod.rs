@@ -12,6 +12,7 @@ mod cases;
 mod credentials;
 mod exceptions;
 mod missing;
+mod originals;
 mod reference;
 mod schema;
 mod sessions;
@@ -34,6 +35,7 @@ pub use cases::{
 pub use credentials::{CredentialRow, Health, LastTest};
 pub use exceptions::{ExceptionEntry, ExceptionRow};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
+pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};
 pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, Stamps};
 pub use sessions::SessionRow;
 

@@ -299,4 +299,21 @@ CREATE TABLE missing_messages (
 CREATE INDEX missing_messages_exception_id ON missing_messages (exception_id)
 "#,
     ),
+    (
+        "0006_case_originals",
+        r#"
+CREATE TABLE original_messages (
+    sha256 TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    compression TEXT NOT NULL,
+    stored_size BIGINT NOT NULL,
+    bytes {blob} NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL
+);
+ALTER TABLE cases ADD COLUMN original_sha256 TEXT;
+ALTER TABLE cases ADD COLUMN issue_html TEXT;
+CREATE INDEX cases_original_sha256 ON cases (original_sha256)
+"#,
+    ),
 ];

@@ -1,5 +1,5 @@
-//! Processing routes: run a poll now, cases (list with filters, details, attachment bytes),
-//! and Retry of an exception-log entry.
+//! Processing routes: run a poll now, cases (list with filters, details, attachment bytes, the
+//! original email), and Retry of an exception-log entry.
 
 use std::collections::HashMap;
 
@@ -22,6 +22,7 @@ pub fn routes() -> Router<SharedApp> {
         .route("/cases", get(list_cases))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/attachments/{attachment_id}", get(attachment))
+        .route("/cases/{id}/original", get(original))
         .route("/exceptions/{id}/retry", post(retry))
 }
 
@@ -106,6 +107,25 @@ async fn attachment(
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{safe_name}\""),
+            ),
+        ],
+        bytes,
+    ))
+}
+
+/// The original email, byte for byte as the server sent it.
+async fn original(
+    State(app): State<SharedApp>,
+    Path(raw): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(&raw, "Case")?;
+    let bytes = app.case_original(id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"case-{id}.eml\""),
             ),
         ],
         bytes,

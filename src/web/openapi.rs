@@ -147,6 +147,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         200,
     ),
     (
+        "get",
+        "/api/v1/cases/{id}/original",
+        "The original email, byte for byte as the server sent it (message/rfc822)",
+        None,
+        200,
+    ),
+    (
         "post",
         "/api/v1/exceptions/{id}/retry",
         "Retry an exception-log entry (routing again)",

@@ -4,6 +4,7 @@
 //! email, then flagged \Seen. Must not speak IMAP itself (that is `imap`) or hold SQL.
 
 use super::*;
+use crate::app::originals::kept_original;
 
 impl App {
     /// The UIDs earlier polls recorded as missing, with their miss counts, and those of them to
@@ -119,15 +120,20 @@ impl App {
                 "The server still does not return the email with UID {uid}: {why}. It stays in the exception log; try again later."
             )));
         };
-        let parsed = tokio::task::spawn_blocking(move || {
+        let keep = opts.keep_originals_days != Some(0);
+        let (raw, parsed, original) = tokio::task::spawn_blocking(move || {
             let parsed = ParsedEmail::parse(&raw);
-            (raw, parsed)
+            let original = match &parsed {
+                Ok(p) if keep => Some(kept_original(&raw, &p.content_hash)),
+                _ => None,
+            };
+            (raw, parsed, original)
         })
         .await
         .map_err(|e| AppError::Other(anyhow::anyhow!("parsing the email failed: {e}")))?;
         let mut router = Router::new(row.id, opts.sender_limit_per_hour);
         refresh_router(&self.store, &mut router).await?;
-        let item = message_item(&self.store, &mut router, uid, parsed.0, parsed.1).await?;
+        let item = message_item(&self.store, &mut router, uid, raw, parsed, original).await?;
         let outcome = self
             .store
             .commit_batch(Batch {

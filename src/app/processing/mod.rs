@@ -60,6 +60,9 @@ pub struct ProcessingOptions {
     /// Cases from one sender within an hour beyond which they are marked automatic and never
     /// acknowledged (loop protection; `MAILROOM_SENDER_LIMIT_PER_HOUR`, default 20, at least 1).
     pub sender_limit_per_hour: i64,
+    /// Days a case keeps its original email (`MAILROOM_KEEP_ORIGINALS_DAYS`): `None` keeps it
+    /// for ever (the default), `Some(0)` keeps none.
+    pub keep_originals_days: Option<u64>,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -81,6 +84,7 @@ impl Default for ProcessingOptions {
                 .map_or(router::SENDER_RATE_LIMIT_PER_HOUR, |n| {
                     n.clamp(1, i64::MAX as u64) as i64
                 }),
+            keep_originals_days: env_u64("MAILROOM_KEEP_ORIGINALS_DAYS"),
         }
     }
 }
@@ -415,6 +419,7 @@ impl App {
         let prepare = AbortOnDrop(tokio::spawn(prepare_stage(
             self.store.clone(),
             Router::new(plan.credential_id, opts.sender_limit_per_hour),
+            opts.keep_originals_days != Some(0),
             fetched_rx,
             prepared_tx,
         )));

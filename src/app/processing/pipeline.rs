@@ -3,6 +3,7 @@
 //! Must not decide routing (that is `router`) or hold SQL (that is `store`).
 
 use super::*;
+use crate::app::originals::kept_original;
 /// One batch as fetched: the bodies, the items already decided without fetching (oversized
 /// mail), and the UIDs the server did not return.
 pub(super) struct FetchedBatch {
@@ -263,10 +264,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Pipeline stage: parses each fetched batch (on a blocking thread) and routes its emails.
+/// Pipeline stage: parses each fetched batch (on a blocking thread, which also compresses the
+/// originals to keep) and routes its emails.
 pub(super) async fn prepare_stage(
     store: Store,
     mut router: Router,
+    keep_originals: bool,
     mut rx: tokio::sync::mpsc::Receiver<Fetched>,
     tx: tokio::sync::mpsc::Sender<Prepared>,
 ) -> AppResult<()> {
@@ -284,15 +287,19 @@ pub(super) async fn prepare_stage(
                 .into_iter()
                 .map(|(uid, raw)| {
                     let parsed = ParsedEmail::parse(&raw);
-                    (uid, raw, parsed)
+                    let original = match &parsed {
+                        Ok(p) if keep_originals => Some(kept_original(&raw, &p.content_hash)),
+                        _ => None,
+                    };
+                    (uid, raw, parsed, original)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| AppError::Other(anyhow::anyhow!("parsing a batch failed: {e}")))?;
         refresh_router(&store, &mut router).await?;
-        for (uid, raw, parsed) in parsed {
-            items.push(message_item(&store, &mut router, uid, raw, parsed).await?);
+        for (uid, raw, parsed, original) in parsed {
+            items.push(message_item(&store, &mut router, uid, raw, parsed, original).await?);
         }
         items.sort_by_key(|i| i.uid);
         let prepared = Prepared {

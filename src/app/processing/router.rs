@@ -4,6 +4,7 @@
 //! exception-log entry. Must not speak IMAP or commit anything.
 
 use super::*;
+use crate::store::NewOriginal;
 pub(super) fn addresses(list: &[String]) -> Vec<EmailAddress> {
     list.iter()
         .filter_map(|a| EmailAddress::parse_mail(a).ok())
@@ -53,6 +54,7 @@ pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
         message_id: None,
         subject: String::new(),
         issue: String::new(),
+        issue_html: None,
         sender: None,
         sender_name: None,
         recipients: json!({}),
@@ -63,6 +65,7 @@ pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
         automatic: None,
         routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
         attachments: Vec::new(),
+        original: None,
     })
 }
 
@@ -122,13 +125,15 @@ impl Router {
     }
 }
 
-/// Turns one fetched and parsed message into a case or an exception-log entry.
+/// Turns one fetched and parsed message into a case (keeping `original`, its stored form) or
+/// an exception-log entry (keeping `raw`).
 pub(super) async fn message_item(
     store: &Store,
     router: &mut Router,
     uid: u32,
     raw: Vec<u8>,
     parsed: Result<ParsedEmail, ParseError>,
+    original: Option<NewOriginal>,
 ) -> AppResult<BatchItem> {
     let credential_id = router.credential_id;
     let key = message_key(parsed.as_ref().ok(), &raw);
@@ -165,6 +170,7 @@ pub(super) async fn message_item(
     match case_skeleton(&decision) {
         Some(case) => {
             let mut case = fill_case(p, case, &router.own_aliases);
+            case.original = original;
             if case.automatic.is_none()
                 && let Some(shown) = case.sender.clone()
             {
@@ -338,6 +344,7 @@ pub(super) fn fill_case(
         p.subject
     };
     c.issue = p.text;
+    c.issue_html = p.html;
     c.sender = p.from;
     c.sender_name = p.from_name;
     let mut fields = serde_json::Map::new();

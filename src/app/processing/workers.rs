@@ -1,5 +1,6 @@
 //! The long-running side: a worker per enabled credential (poll, then IDLE up to the poll
-//! interval, back off after failures, stop when paused), and the back-off schedule.
+//! interval, back off after failures, stop when paused), the back-off schedule, and the
+//! retention of original emails (`MAILROOM_KEEP_ORIGINALS_DAYS`, applied hourly).
 
 use super::*;
 
@@ -11,12 +12,25 @@ pub fn backoff(failing_for_ms: i64) -> Duration {
     Duration::from_secs(secs.min(900))
 }
 
+/// How often the retention of originals runs while the service runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Runs a worker per enabled credential until `shutdown` resolves: poll, then IDLE (or sleep)
-/// up to the poll interval, then poll again; failures wait for their back-off.
+/// up to the poll interval, then poll again; failures wait for their back-off. With a
+/// retention for originals set, prunes them at start and then hourly.
 pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let opts = app.processing_options().clone();
     let mut workers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut pruned_at: Option<std::time::Instant> = None;
     loop {
+        if opts.keep_originals_days.is_some()
+            && pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+        {
+            pruned_at = Some(std::time::Instant::now());
+            if let Err(e) = app.prune_originals(opts.keep_originals_days).await {
+                tracing::warn!(error = %e, "pruning original emails failed");
+            }
+        }
         match app.list_credentials().await {
             Ok(list) => {
                 for c in list {

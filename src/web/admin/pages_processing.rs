@@ -1,6 +1,7 @@
 //! Processing pages of the admin UI: the exception log (with Retry for entries whose email was
-//! kept, and its outcome), cases (list filtered by credential or workspace, details) and case
-//! attachment downloads behind the admin session.
+//! kept, and its outcome), cases (list filtered by credential or workspace, details), case
+//! attachment downloads, and a case's original email ("Download original", "Show source")
+//! behind the admin session.
 //!
 //! Owns how processing data is shown. Must not decide anything: Retry is
 //! `app::retry_exception`, cases come from `app::list_cases` / `app::get_case`.
@@ -32,6 +33,8 @@ pub fn routes() -> Router<SharedApp> {
             "/admin/cases/{id}/attachments/{attachment_id}",
             get(attachment),
         )
+        .route("/admin/cases/{id}/original", get(original))
+        .route("/admin/cases/{id}/source", get(source))
 }
 
 /// A JSON value as one line of text (lists joined with commas).
@@ -349,6 +352,7 @@ struct CasePage {
     fields: Vec<(String, String)>,
     routing: Vec<String>,
     attachments: Vec<AttachmentLine>,
+    has_original: bool,
 }
 
 async fn case_details(
@@ -447,6 +451,7 @@ async fn case_details(
             size: a.size,
         })
         .collect();
+    let has_original = c.original_sha256.is_some();
     let f = Frame::of(&admin);
     render(
         StatusCode::OK,
@@ -459,6 +464,7 @@ async fn case_details(
             fields,
             routing,
             attachments,
+            has_original,
         },
     )
 }
@@ -501,4 +507,80 @@ async fn attachment(
         }
         Err(e) => error_page(&admin, e, &format!("/admin/cases/{case_id}")),
     }
+}
+
+/// The original email as a download (never rendered: the content is the sender's).
+async fn original(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(case_id): Path<String>,
+) -> Response {
+    let Some(case_id) = parse_id(&case_id) else {
+        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
+    };
+    match app.case_original(case_id).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "message/rfc822".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"case-{case_id}.eml\""),
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_page(&admin, e, &format!("/admin/cases/{case_id}")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/case_source.html")]
+struct SourcePage {
+    nav_user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    case_id: i64,
+    subject: String,
+    size: usize,
+    /// Whether the bytes are UTF-8 (else the page shows replacement characters).
+    exact: bool,
+    source: String,
+}
+
+/// The original email as text, escaped, in a page.
+async fn source(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(case_id): Path<String>,
+) -> Response {
+    let Some(case_id) = parse_id(&case_id) else {
+        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
+    };
+    let loaded = async {
+        Ok::<_, AppError>((
+            app.get_case(case_id).await?,
+            app.case_original(case_id).await?,
+        ))
+    }
+    .await;
+    let (case, bytes) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&admin, e, &format!("/admin/cases/{case_id}")),
+    };
+    let f = Frame::of(&admin);
+    render(
+        StatusCode::OK,
+        &SourcePage {
+            nav_user: f.nav_user,
+            csrf: f.csrf,
+            flash: None,
+            case_id,
+            subject: case.case.subject,
+            size: bytes.len(),
+            exact: std::str::from_utf8(&bytes).is_ok(),
+            source: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    )
 }
