@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::processing::Router;
 use super::{App, AppError, AppResult, iso_time};
 use crate::ingest::ParsedEmail;
 use crate::store::{AttachmentRow, AuditEntry, CaseFilter, CaseRow};
@@ -116,28 +117,21 @@ impl App {
             field: None,
             message: format!("The email still cannot be read: {e}."),
         })?;
-        let Some(case) = self.route_parsed(credential_id, &parsed).await? else {
+        let key = super::processing::message_key(Some(&parsed), &kept.raw);
+        let original = (self.processing_options().keep_originals_days != Some(0))
+            .then(|| super::originals::kept_original(&kept.raw, &parsed.content_hash));
+        // The same routing as polling, the per-sender limit included.
+        let mut router = Router::new(
+            credential_id,
+            self.processing_options().sender_limit_per_hour,
+        );
+        let Ok(mut case) = router.route_email(&self.store, parsed).await? else {
             return Err(AppError::Conflict {
                 field: None,
                 message: "The email still matches no alias and the credential has no default alias: add an alias, then retry.".into(),
             });
         };
-        let aliases = self
-            .store
-            .list_aliases(Some(credential_id))
-            .await
-            .map_err(|e| AppError::from_store(e, "alias"))?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
-        let mut case = self.case_from(&parsed, case, &aliases);
-        if self.processing_options().keep_originals_days != Some(0) {
-            case.original = Some(super::originals::kept_original(
-                &kept.raw,
-                &parsed.content_hash,
-            ));
-        }
-        let key = super::processing::message_key(Some(&parsed), &kept.raw);
+        case.original = original;
         let case_id = self
             .store
             .resolve_exception_with_case(exception_id, credential_id, &key, kept.uid, &case)

@@ -99,7 +99,7 @@ impl App {
             .into_iter()
             .map(|a| (a.id, a))
             .collect::<HashMap<_, _>>();
-        let fresh = self.case_from(&parsed, skeleton(&row), &aliases);
+        let fresh = super::processing::fill_case(parsed, skeleton(&row), &aliases);
         let content = CaseContent {
             subject: fresh.subject,
             issue: fresh.issue,

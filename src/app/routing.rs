@@ -5,12 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{App, AppError, AppResult};
-use crate::domain::routing::{
-    self, AliasRule, ClientRule, ContactRule, Envelope, MailboxRule, Reason, RoutingBook,
-};
+use super::processing::Router;
+use super::{App, AppResult};
+use crate::domain::routing::{AliasRule, ClientRule, Envelope, Reason};
 use crate::domain::{EmailAddress, ValidationError, ValidationErrors};
-use crate::store::{AliasRow, ClientRow, NamedKind, StoreError};
+use crate::store::{AliasRow, ClientRow, NamedKind};
 
 /// A dry-run request: recipients by header, the sender, and optionally the body.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -175,69 +174,6 @@ impl App {
         })
     }
 
-    /// The part of the configuration `envelope` can match.
-    pub async fn routing_book(&self, envelope: &Envelope) -> AppResult<RoutingBook> {
-        let store = |e| AppError::from_store(e, "routing data");
-        let aliases = self.store.list_aliases(None).await.map_err(store)?;
-        let mailboxes = self
-            .store
-            .credential_mailboxes()
-            .await
-            .map_err(store)?
-            .into_iter()
-            .filter_map(|(id, m)| {
-                EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
-                    credential_id: id,
-                    mailbox,
-                })
-            })
-            .collect();
-        let tokens = routing::scan_tokens(&envelope.body);
-        let mut workspace_ids = Vec::new();
-        for id in tokens.workspace_ids() {
-            match self.store.get_named(NamedKind::Workspace, id).await {
-                Ok(_) => workspace_ids.push(id),
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(store(e)),
-            }
-        }
-        let mut clients: Vec<ClientRule> = Vec::new();
-        for number in tokens.client_numbers() {
-            if let Some(c) = self.store.client_by_number(&number).await.map_err(store)? {
-                clients.push(client_rule(&c));
-            }
-        }
-        let mut contacts = Vec::new();
-        if let Some(from) = &envelope.from {
-            if let Some(c) = self
-                .store
-                .contact_by_email(from.key())
-                .await
-                .map_err(store)?
-                && let Ok(email) = EmailAddress::parse(&c.email)
-            {
-                contacts.push(ContactRule {
-                    id: c.id,
-                    email,
-                    client_id: c.client_id,
-                    workspace_id: c.workspace_id,
-                });
-            }
-            if let Some(domain) = routing::sender_domain(from)
-                && let Some(c) = self.store.client_by_domain(&domain).await.map_err(store)?
-            {
-                clients.push(client_rule(&c));
-            }
-        }
-        Ok(RoutingBook {
-            aliases: aliases.iter().map(alias_rule).collect(),
-            mailboxes,
-            workspace_ids,
-            clients,
-            contacts,
-        })
-    }
-
     /// The dry run: where this email would go, and why.
     pub async fn resolve_route(&self, req: &RouteRequest) -> AppResult<RouteView> {
         let envelope = self.route_envelope(req)?;
@@ -251,8 +187,12 @@ impl App {
             )
             .into());
         }
-        let book = self.routing_book(&envelope).await?;
-        let d = routing::decide(&envelope, &book);
+        // The same routing data and look-ups as polling.
+        let mut router = Router::new(
+            req.credential_id.unwrap_or(0),
+            self.processing_options().sender_limit_per_hour,
+        );
+        let d = router.decide(&self.store, &envelope).await?;
         let credential = match d.credential_id {
             Some(id) => self.credential_row(id).await.ok().map(|c| Named {
                 id,

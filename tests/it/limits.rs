@@ -380,3 +380,60 @@ async fn the_per_sender_limit_is_a_setting_and_the_case_says_why_it_is_not_ackno
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn retry_applies_the_same_per_sender_limit_as_polling() {
+    let d = Dovecot::start();
+    let opts = mailroom::app::processing::ProcessingOptions {
+        sender_limit_per_hour: 1,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(Backend::from_env(), opts).await;
+    // No alias yet: both emails from one sender go to the exception log.
+    let (cred, ws, _) = connect_mailbox(&app, &d, false).await;
+    app.post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    for i in 0..2 {
+        let raw = format!(
+            "From: Bo Chan <bo@client.example>\r\nTo: {USER}\r\nSubject: Late {i}\r\nMessage-ID: <late{i}@client.example>\r\n\r\nlate {i}\r\n"
+        );
+        deliver(&d, &format!("late{i}.mr"), raw.as_bytes(), false);
+    }
+    let r = app
+        .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    assert_eq!(r.body["exceptions"], 2, "{}", r.text);
+    let a = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/aliases"),
+            &json!({"email_alias": USER, "is_default": true, "workspace_id": ws, "project_type_id": 1, "reply_template_id": null}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    // Retry routes as polling does: the second case from the sender is over the limit.
+    let exceptions = app.get("/api/v1/exceptions").await.body["items"].clone();
+    let mut ids: Vec<i64> = exceptions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    let mut acknowledgements = Vec::new();
+    for id in ids {
+        let r = app
+            .post(&format!("/api/v1/exceptions/{id}/retry"), &json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let case = app
+            .get(&format!("/api/v1/cases/{}", r.body["case_id"]))
+            .await
+            .body;
+        acknowledgements.push(case["acknowledgement"].clone());
+    }
+    assert!(acknowledgements[0].is_null(), "{acknowledgements:?}");
+    assert_eq!(
+        acknowledgements[1],
+        "not acknowledged: more than 1 email from bo@client.example this hour (per-sender rate limit)"
+    );
+}

@@ -546,28 +546,6 @@ impl App {
         Ok(())
     }
 
-    /// The routing decision for a parsed email, as the skeleton of a case (None: unmatched).
-    pub(crate) async fn route_parsed(
-        &self,
-        credential_id: i64,
-        p: &ParsedEmail,
-    ) -> AppResult<Option<NewCase>> {
-        let envelope = envelope_of(credential_id, p, p.text.clone());
-        let book = self.routing_book(&envelope).await?;
-        Ok(case_skeleton(&routing::decide(&envelope, &book)))
-    }
-
-    /// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
-    /// attachments when the alias includes them.
-    pub(crate) fn case_from(
-        &self,
-        p: &ParsedEmail,
-        c: NewCase,
-        aliases: &HashMap<i64, AliasRow>,
-    ) -> NewCase {
-        fill_case(p.clone(), c, aliases)
-    }
-
     async fn record_success(&self, row: &CredentialRow) {
         let h = Health {
             state: HealthState::Healthy,
@@ -630,6 +608,7 @@ impl App {
 }
 
 use pipeline::*;
+pub(crate) use router::{Router, fill_case};
 use router::*;
 pub use workers::{backoff, run_workers};
 

@@ -90,7 +90,7 @@ pub(super) const FLAG_GROUP: usize = 1000;
 
 /// The routing configuration of one poll: a snapshot of the aliases and mailboxes, and the
 /// per-sender look-ups made so far.
-pub(super) struct Router {
+pub(crate) struct Router {
     pub(super) credential_id: i64,
     pub(super) loaded_at: Option<std::time::Instant>,
     /// Aliases and mailboxes; the per-email entries are filled before each decision.
@@ -109,7 +109,8 @@ pub(super) struct Router {
 }
 
 impl Router {
-    pub(super) fn new(credential_id: i64, sender_limit: i64) -> Self {
+    /// A router for mail received by `credential_id` (0 for the dry run's "any credential").
+    pub(crate) fn new(credential_id: i64, sender_limit: i64) -> Self {
         Self {
             credential_id,
             sender_limit,
@@ -161,43 +162,80 @@ pub(super) async fn message_item(
             ));
         }
     };
-    let mut p = p;
-    // The body goes to routing and comes back (no copy of the largest field).
-    let body = std::mem::take(&mut p.text);
-    let mut envelope = envelope_of(credential_id, &p, body);
-    let decision = decide_cached(store, router, &envelope).await?;
-    p.text = std::mem::take(&mut envelope.body);
-    match case_skeleton(&decision) {
-        Some(case) => {
-            let mut case = fill_case(p, case, &router.own_aliases);
+    match router.route_email(store, p).await? {
+        Ok(mut case) => {
             case.original = original;
-            if case.automatic.is_none()
-                && let Some(shown) = case.sender.clone()
-            {
-                let sender = shown.to_lowercase();
-                let count = match router.sender_counts.get(&sender) {
-                    Some(n) => *n,
-                    None => store
-                        .recent_cases_from(credential_id, &sender, now_ms() - 3_600_000)
-                        .await
-                        .map_err(|e| AppError::from_store(e, "case"))?,
-                };
-                if count >= router.sender_limit {
-                    case.automatic = Some(sender_limit_reason(router.sender_limit, &shown));
-                }
-                router.sender_counts.insert(sender, count + 1);
-            }
             Ok(BatchItem {
                 uid: i64::from(uid),
                 message_key: key,
                 outcome: ItemOutcome::Case(Box::new(case)),
             })
         }
-        None => Ok(exception(
+        Err(p) => Ok(exception(
             MISSING_KEY_INFO.to_string(),
             summary(Some(&p), uid),
             raw,
         )),
+    }
+}
+
+impl Router {
+    /// The routing decision for `envelope` from this router's snapshot (read again when it is
+    /// older than `ROUTING_SNAPSHOT_MAX_AGE`). The one source of routing data: polling, Retry
+    /// and the dry run all decide here.
+    pub(crate) async fn decide(
+        &mut self,
+        store: &Store,
+        envelope: &Envelope,
+    ) -> AppResult<Decision> {
+        refresh_router(store, self).await?;
+        decide_cached(store, self, envelope).await
+    }
+
+    /// What routing makes of one readable email: its case, filled from the email and its alias,
+    /// with the per-sender limit applied; or the email back when nothing matched. The one
+    /// routing path of polling and Retry.
+    pub(crate) async fn route_email(
+        &mut self,
+        store: &Store,
+        mut p: ParsedEmail,
+    ) -> AppResult<Result<NewCase, ParsedEmail>> {
+        // The body goes to routing and comes back (no copy of the largest field).
+        let body = std::mem::take(&mut p.text);
+        let mut envelope = envelope_of(self.credential_id, &p, body);
+        let decision = self.decide(store, &envelope).await?;
+        p.text = std::mem::take(&mut envelope.body);
+        let Some(case) = case_skeleton(&decision) else {
+            return Ok(Err(p));
+        };
+        let mut case = fill_case(p, case, &self.own_aliases);
+        self.apply_sender_limit(store, &mut case).await?;
+        Ok(Ok(case))
+    }
+
+    /// Marks the case automatic (never acknowledged) when its sender already had
+    /// `sender_limit` cases within the hour: loop protection against two robots answering each
+    /// other.
+    async fn apply_sender_limit(&mut self, store: &Store, case: &mut NewCase) -> AppResult<()> {
+        if case.automatic.is_some() {
+            return Ok(());
+        }
+        let Some(shown) = case.sender.clone() else {
+            return Ok(());
+        };
+        let sender = shown.to_lowercase();
+        let count = match self.sender_counts.get(&sender) {
+            Some(n) => *n,
+            None => store
+                .recent_cases_from(self.credential_id, &sender, now_ms() - 3_600_000)
+                .await
+                .map_err(|e| AppError::from_store(e, "case"))?,
+        };
+        if count >= self.sender_limit {
+            case.automatic = Some(sender_limit_reason(self.sender_limit, &shown));
+        }
+        self.sender_counts.insert(sender, count + 1);
+        Ok(())
     }
 }
 
@@ -327,7 +365,7 @@ pub(super) async fn decide_cached(
 
 /// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
 /// attachments when the alias includes them.
-pub(super) fn fill_case(
+pub(crate) fn fill_case(
     p: ParsedEmail,
     mut c: NewCase,
     aliases: &HashMap<i64, AliasRow>,
