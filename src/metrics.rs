@@ -15,6 +15,8 @@ pub struct Metrics {
     poll_failures: AtomicU64,
     poll_micros: AtomicU64,
     password_checks: AtomicU64,
+    /// OAuth2 sign-ins that failed for good (a person must sign in again).
+    oauth_sign_in_again: AtomicU64,
     /// Messages found by a credential's current or last poll and not committed yet.
     backlog: Mutex<BTreeMap<i64, u64>>,
 }
@@ -35,6 +37,11 @@ impl Metrics {
     /// Counts one Argon2 check (a sign-in, or a new administrator's password).
     pub fn record_password_check(&self) {
         self.password_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one credential put in "sign in again" by a token request that failed for good.
+    pub fn record_sign_in_again(&self) {
+        self.oauth_sign_in_again.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many messages of a credential's poll are still to be committed.
@@ -92,6 +99,12 @@ impl Metrics {
             "mailroom_password_checks_total",
             "Administrator passwords checked (Argon2), after the sign-in throttle.",
             &self.password_checks,
+        );
+        counter(
+            &mut out,
+            "mailroom_oauth_sign_in_again_total",
+            "OAuth2 credentials put in \"sign in again\" by a token request that failed for good.",
+            &self.oauth_sign_in_again,
         );
         let polls = self.polls.load(Ordering::Relaxed);
         let secs = self.poll_micros.load(Ordering::Relaxed) as f64 / 1e6;

@@ -241,10 +241,11 @@ impl App {
         let req = request_from_fields(&fields);
         let typed = o.password.as_ref().filter(|p| !p.expose().is_empty());
         let as_saved = typed.is_none() && fields.same_destination(&row.fields);
-        let password = match typed {
-            Some(p) => parse_password(Some(p), "password", "Password")?,
+        let password: crate::imap::Credentials = match typed {
+            Some(p) => (&parse_password(Some(p), "password", "Password")?).into(),
             None if !as_saved => return Err(password_required().into()),
-            None => self.credential_password(id).await?,
+            // The stored password, or for oauth2 the credential's token source (a timed step).
+            None => self.mail_credentials(&row).await?,
         };
         let mut report = crate::imap::probe(&req, &password, &self.probe_options()).await;
         drop(password);

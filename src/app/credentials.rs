@@ -9,13 +9,8 @@ use crate::domain::{
     CredentialFields, CredentialPatch, HealthState, NewCredential, PasswordChange, RawCredential,
     Secret,
 };
-use crate::store::{AuditEntry, CredentialRow, ExceptionEntry};
+use crate::store::{AuditEntry, CredentialRow, ExceptionEntry, password_ad};
 use crate::vault::OpenError;
-
-/// The associated data that binds a sealed password to its credential row.
-pub(super) fn password_ad(id: i64) -> String {
-    format!("credential:{id}:password")
-}
 
 /// A credential as clients see it: every field but the password.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +29,11 @@ pub struct CredentialView {
     pub pinned_sha256: Option<String>,
     pub enabled: bool,
     pub has_password: bool,
+    /// `password` or `oauth2`.
+    pub auth_method: &'static str,
+    pub oauth_app_id: Option<i64>,
+    /// An OAuth2 sign-in is stored (never the token itself).
+    pub has_refresh_token: bool,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
@@ -81,6 +81,9 @@ impl CredentialView {
             pinned_sha256: f.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
             enabled: f.enabled,
             has_password: !row.sealed_password.ciphertext.is_empty(),
+            auth_method: f.auth_method.as_str(),
+            oauth_app_id: f.oauth_app_id,
+            has_refresh_token: row.sealed_refresh_token.is_some(),
             created_at: iso_time(row.created_at),
             created_by: row.created_by.clone(),
             updated_at: iso_time(row.updated_at),
@@ -118,6 +121,8 @@ fn audit_fields(f: &CredentialFields) -> serde_json::Value {
         "ca_bundle": f.ca_bundle.is_some(),
         "pinned_sha256": f.pinned_sha256.as_ref().map(|p| p.as_str()),
         "enabled": f.enabled,
+        "auth_method": f.auth_method.as_str(),
+        "oauth_app_id": f.oauth_app_id,
     })
 }
 
@@ -143,6 +148,7 @@ impl App {
         raw: &RawCredential,
     ) -> AppResult<CredentialView> {
         let new = NewCredential::parse(raw)?;
+        self.check_oauth_app(&new.fields).await?;
         let audit = AuditEntry::new(actor, "credential.create", "credential")
             .summary(format!(
                 "created credential {:?} for {}",
@@ -152,7 +158,18 @@ impl App {
             .details(audit_fields(&new.fields));
         self.refresh_keys()?;
         let sealer = self.sealer();
-        let seal = |id| sealer(id, &new.password);
+        let oauth2 = new.fields.auth_method == crate::domain::AuthMethod::OAuth2;
+        let seal = |id| {
+            if oauth2 {
+                crate::vault::Sealed {
+                    key_id: String::new(),
+                    nonce: Vec::new(),
+                    ciphertext: Vec::new(),
+                }
+            } else {
+                sealer(id, &new.password)
+            }
+        };
         let row = self
             .store
             .insert_credential(&new.fields, seal, audit)
@@ -216,9 +233,13 @@ impl App {
         let current = self.credential_row(id).await?;
         let edit = CredentialPatch::new(raw).apply(&current.fields)?;
         let fields = edit.fields;
+        self.check_oauth_app(&fields).await?;
         let mut changes = audit_changes(&current.fields, &fields);
         if edit.password.is_some() {
             changes["password"] = json!("replaced");
+        }
+        if edit.sign_in_again {
+            changes["oauth_sign_in"] = json!("cleared: sign in again");
         }
         let audit = AuditEntry::new(actor, "credential.update", "credential")
             .summary(format!(
@@ -228,10 +249,20 @@ impl App {
             .details(changes);
         let sealed = match &edit.password {
             Some(p) => Some(self.seal_password(id, p)?),
+            // Now signing in through an OAuth app: the password is forgotten.
+            None if fields.auth_method == crate::domain::AuthMethod::OAuth2
+                && !current.sealed_password.ciphertext.is_empty() =>
+            {
+                Some(crate::vault::Sealed {
+                    key_id: String::new(),
+                    nonce: Vec::new(),
+                    ciphertext: Vec::new(),
+                })
+            }
             None => None,
         };
         self.store
-            .update_credential(id, &fields, sealed.as_ref(), audit)
+            .update_credential(id, &fields, sealed.as_ref(), edit.sign_in_again, audit)
             .await
             .app_err("credential")?;
         self.resume_processing(id).await?;
@@ -273,6 +304,21 @@ impl App {
             field: None,
             message: refusal_message(&aliases),
         })
+    }
+
+    /// An `oauth2` credential's app must exist.
+    async fn check_oauth_app(&self, f: &CredentialFields) -> AppResult<()> {
+        if let Some(app_id) = f.oauth_app_id
+            && let Err(AppError::NotFound(_)) = self.oauth_app_row(app_id).await
+        {
+            return Err(crate::domain::ValidationError::new(
+                "oauth_app_id",
+                "not_found",
+                format!("OAuth app {app_id} does not exist: add it first (GET /api/v1/oauth-apps lists them)."),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// Change Password: both values required and equal, else nothing changes.

@@ -2,10 +2,9 @@
 
 use serde::Serialize;
 
-use super::credentials::password_ad;
 use super::{App, AppResult};
 use crate::domain::Secret;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, password_ad};
 use crate::vault::Sealed;
 
 #[derive(Debug, Serialize)]
@@ -116,13 +115,12 @@ impl App {
         let audit = AuditEntry::new(actor, "keys.rotate", "key")
             .summary(format!("re-sealed every secret with key {new_key_id}"))
             .details(serde_json::json!({ "new_key_id": new_key_id }));
-        let reseal = |id: i64, sealed: &Sealed| {
+        let reseal = |ad: &str, sealed: &Sealed| {
             let keys = self.keys.read().expect("key ring lock");
-            let ad = password_ad(id);
-            let plain = keys.open(sealed, &ad).map_err(|e| {
-                anyhow::anyhow!("credential {id}: the stored password cannot be opened: {e}")
-            })?;
-            Ok(keys.seal(&plain, &ad))
+            let plain = keys
+                .open(sealed, ad)
+                .map_err(|e| anyhow::anyhow!("{ad}: the stored secret cannot be opened: {e}"))?;
+            Ok(keys.seal(&plain, ad))
         };
         let resealed = self
             .store

@@ -11,6 +11,8 @@ mod connection_test;
 mod credentials;
 mod exceptions;
 mod keys;
+mod oauth_apps;
+mod oauth_tokens;
 mod originals;
 pub mod processing;
 pub mod providers;
@@ -35,6 +37,8 @@ pub use connection_test::{ConnectionOverrides, ConnectionTestView, TestedTarget}
 pub use credentials::{CredentialView, HealthView, LastTestView};
 pub use exceptions::ExceptionView;
 pub use keys::{KeyStatus, KeyStatusRow, RotationReport};
+pub use oauth_apps::{OAuthAppView, checklist as oauth_app_checklist};
+pub use oauth_tokens::SignInStart;
 pub use originals::{PruneReport, ReparseOutcome, ReparseReport};
 pub use providers::{DetectionView, ProviderView};
 pub use reference::{
@@ -111,7 +115,9 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
 /// The application: the store and the keys that open its secrets.
 pub struct App {
     store: Store,
-    keys: RwLock<KeyRing>,
+    keys: std::sync::Arc<RwLock<KeyRing>>,
+    /// OAuth2 token sources per credential (access tokens in memory) and pending sign-ins.
+    oauth: oauth_tokens::OAuthState,
     settings: Settings,
     /// One lock per credential: a worker's poll and a "poll now" never process the same
     /// folder at the same time.
@@ -174,7 +180,8 @@ impl App {
         }
         Ok(Self {
             store,
-            keys: RwLock::new(keys),
+            keys: std::sync::Arc::new(RwLock::new(keys)),
+            oauth: Default::default(),
             settings,
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),
@@ -204,7 +211,8 @@ impl App {
     pub fn with_parts(store: Store, keys: KeyRing, settings: Settings) -> Self {
         Self {
             store,
-            keys: RwLock::new(keys),
+            keys: std::sync::Arc::new(RwLock::new(keys)),
+            oauth: Default::default(),
             settings,
             poll_locks: Default::default(),
             processing: processing::ProcessingOptions::default(),

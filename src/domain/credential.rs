@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Deserializer};
 
 use super::email::EmailAddress;
+use super::oauth_app::AuthMethod;
 use super::secret::Secret;
 use super::validation::{Collector, ValidationError, ValidationErrors};
 
@@ -372,6 +373,10 @@ pub struct RawCredential {
     pub ca_bundle: Option<String>,
     pub pinned_sha256: Option<String>,
     pub enabled: Option<bool>,
+    /// `password` (the default) or `oauth2`.
+    pub auth_method: Option<String>,
+    /// The OAuth app an `oauth2` credential signs in through.
+    pub oauth_app_id: Option<i64>,
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -393,6 +398,9 @@ pub struct CredentialFields {
     pub ca_bundle: Option<CaBundle>,
     pub pinned_sha256: Option<PinnedSha256>,
     pub enabled: bool,
+    pub auth_method: AuthMethod,
+    /// Present exactly when `auth_method` is `oauth2`.
+    pub oauth_app_id: Option<i64>,
 }
 
 fn required<'a>(
@@ -445,6 +453,23 @@ impl CredentialFields {
         let pinned_sha256 = c.take(PinnedSha256::parse_optional(
             raw.pinned_sha256.as_deref().unwrap_or(""),
         ));
+        let auth_method = c.take(AuthMethod::parse(raw.auth_method.as_deref().unwrap_or("")));
+        let oauth_app_id = match auth_method {
+            Some(AuthMethod::OAuth2) => c.take(match raw.oauth_app_id {
+                Some(id) if id > 0 => Ok(Some(id)),
+                Some(_) => Err(ValidationError::new(
+                    "oauth_app_id",
+                    "invalid_id",
+                    "OAuth app must be the id of an existing OAuth app.",
+                )),
+                None => Err(ValidationError::new(
+                    "oauth_app_id",
+                    "required",
+                    "OAuth app is required when the sign-in method is oauth2.",
+                )),
+            }),
+            _ => Some(None),
+        };
         c.finish()?;
         // Every `take` above succeeded, so each value is present.
         Ok(Self {
@@ -458,6 +483,8 @@ impl CredentialFields {
             ca_bundle: ca_bundle.expect("checked"),
             pinned_sha256: pinned_sha256.expect("checked"),
             enabled: raw.enabled.unwrap_or(true),
+            auth_method: auth_method.expect("checked"),
+            oauth_app_id: oauth_app_id.expect("checked"),
         })
     }
 
@@ -494,6 +521,8 @@ impl CredentialFields {
             ca_bundle: self.ca_bundle.as_ref().map(|c| c.as_str().to_string()),
             pinned_sha256: self.pinned_sha256.as_ref().map(|p| p.as_str().to_string()),
             enabled: Some(self.enabled),
+            auth_method: Some(self.auth_method.as_str().to_string()),
+            oauth_app_id: self.oauth_app_id,
         }
     }
 
@@ -525,7 +554,19 @@ pub fn parse_password(
     }
 }
 
-/// A new credential: every field valid and a password.
+/// An `oauth2` credential signs in through its OAuth app and keeps no password.
+fn no_password_for_oauth2(password: Option<&Secret>) -> Result<(), ValidationError> {
+    match password {
+        Some(p) if !p.expose().is_empty() => Err(ValidationError::new(
+            "password",
+            "not_allowed",
+            "An oauth2 credential has no password: it signs in through its OAuth app. Leave Password empty.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A new credential: every field valid and a password (empty for `oauth2`).
 #[derive(Debug, Clone)]
 pub struct NewCredential {
     pub fields: CredentialFields,
@@ -534,7 +575,15 @@ pub struct NewCredential {
 
 impl NewCredential {
     pub fn parse(raw: &RawCredential) -> Result<Self, ValidationErrors> {
-        let password = parse_password(raw.password.as_ref(), "password", "Password");
+        let oauth2 = matches!(
+            raw.auth_method.as_deref().map(AuthMethod::parse),
+            Some(Ok(AuthMethod::OAuth2))
+        );
+        let password = if oauth2 {
+            no_password_for_oauth2(raw.password.as_ref()).map(|()| Secret::new(String::new()))
+        } else {
+            parse_password(raw.password.as_ref(), "password", "Password")
+        };
         match (CredentialFields::parse(raw), password) {
             (Ok(fields), Ok(password)) => Ok(Self { fields, password }),
             (Ok(_), Err(e)) => Err(e.into()),
@@ -590,6 +639,9 @@ pub struct CredentialPatch(RawCredential);
 pub struct CredentialEdit {
     pub fields: CredentialFields,
     pub password: Option<Secret>,
+    /// The stored OAuth2 sign-in (refresh token) no longer fits: it is cleared and the
+    /// credential needs "Sign in" again.
+    pub sign_in_again: bool,
 }
 
 impl CredentialPatch {
@@ -624,13 +676,38 @@ impl CredentialPatch {
         if p.enabled.is_some() {
             merged.enabled = p.enabled;
         }
+        if p.auth_method.is_some() {
+            merged.auth_method = p.auth_method.clone();
+        }
+        if p.oauth_app_id.is_some() {
+            merged.oauth_app_id = p.oauth_app_id;
+        }
         let fields = CredentialFields::parse(&merged)?;
+        if fields.auth_method == AuthMethod::OAuth2 {
+            no_password_for_oauth2(p.password.as_ref())?;
+            // A sign-in holds for one server, login and app: a change needs a new one.
+            let sign_in_again = current.auth_method != AuthMethod::OAuth2
+                || current.oauth_app_id != fields.oauth_app_id
+                || !fields.same_destination(current);
+            return Ok(CredentialEdit {
+                fields,
+                password: None,
+                sign_in_again,
+            });
+        }
+        let was_oauth2 = current.auth_method == AuthMethod::OAuth2;
         let password = match p.password.as_ref().filter(|s| !s.expose().is_empty()) {
             Some(s) => Some(parse_password(Some(s), "password", "Password")?),
-            None if !fields.same_destination(current) => return Err(password_required().into()),
+            None if was_oauth2 || !fields.same_destination(current) => {
+                return Err(password_required().into());
+            }
             None => None,
         };
-        Ok(CredentialEdit { fields, password })
+        Ok(CredentialEdit {
+            fields,
+            password,
+            sign_in_again: was_oauth2,
+        })
     }
 }
 

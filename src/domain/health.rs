@@ -18,6 +18,9 @@ pub enum HealthState {
     /// Paused after repeated login rejections, until an edit, a password change or a
     /// successful test resumes it.
     PausedAuth,
+    /// The OAuth2 sign-in is no longer valid (`invalid_grant`, consent, the app's settings):
+    /// nothing retries until a person signs in again or fixes the app.
+    SignInAgain,
 }
 
 impl HealthState {
@@ -27,6 +30,7 @@ impl HealthState {
             Self::Healthy => "healthy",
             Self::Failing => "failing",
             Self::PausedAuth => "paused_auth",
+            Self::SignInAgain => "sign_in_again",
         }
     }
 
@@ -36,13 +40,14 @@ impl HealthState {
             "healthy" => Self::Healthy,
             "failing" => Self::Failing,
             "paused_auth" => Self::PausedAuth,
+            "sign_in_again" => Self::SignInAgain,
             _ => Self::Idle,
         }
     }
 
     /// Whether the workers leave this credential alone until someone acts.
     pub fn is_paused(self) -> bool {
-        self == Self::PausedAuth
+        matches!(self, Self::PausedAuth | Self::SignInAgain)
     }
 }
 
@@ -69,6 +74,7 @@ mod tests {
             HealthState::Healthy,
             HealthState::Failing,
             HealthState::PausedAuth,
+            HealthState::SignInAgain,
         ] {
             assert_eq!(HealthState::parse(s.as_str()), s);
         }

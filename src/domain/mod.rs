@@ -7,6 +7,7 @@ mod alias;
 mod credential;
 mod email;
 mod health;
+mod oauth_app;
 pub mod providers;
 mod record;
 mod reference;
@@ -22,6 +23,9 @@ pub use credential::{
 };
 pub use email::EmailAddress;
 pub use health::HealthState;
+pub use oauth_app::{
+    AuthMethod, Flow, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, parse_endpoint,
+};
 pub use record::{
     Field, Form, Kind, Record, Spec, UsedBy, Value, Visit, capitalised, key, record_specs,
 };

@@ -1,4 +1,6 @@
-//! Credential rows: the fields, the sealed password, the last test result and health.
+//! Credential rows: the fields, the sealed password and OAuth2 refresh token, the last test
+//! result and health; counting and re-sealing every sealed secret (passwords, refresh tokens,
+//! OAuth apps' client secrets) for key rotation.
 
 use anyhow::anyhow;
 use sqlx::Row;
@@ -34,6 +36,8 @@ pub struct CredentialRow {
     pub id: i64,
     pub fields: CredentialFields,
     pub sealed_password: Sealed,
+    /// The OAuth2 refresh token of an authorization-code sign-in, sealed to this row.
+    pub sealed_refresh_token: Option<Sealed>,
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,
@@ -46,7 +50,8 @@ const COLUMNS: &str = "id, mailbox, username, host, port, security, configuratio
     ca_bundle, pinned_sha256, enabled, password_key_id, password_nonce, password_sealed, \
     created_at, created_by, updated_at, updated_by, last_test_at, last_test_ok, \
     last_test_category, last_test_message, health_state, last_success_at, failing_since, \
-    last_error, next_attempt_at, backlog";
+    last_error, next_attempt_at, backlog, auth_method, oauth_app_id, refresh_key_id, \
+    refresh_nonce, refresh_sealed";
 
 const CONFLICTS: &[(&str, &str, &str)] = &[
     (
@@ -76,6 +81,8 @@ macro_rules! credential_from_row {
             ca_bundle: r.try_get("ca_bundle")?,
             pinned_sha256: r.try_get("pinned_sha256")?,
             enabled: r.try_get("enabled")?,
+            auth_method: r.try_get("auth_method")?,
+            oauth_app_id: r.try_get("oauth_app_id")?,
             ..RawCredential::default()
         };
         let fields = CredentialFields::parse(&raw)
@@ -103,6 +110,21 @@ macro_rules! credential_from_row {
                 key_id: r.try_get("password_key_id")?,
                 nonce: r.try_get("password_nonce")?,
                 ciphertext: r.try_get("password_sealed")?,
+            },
+            sealed_refresh_token: {
+                let key_id: String = r.try_get("refresh_key_id")?;
+                match (
+                    key_id.is_empty(),
+                    r.try_get("refresh_nonce")?,
+                    r.try_get("refresh_sealed")?,
+                ) {
+                    (false, Some(nonce), Some(ciphertext)) => Some(Sealed {
+                        key_id,
+                        nonce,
+                        ciphertext,
+                    }),
+                    _ => None,
+                }
             },
             created_at: r.try_get("created_at")?,
             created_by: r.try_get("created_by")?,
@@ -143,8 +165,8 @@ impl Store {
                 "INSERT INTO credentials (mailbox, mailbox_key, username, host, port, security, \
                  configuration_name, name_key, description, ca_bundle, pinned_sha256, enabled, \
                  password_key_id, password_nonce, password_sealed, created_at, created_by, \
-                 updated_at, updated_by, health_state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13, $13, $14, $15, $14, $15, 'idle') \
+                 updated_at, updated_by, health_state, auth_method, oauth_app_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13, $13, $14, $15, $14, $15, 'idle', $16, $17) \
                  RETURNING id",
             )
             .bind(f.mailbox.as_str())
@@ -162,6 +184,8 @@ impl Store {
             .bind(Vec::<u8>::new())
             .bind(now)
             .bind(&audit.actor)
+            .bind(f.auth_method.as_str())
+            .bind(f.oauth_app_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| unique_conflict(e, CONFLICTS))?;
@@ -202,17 +226,27 @@ impl Store {
         })
     }
 
-    /// Replaces every field but the password.
-    /// Edits every field; with `password`, re-seals it in the same transaction.
+    /// Edits every field; with `password`, re-seals it in the same transaction (an empty
+    /// `Sealed` clears it); `clear_refresh_token` forgets the OAuth2 sign-in.
     pub async fn update_credential(
         &self,
         id: i64,
         f: &CredentialFields,
         password: Option<&Sealed>,
+        clear_refresh_token: bool,
         audit: AuditEntry,
     ) -> StoreResult<CredentialRow> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if clear_refresh_token {
+                sqlx::query(
+                    "UPDATE credentials SET refresh_key_id = '', refresh_nonce = NULL, \
+                     refresh_sealed = NULL WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(sealed) = password {
                 sqlx::query(
                     "UPDATE credentials SET password_key_id = $1, password_nonce = $2, \
@@ -228,8 +262,8 @@ impl Store {
             let done = sqlx::query(
                 "UPDATE credentials SET mailbox = $1, mailbox_key = $2, username = $3, host = $4, \
                  port = $5, security = $6, configuration_name = $7, name_key = $8, description = $9, \
-                 ca_bundle = $10, pinned_sha256 = $11, enabled = $12, updated_at = $13, updated_by = $14 \
-                 WHERE id = $15",
+                 ca_bundle = $10, pinned_sha256 = $11, enabled = $12, updated_at = $13, updated_by = $14, \
+                 auth_method = $16, oauth_app_id = $17 WHERE id = $15",
             )
             .bind(f.mailbox.as_str())
             .bind(f.mailbox.key())
@@ -246,6 +280,8 @@ impl Store {
             .bind(now_ms())
             .bind(&audit.actor)
             .bind(id)
+            .bind(f.auth_method.as_str())
+            .bind(f.oauth_app_id)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_conflict(e, CONFLICTS))?;
@@ -316,44 +352,59 @@ impl Store {
         })
     }
 
-    /// How many secrets each key id has sealed.
+    /// How many secrets each key id has sealed (passwords, refresh tokens, client secrets).
     pub async fn sealed_key_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        let sql = SEALED
+            .iter()
+            .map(|s| {
+                format!(
+                    "SELECT {} AS k FROM {} WHERE {} <> ''",
+                    s.key_id, s.table, s.key_id
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!("SELECT k, COUNT(*) AS n FROM ({sql}) AS sealed GROUP BY k ORDER BY k");
         with_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT password_key_id, COUNT(*) AS n FROM credentials GROUP BY password_key_id ORDER BY password_key_id",
-            )
-            .fetch_all(pool)
-            .await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
             rows.iter()
-                .map(|r| Ok((r.try_get("password_key_id")?, r.try_get("n")?)))
+                .map(|r| Ok((r.try_get("k")?, r.try_get("n")?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(Into::into)
         })
     }
 
     /// Re-seals every stored secret in one transaction: all or nothing.
-    /// `reseal` gets the credential id and its sealed password; `progress` is called per secret.
+    /// `reseal` gets the associated data of a secret (`credential:{id}:password`) and its sealed
+    /// value; `progress` is called per secret.
     pub async fn reseal_all(
         &self,
-        mut reseal: impl FnMut(i64, &Sealed) -> anyhow::Result<Sealed>,
+        mut reseal: impl FnMut(&str, &Sealed) -> anyhow::Result<Sealed>,
         mut progress: impl FnMut(u64, u64),
         audit: AuditEntry,
     ) -> StoreResult<u64> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let rows = sqlx::query("SELECT id, password_key_id, password_nonce, password_sealed FROM credentials ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-            let total = rows.len() as u64;
-            for (i, r) in rows.iter().enumerate() {
-                let id: i64 = r.try_get("id")?;
-                let old = Sealed {
-                    key_id: r.try_get("password_key_id")?,
-                    nonce: r.try_get("password_nonce")?,
-                    ciphertext: r.try_get("password_sealed")?,
-                };
-                let new = reseal(id, &old)?;
-                sqlx::query("UPDATE credentials SET password_key_id = $1, password_nonce = $2, password_sealed = $3 WHERE id = $4")
+            let mut found = Vec::new();
+            for s in SEALED {
+                let sql = format!(
+                    "SELECT id, {k} AS k, {n} AS n, {c} AS c FROM {t} WHERE {k} <> '' ORDER BY id",
+                    k = s.key_id, n = s.nonce, c = s.sealed, t = s.table
+                );
+                for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await? {
+                    let id: i64 = r.try_get("id")?;
+                    let old = Sealed { key_id: r.try_get("k")?, nonce: r.try_get("n")?, ciphertext: r.try_get("c")? };
+                    found.push((s, id, old));
+                }
+            }
+            let total = found.len() as u64;
+            for (i, (s, id, old)) in found.iter().enumerate() {
+                let new = reseal(&(s.ad)(*id), old)?;
+                let sql = format!(
+                    "UPDATE {} SET {} = $1, {} = $2, {} = $3 WHERE id = $4",
+                    s.table, s.key_id, s.nonce, s.sealed
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&new.key_id)
                     .bind(&new.nonce)
                     .bind(&new.ciphertext)
@@ -365,6 +416,77 @@ impl Store {
             write_audit!(&mut *tx, &audit)?;
             tx.commit().await?;
             Ok(total)
+        })
+    }
+}
+
+/// Where a kind of sealed secret lives, and the associated data that binds it to its row.
+struct SealedColumns {
+    table: &'static str,
+    key_id: &'static str,
+    nonce: &'static str,
+    sealed: &'static str,
+    ad: fn(i64) -> String,
+}
+
+/// Every sealed secret of the database (an empty key id: none stored).
+const SEALED: &[SealedColumns] = &[
+    SealedColumns {
+        table: "credentials",
+        key_id: "password_key_id",
+        nonce: "password_nonce",
+        sealed: "password_sealed",
+        ad: password_ad,
+    },
+    SealedColumns {
+        table: "credentials",
+        key_id: "refresh_key_id",
+        nonce: "refresh_nonce",
+        sealed: "refresh_sealed",
+        ad: refresh_token_ad,
+    },
+    SealedColumns {
+        table: "oauth_apps",
+        key_id: "secret_key_id",
+        nonce: "secret_nonce",
+        sealed: "secret_sealed",
+        ad: client_secret_ad,
+    },
+];
+
+/// The associated data that binds a sealed password to its credential row.
+pub fn password_ad(id: i64) -> String {
+    format!("credential:{id}:password")
+}
+
+/// The associated data that binds a sealed refresh token to its credential row.
+pub fn refresh_token_ad(id: i64) -> String {
+    format!("credential:{id}:refresh_token")
+}
+
+/// The associated data that binds a sealed client secret to its OAuth app row.
+pub fn client_secret_ad(id: i64) -> String {
+    format!("oauth_app:{id}:client_secret")
+}
+
+impl Store {
+    /// Stores (or, with `None`, forgets) a credential's OAuth2 refresh token.
+    pub async fn set_refresh_token(&self, id: i64, sealed: Option<&Sealed>) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE credentials SET refresh_key_id = $1, refresh_nonce = $2, refresh_sealed = $3 \
+                 WHERE id = $4",
+            )
+            .bind(sealed.map_or("", |s| s.key_id.as_str()))
+            .bind(sealed.map(|s| &s.nonce))
+            .bind(sealed.map(|s| &s.ciphertext))
+            .bind(id)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         })
     }
 }

@@ -12,6 +12,7 @@ mod cases;
 mod credentials;
 mod exceptions;
 mod missing;
+mod oauth_apps;
 mod originals;
 mod reference;
 mod schema;
@@ -32,7 +33,10 @@ pub use cases::{
     AttachmentRow, Batch, BatchItem, BatchOutcome, CaseFilter, CaseRow, ExceptionMessage,
     ItemOutcome, NewAttachment, NewCase, TOO_LARGE_KEY_PREFIX,
 };
-pub use credentials::{CredentialRow, Health, LastTest};
+pub use credentials::{
+    CredentialRow, Health, LastTest, client_secret_ad, password_ad, refresh_token_ad,
+};
+pub use oauth_apps::OAuthAppRow;
 pub use exceptions::{ExceptionEntry, ExceptionRow};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
 pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};

@@ -316,4 +316,35 @@ ALTER TABLE cases ADD COLUMN issue_html TEXT;
 CREATE INDEX cases_original_sha256 ON cases (original_sha256)
 "#,
     ),
+    (
+        "0007_oauth",
+        r#"
+CREATE TABLE oauth_apps (
+    id {id},
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    tenant TEXT,
+    authorize_url TEXT,
+    token_url TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_key_id TEXT NOT NULL,
+    secret_nonce {blob} NOT NULL,
+    secret_sealed {blob} NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX oauth_apps_name_key ON oauth_apps (name_key);
+ALTER TABLE credentials ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'password';
+ALTER TABLE credentials ADD COLUMN oauth_app_id BIGINT;
+ALTER TABLE credentials ADD COLUMN refresh_key_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE credentials ADD COLUMN refresh_nonce {blob};
+ALTER TABLE credentials ADD COLUMN refresh_sealed {blob};
+CREATE INDEX credentials_oauth_app_id ON credentials (oauth_app_id)
+"#,
+    ),
 ];

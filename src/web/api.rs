@@ -38,6 +38,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(super::api_exceptions::routes())
         .merge(super::api_processing::routes())
         .merge(super::api_providers::routes())
+        .merge(super::api_oauth::routes())
 }
 
 async fn list_credentials(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {

@@ -9,6 +9,7 @@ mod api;
 mod api_aliases;
 mod api_connection;
 mod api_exceptions;
+mod api_oauth;
 mod api_processing;
 mod api_providers;
 mod api_reference;
@@ -71,6 +72,7 @@ pub fn router(app: SharedApp) -> Router {
         )
         .nest("/api/v1", api)
         .merge(admin::routes(app.clone()))
+        .merge(api_oauth::callback_routes())
         .fallback(|| async { ApiError::not_found("Page") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(

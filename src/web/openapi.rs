@@ -16,6 +16,30 @@ pub type Route = (&'static str, String, String, Option<String>, u16);
 
 /// The API routes besides those of reference records (see `api_routes`).
 pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
+    ("get", "/api/v1/oauth-apps", "List OAuth apps", None, 200),
+    (
+        "post",
+        "/api/v1/oauth-apps",
+        "Add an OAuth app (presets fill endpoints and scopes for microsoft and google)",
+        Some("OAuthAppInput"),
+        201,
+    ),
+    ("get", "/api/v1/oauth-apps/{id}", "OAuth app details", None, 200),
+    (
+        "patch",
+        "/api/v1/oauth-apps/{id}",
+        "Edit an OAuth app (a change of provider, client, tenant, token URL or flow signs its credentials out)",
+        Some("OAuthAppInput"),
+        200,
+    ),
+    ("delete", "/api/v1/oauth-apps/{id}", "Delete an unused OAuth app", None, 204),
+    (
+        "post",
+        "/api/v1/credentials/{id}/oauth/authorize",
+        "Start Sign in for an oauth2 credential: the provider URL to open ({authorization_url})",
+        None,
+        200,
+    ),
     ("get", "/api/v1/openapi.json", "This document", None, 200),
     ("get", "/api/v1/credentials", "List credentials", None, 200),
     (
@@ -303,7 +327,9 @@ fn credential_properties(with_password: bool) -> Value {
         "description": {"type": "string", "minLength": 1, "maxLength": 1000},
         "ca_bundle": {"type": "string", "description": "PEM certificates to trust for this server."},
         "pinned_sha256": {"type": "string", "description": "SHA-256 of the one server certificate to accept (hex)."},
-        "enabled": {"type": "boolean", "default": true}
+        "enabled": {"type": "boolean", "default": true},
+        "auth_method": {"type": "string", "enum": ["password", "oauth2"], "default": "password"},
+        "oauth_app_id": {"type": "integer", "description": "The OAuth app of an oauth2 credential (which has no password)."}
     });
     p["password"] = if with_password {
         json!({"type": "string", "writeOnly": true, "maxLength": 1024})
@@ -354,6 +380,20 @@ pub fn openapi_value() -> Value {
                     "type": "object", "additionalProperties": false,
                     "required": ["mailbox", "password", "host", "configuration_name", "description"],
                     "properties": credential_properties(true)
+                },
+                "OAuthAppInput": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 100},
+                        "provider": {"type": "string", "enum": ["microsoft", "google", "custom"]},
+                        "flow": {"type": "string", "enum": ["authorization_code", "client_credentials"], "default": "authorization_code"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string", "writeOnly": true, "description": "Sealed; never shown (has_client_secret). Optional for a public client with PKCE."},
+                        "tenant": {"type": "string", "description": "Microsoft: the directory id or domain (not common)."},
+                        "authorize_url": {"type": "string", "format": "uri"},
+                        "token_url": {"type": "string", "format": "uri", "description": "https (http only to loopback)."},
+                        "scopes": {"type": "string"}
+                    }
                 },
                 "CredentialPatch": {
                     "type": "object", "additionalProperties": false,

@@ -90,7 +90,7 @@ impl App {
             u32::try_from(m.uid).map_err(|_| conflict(format!("UID {} is not valid.", m.uid)))?;
         let opts = self.processing.clone();
         let row = self.credential_row(m.credential_id).await?;
-        let password = self.credential_password(row.id).await?;
+        let password = self.mail_credentials(&row).await?;
         let mut session = MailSession::connect(&self.mail_target(&row, &opts), &password)
             .await
             .map_err(|e| AppError::Upstream(e.message))?;

@@ -147,7 +147,7 @@ impl App {
             self.metrics
                 .record_poll(false, started.elapsed().as_micros() as u64, 0, 0, 0);
         };
-        let password = match self.credential_password(row.id).await {
+        let password = match self.mail_credentials(row).await {
             Ok(p) => p,
             Err(AppError::Other(e)) => {
                 failed(started);
@@ -160,11 +160,13 @@ impl App {
             }
             Err(e) => return Err(e),
         };
-        match MailSession::connect(&self.mail_target(row, opts), &password).await {
+        match self.connect_mail(&self.mail_target(row, opts), row, password).await {
             Ok(s) => Ok(s),
             Err(e) => {
                 failed(started);
-                self.record_failure(row, &e.message, e.rejected, opts).await;
+                if !self.sign_in_needed(row, &e).await {
+                    self.record_failure(row, &e.message, e.rejected, opts).await;
+                }
                 Err(AppError::Upstream(e.message))
             }
         }

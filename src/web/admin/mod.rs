@@ -19,17 +19,53 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::SharedApp;
 pub use login_throttle::{LoginThrottle, MAX_PER_ACCOUNT, MAX_PER_CLIENT};
+pub(crate) use session::Admin;
+
+/// The admin routes with their paths remembered, so a test can walk every one (`paths`).
+pub struct Routes {
+    router: Router<SharedApp>,
+    paths: Vec<String>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+}
+
+impl Routes {
+    pub fn route(mut self, path: &str, method: MethodRouter<SharedApp>) -> Self {
+        self.paths.push(path.to_string());
+        self.router = self.router.route(path, method);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.paths.extend(other.paths);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+/// The path of every admin route (with `{id}` placeholders), for tests that walk them all.
+pub fn paths() -> Vec<String> {
+    all_routes().paths
+}
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-pub fn routes(app: SharedApp) -> Router<SharedApp> {
-    Router::new()
+/// Every admin route, with its path remembered.
+fn all_routes() -> Routes {
+    Routes::default()
         .route(
             "/admin",
             get(|| async { Redirect::to("/admin/email-integration") }),
@@ -93,6 +129,12 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
                     .into_response()
             }),
         )
+}
+
+/// The admin pages under `/admin`, behind the same-site rule and the CSRF check of every POST.
+pub fn routes(app: SharedApp) -> Router<SharedApp> {
+    all_routes()
+        .router
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             session::csrf_on_every_post,

@@ -191,6 +191,10 @@ const FLASHES: &[(&str, &str)] = &[
         "Password changed. Click Test Connection to test the new password.",
     ),
     ("deleted", "Credential deleted."),
+    (
+        "signed-in",
+        "Signed in: the refresh token is stored sealed. Processing uses it from the next poll.",
+    ),
 ];
 
 /// The text of a `?flash=` key set by a redirect after a change.

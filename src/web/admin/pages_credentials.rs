@@ -219,6 +219,7 @@ impl CredentialForm {
             ca_bundle: Some(self.ca_bundle.clone()),
             pinned_sha256: Some(self.pinned_sha256.clone()),
             enabled: editing.then_some(self.enabled.is_some()),
+            ..RawCredential::default()
         })
     }
 }
