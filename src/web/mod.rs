@@ -34,7 +34,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
-pub use admin::{MAX_PER_ACCOUNT, MAX_PER_CLIENT};
+pub use admin::{MAX_PER_ACCOUNT, MAX_PER_CLIENT, paths as admin_paths};
 pub use error::ApiError;
 pub use openapi::{ROUTES, api_routes};
 

@@ -391,3 +391,40 @@ async fn a_name_already_used_is_a_conflict_on_new_and_on_details_and_saves_nothi
     assert_eq!(names.len(), 2, "{}", list.text);
     assert!(names.contains(&"Payroll 2"), "nothing was saved: {names:?}");
 }
+
+#[tokio::test]
+async fn every_admin_post_route_refuses_a_form_without_the_sessions_csrf_token() {
+    let (app, client) = admin_app().await;
+    let cookie = sign_in(&app, &client).await;
+    let c = app.create_credential(&valid_credential(1)).await;
+    let id = c["id"].as_i64().unwrap();
+    let paths = mailroom::web::admin_paths();
+    assert!(paths.len() > 20, "{paths:?}");
+    for path in paths.iter().filter(|p| p.as_str() != "/admin/login") {
+        // Every `{…}` parameter becomes the credential's id (the check comes before routing).
+        let mut url = String::new();
+        let mut rest = path.as_str();
+        while let Some((before, after)) = rest.split_once('{') {
+            url.push_str(before);
+            url.push_str(&id.to_string());
+            rest = after.split_once('}').map_or("", |(_, a)| a);
+        }
+        url.push_str(rest);
+        for form in [
+            vec![("description", "x")],
+            vec![("csrf", "wrong"), ("description", "x")],
+        ] {
+            let r = client
+                .post(format!("{}{url}", app.base))
+                .header("cookie", &cookie)
+                .header("origin", &app.base)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "POST {url} with {form:?}");
+        }
+    }
+    let still = app.get(&format!("/api/v1/credentials/{id}")).await;
+    assert_eq!(still.body["description"], "Payroll mailbox for new hires");
+}

@@ -27,18 +27,10 @@ pub use login_throttle::{LoginThrottle, MAX_PER_ACCOUNT, MAX_PER_CLIENT};
 pub(crate) use session::Admin;
 
 /// The admin routes with their paths remembered, so a test can walk every one (`paths`).
+#[derive(Default)]
 pub struct Routes {
     router: Router<SharedApp>,
     paths: Vec<String>,
-}
-
-impl Default for Routes {
-    fn default() -> Self {
-        Self {
-            router: Router::new(),
-            paths: Vec::new(),
-        }
-    }
 }
 
 impl Routes {

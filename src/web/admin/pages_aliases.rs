@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -25,8 +24,8 @@ use crate::domain::{FIELD_MAPPING_NAMES, RawAlias};
 use crate::store::NamedKind;
 use crate::web::SharedApp;
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
+pub fn routes() -> super::Routes {
+    super::Routes::default()
         .route(
             "/admin/email-integration/{id}/aliases/new",
             get(new_form).post(new_submit),

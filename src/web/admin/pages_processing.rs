@@ -9,22 +9,20 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use super::pages_aliases::Choice;
-use super::pages_common::{Frame, csrf_refused, error_page, optional_id, parse_id, render};
-use super::session::{Admin, csrf_ok};
+use super::pages_common::{Frame, error_page, optional_id, parse_id, render};
+use super::session::Admin;
 use crate::app::{AppError, CaseView};
 use crate::store::{CaseFilter, NamedKind};
 use crate::web::SharedApp;
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
+pub fn routes() -> super::Routes {
+    super::Routes::default()
         .route("/admin/exceptions", get(exceptions))
         .route("/admin/exceptions/{id}/retry", post(retry))
         .route("/admin/cases", get(cases))
@@ -214,21 +212,11 @@ async fn exceptions(
     exceptions_page(&app, &admin, &q, None).await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn retry(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&admin.session, &form.csrf) {
-        return csrf_refused(&admin, "/admin/exceptions");
-    }
     let Some(id) = parse_id(&id) else {
         return error_page(&admin, AppError::NotFound("exception"), "/admin/exceptions");
     };

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,8 +16,8 @@ use crate::web::{ApiError, SharedApp};
 /// Where the credential form's script asks (the `data-detect` of its mailbox field).
 pub const DETECT_PATH: &str = "/admin/providers/detect";
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new().route(DETECT_PATH, get(detect))
+pub fn routes() -> super::Routes {
+    super::Routes::default().route(DETECT_PATH, get(detect))
 }
 
 async fn detect(

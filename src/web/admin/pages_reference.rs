@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,9 +18,9 @@ use serde_json::{Map, json};
 
 use super::pages_aliases::Choice;
 use super::pages_common::{
-    FieldErrors, Frame, csrf_refused, error_page, optional_id, parse_id, render,
+    FieldErrors, Frame, error_page, optional_id, parse_id, render,
 };
-use super::session::{Admin, csrf_ok};
+use super::session::Admin;
 use crate::app::{AppError, RecordView};
 use crate::domain::{Kind, Record, Spec, Visit, visit_records};
 use crate::web::SharedApp;
@@ -30,8 +29,8 @@ type Q = Query<HashMap<String, String>>;
 /// A posted form: its fields by name (and `csrf`), as typed.
 type Posted = Form<HashMap<String, String>>;
 
-pub fn routes() -> Router<SharedApp> {
-    struct Pages(Router<SharedApp>);
+pub fn routes() -> super::Routes {
+    struct Pages(super::Routes);
     impl Visit for Pages {
         fn record<R: Record>(&mut self) {
             let base = base(R::SPEC);
@@ -41,7 +40,7 @@ pub fn routes() -> Router<SharedApp> {
                 .route(&format!("{base}/{{id}}/delete"), post(delete::<R>));
         }
     }
-    let mut pages = Pages(Router::new());
+    let mut pages = Pages(super::Routes::default());
     visit_records(&mut pages);
     pages.0
 }
@@ -261,12 +260,6 @@ fn form_of<R: Record>(posted: &HashMap<String, String>) -> Result<R::Raw, AppErr
         .map_err(|e| AppError::Other(anyhow::anyhow!("the {} form: {e}", R::SPEC.label)))
 }
 
-/// The refusal of a form that does not carry its session's CSRF token.
-fn refused(admin: &Admin, posted: &HashMap<String, String>, back: &str) -> Option<Response> {
-    let token = posted.get("csrf").map_or("", String::as_str);
-    (!csrf_ok(&admin.session, token)).then(|| csrf_refused(admin, back))
-}
-
 async fn list<R: Record>(State(app): State<SharedApp>, admin: Admin, Query(q): Q) -> Response {
     let shown = Shown::list(flash(&q, R::SPEC));
     page(&app, &admin, R::SPEC, HashMap::new(), shown).await
@@ -302,9 +295,6 @@ async fn submit<R: Record>(
     posted: HashMap<String, String>,
 ) -> Response {
     let (spec, back) = (R::SPEC, base(R::SPEC));
-    if let Some(refused) = refused(&admin, &posted, &back) {
-        return refused;
-    }
     let actor = &admin.session.actor;
     let saved = match (form_of::<R>(&posted), id) {
         (Err(e), _) => Err(e),
@@ -353,12 +343,8 @@ async fn delete<R: Record>(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(posted): Posted,
 ) -> Response {
     let (spec, back) = (R::SPEC, base(R::SPEC));
-    if let Some(refused) = refused(&admin, &posted, &back) {
-        return refused;
-    }
     let Some(id) = parse_id(&id) else {
         return error_page(&admin, AppError::NotFound(spec.label), &back);
     };
