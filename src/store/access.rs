@@ -47,7 +47,7 @@ impl Store {
         token_hash: &str,
         actor: &str,
     ) -> StoreResult<TokenRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO api_tokens (name, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
@@ -70,7 +70,7 @@ impl Store {
 
     /// The live (not revoked) token with this hash, marking it used.
     pub async fn use_token(&self, token_hash: &str) -> StoreResult<Option<TokenRow>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
             )))
@@ -86,10 +86,12 @@ impl Store {
     }
 
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id")))
-                .fetch_all(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 out.push(token_from_row!(r));
@@ -99,7 +101,7 @@ impl Store {
     }
 
     pub async fn revoke_token(&self, id: i64, actor: &str) -> StoreResult<TokenRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
@@ -108,7 +110,9 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some(row) = row else { return Err(StoreError::NotFound) };
+            let Some(row) = row else {
+                return Err(StoreError::NotFound);
+            };
             let token = token_from_row!(row);
             let entry = AuditEntry::new(actor, "token.revoke", "token")
                 .target(id)
@@ -125,7 +129,7 @@ impl Store {
         password_hash: &str,
         actor: &str,
     ) -> StoreResult<i64> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO users (username, username_key, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -147,11 +151,13 @@ impl Store {
     }
 
     pub async fn find_user(&self, username: &str) -> StoreResult<Option<UserRow>> {
-        with_pool!(self, pool => {
-            let row = sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE username_key = $1")
-                .bind(username.to_lowercase())
-                .fetch_optional(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT id, username, password_hash, created_at FROM users WHERE username_key = $1",
+            )
+            .bind(username.to_lowercase())
+            .fetch_optional(pool)
+            .await?;
             match row {
                 Some(r) => Ok(Some(UserRow {
                     id: r.try_get("id")?,
@@ -166,7 +172,7 @@ impl Store {
 
     /// How many administrators and API tokens exist (first-start detection).
     pub async fn count_principals(&self) -> StoreResult<i64> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let n: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_tokens)",
             )

@@ -83,7 +83,7 @@ impl Store {
         bind: Option<i64>,
         key: Option<&str>,
     ) -> StoreResult<Vec<AliasRow>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM aliases {filter} ORDER BY email_alias_key, id"
             )));
@@ -130,10 +130,12 @@ impl Store {
 
     /// Each credential's alias keys (for counts and the "no alias for the mailbox" warning).
     pub async fn alias_keys_by_credential(&self) -> StoreResult<HashMap<i64, Vec<String>>> {
-        with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT credential_id, email_alias_key FROM aliases ORDER BY email_alias_key")
-                .fetch_all(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT credential_id, email_alias_key FROM aliases ORDER BY email_alias_key",
+            )
+            .fetch_all(pool)
+            .await?;
             let mut out: HashMap<i64, Vec<String>> = HashMap::new();
             for r in &rows {
                 out.entry(r.try_get("credential_id")?)
@@ -146,7 +148,7 @@ impl Store {
 
     /// Every credential's id and mailbox address.
     pub async fn credential_mailboxes(&self) -> StoreResult<Vec<(i64, String)>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query("SELECT id, mailbox FROM credentials ORDER BY id")
                 .fetch_all(pool)
                 .await?;
@@ -164,7 +166,7 @@ impl Store {
         audit: AuditEntry,
     ) -> StoreResult<AliasRow> {
         let now = now_ms();
-        let id = with_pool!(self, pool => {
+        let id = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO aliases (credential_id, email_alias, email_alias_key, is_default, workspace_id, \
@@ -201,7 +203,7 @@ impl Store {
         f: &AliasFields,
         audit: AuditEntry,
     ) -> StoreResult<AliasRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE aliases SET email_alias = $1, email_alias_key = $2, is_default = $3, workspace_id = $4, \
@@ -231,7 +233,7 @@ impl Store {
     }
 
     pub async fn delete_alias(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("DELETE FROM aliases WHERE id = $1")
                 .bind(id)
@@ -251,12 +253,13 @@ impl Store {
         audit: AuditEntry,
         refusal: impl FnOnce(&[String]) -> ExceptionEntry,
     ) -> StoreResult<Result<(), Vec<String>>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if exists.is_none() {
                 return Err(StoreError::NotFound);
             }

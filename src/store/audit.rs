@@ -84,7 +84,9 @@ pub struct AuditRow {
 impl Store {
     /// Writes one entry on its own (for events that change nothing else, such as a login).
     pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => { write_audit!(pool, entry)?; });
+        with_pool!(self, |pool| {
+            write_audit!(pool, entry)?;
+        });
         Ok(())
     }
 
@@ -96,7 +98,7 @@ impl Store {
     ) -> StoreResult<Vec<AuditRow>> {
         let before = before_id.unwrap_or(i64::MAX);
         let _ = now_ms;
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT id, at, actor, action, target_type, target_id, summary, details \
                  FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",

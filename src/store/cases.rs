@@ -232,7 +232,7 @@ impl Store {
         credential_id: i64,
         folder: &str,
     ) -> StoreResult<Option<(i64, i64)>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query("SELECT uidvalidity, last_uid FROM folder_checkpoints WHERE credential_id = $1 AND folder = $2")
                 .bind(credential_id)
                 .bind(folder)
@@ -254,7 +254,7 @@ impl Store {
     pub async fn commit_batch(&self, batch: Batch) -> StoreResult<BatchOutcome> {
         let now = now_ms();
         let mut out = BatchOutcome::default();
-        let numbered = matches!(self.backend, super::Backend::Postgres(_));
+        let numbered = self.is_postgres();
         let sql = |s: String| sqlx::AssertSqlSafe(placeholders(s, numbered));
         let Batch {
             credential_id,
@@ -266,7 +266,7 @@ impl Store {
             missing,
             resolved_missing,
         } = batch;
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut fresh: HashSet<i64> = HashSet::with_capacity(items.len());
             for chunk in items.chunks(CLAIM_ROWS) {
@@ -295,7 +295,9 @@ impl Store {
             for item in items.into_iter().filter(|i| fresh.contains(&i.uid)) {
                 match item.outcome {
                     ItemOutcome::Case(c) => cases.push((item.uid, item.message_key, *c)),
-                    ItemOutcome::Exception { entry, raw } => exceptions.push((item.uid, entry, raw)),
+                    ItemOutcome::Exception { entry, raw } => {
+                        exceptions.push((item.uid, entry, raw))
+                    }
                 }
             }
 
@@ -341,7 +343,12 @@ impl Store {
                         .bind(now)
                         .bind(c.original.as_ref().map(|o| o.sha256.clone()));
                 }
-                ids_by_key.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id, key)| (key, id)));
+                ids_by_key.extend(
+                    q.fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|(id, key)| (key, id)),
+                );
             }
             let mut created: Vec<(i64, i64, &NewCase)> = Vec::with_capacity(cases.len());
             let mut duplicate_uids: Vec<i64> = Vec::new();
@@ -358,7 +365,13 @@ impl Store {
             let attachments: Vec<(i64, &NewAttachment, String)> = created
                 .iter()
                 .flat_map(|(_, id, c)| c.attachments.iter().map(move |a| (*id, a)))
-                .map(|(id, a)| (id, a, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes))))
+                .map(|(id, a)| {
+                    (
+                        id,
+                        a,
+                        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.bytes)),
+                    )
+                })
                 .collect();
             for chunk in attachments.chunks(ATTACHMENT_ROWS) {
                 let mut q = sqlx::query(sql(format!(
@@ -433,16 +446,16 @@ impl Store {
                 for (uid, id, _) in chunk {
                     q = q.bind(*uid).bind(*id);
                 }
-                q = q
-                    .bind(credential_id)
-                    .bind(&folder)
-                    .bind(uidvalidity);
+                q = q.bind(credential_id).bind(&folder).bind(uidvalidity);
                 for (uid, _, _) in chunk {
                     q = q.bind(*uid);
                 }
                 q.execute(&mut *tx).await?;
             }
-            for (outcome, uids) in [("duplicate", &duplicate_uids), ("exception", &exception_uids)] {
+            for (outcome, uids) in [
+                ("duplicate", &duplicate_uids),
+                ("exception", &exception_uids),
+            ] {
                 for chunk in uids.chunks(OUTCOME_ROWS) {
                     let mut q = sqlx::query(sql(format!(
                         "UPDATE processed_messages SET outcome = ? \
@@ -462,10 +475,16 @@ impl Store {
             // Misses and the earlier misses that came back, in the same transaction.
             out.missing = missing.len() as u64;
             out.exceptions += write_missing!(
-                tx, now, credential_id, &folder, uidvalidity, &missing, &resolved_missing
+                tx,
+                now,
+                credential_id,
+                &folder,
+                uidvalidity,
+                &missing,
+                &resolved_missing
             );
             if !keep_checkpoint {
-            sqlx::query(
+                sqlx::query(
                 "INSERT INTO folder_checkpoints (credential_id, folder, uidvalidity, last_uid, updated_at) \
                  VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (credential_id, folder) DO UPDATE SET \
@@ -488,7 +507,7 @@ impl Store {
     }
 
     pub async fn list_cases(&self, f: &CaseFilter) -> StoreResult<Vec<CaseRow>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {CASE_COLUMNS} FROM cases WHERE \
                  ($1 IS NULL OR credential_id = $1) AND ($2 IS NULL OR alias_id = $2) AND \
@@ -513,22 +532,28 @@ impl Store {
     }
 
     pub async fn count_cases(&self, credential_id: Option<i64>) -> StoreResult<i64> {
-        with_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE ($1 IS NULL OR credential_id = $1)")
-                .bind(credential_id)
-                .fetch_one(pool)
-                .await?)
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM cases WHERE ($1 IS NULL OR credential_id = $1)",
+            )
+            .bind(credential_id)
+            .fetch_one(pool)
+            .await?)
         })
     }
 
     /// One case with its attachment list.
     pub async fn get_case(&self, id: i64) -> StoreResult<CaseRow> {
-        with_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-            let Some(row) = row else { return Err(StoreError::NotFound) };
+        with_pool!(self, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound);
+            };
             let mut case = case_from_row!(row);
             let atts = sqlx::query("SELECT id, name, content_type, sha256, size FROM case_attachments WHERE case_id = $1 ORDER BY id")
                 .bind(id)
@@ -553,7 +578,7 @@ impl Store {
         case_id: i64,
         attachment_id: i64,
     ) -> StoreResult<(AttachmentRow, Vec<u8>)> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT a.id, a.name, a.content_type, a.sha256, a.size, b.bytes FROM case_attachments a \
                  JOIN attachment_blobs b ON b.sha256 = a.sha256 WHERE a.case_id = $1 AND a.id = $2",
@@ -562,7 +587,9 @@ impl Store {
             .bind(attachment_id)
             .fetch_optional(pool)
             .await?;
-            let Some(r) = row else { return Err(StoreError::NotFound) };
+            let Some(r) = row else {
+                return Err(StoreError::NotFound);
+            };
             Ok((
                 AttachmentRow {
                     id: r.try_get("id")?,
@@ -589,7 +616,7 @@ pub struct ExceptionMessage {
 
 impl Store {
     pub async fn exception_message(&self, exception_id: i64) -> StoreResult<ExceptionMessage> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT m.exception_id, e.credential_id, m.raw, m.uid, m.resolved_case_id \
                  FROM exception_messages m JOIN exceptions e ON e.id = m.exception_id WHERE m.exception_id = $1",
@@ -597,7 +624,9 @@ impl Store {
             .bind(exception_id)
             .fetch_optional(pool)
             .await?;
-            let Some(r) = row else { return Err(StoreError::NotFound) };
+            let Some(r) = row else {
+                return Err(StoreError::NotFound);
+            };
             Ok(ExceptionMessage {
                 exception_id: r.try_get("exception_id")?,
                 credential_id: r.try_get("credential_id")?,
@@ -636,15 +665,17 @@ impl Store {
         let outcome = self.commit_batch(batch).await?;
         let case_id = match outcome.created_case_ids.first() {
             Some(id) => *id,
-            None => with_pool!(self, pool => {
-                sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE credential_id = $1 AND message_key = $2")
-                    .bind(credential_id)
-                    .bind(message_key)
-                    .fetch_one(pool)
-                    .await?
+            None => with_pool!(self, |pool| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT id FROM cases WHERE credential_id = $1 AND message_key = $2",
+                )
+                .bind(credential_id)
+                .bind(message_key)
+                .fetch_one(pool)
+                .await?
             }),
         };
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query("UPDATE exception_messages SET resolved_at = $1, resolved_case_id = $2 WHERE exception_id = $3")
                 .bind(now_ms())
                 .bind(case_id)
@@ -669,7 +700,7 @@ impl Store {
         first: i64,
         last: i64,
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE processed_messages SET flagged = TRUE WHERE credential_id = $1 AND folder = $2 \
                  AND uidvalidity = $3 AND uid >= $4 AND uid <= $5",
@@ -692,7 +723,7 @@ impl Store {
         folder: &str,
         uidvalidity: i64,
     ) -> StoreResult<Vec<i64>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             Ok(sqlx::query_scalar(
                 "SELECT uid FROM processed_messages WHERE credential_id = $1 AND folder = $2 \
                  AND uidvalidity = $3 AND flagged = FALSE AND message_key NOT LIKE $4 ORDER BY uid",
@@ -715,7 +746,7 @@ impl Store {
         sender: &str,
         since_ms: i64,
     ) -> StoreResult<i64> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             Ok(sqlx::query_scalar(
                 "SELECT COUNT(*) FROM cases WHERE credential_id = $1 AND LOWER(sender) = $2 AND created_at >= $3",
             )
@@ -739,7 +770,7 @@ impl Store {
         let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
             return Ok(out);
         };
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT exception_id, resolved_case_id FROM exception_messages \
                  WHERE exception_id >= $1 AND exception_id <= $2",

@@ -159,7 +159,7 @@ impl Store {
         audit: AuditEntry,
     ) -> StoreResult<CredentialRow> {
         let now = now_ms();
-        let id = with_pool!(self, pool => {
+        let id = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO credentials (mailbox, mailbox_key, username, host, port, security, \
@@ -205,20 +205,24 @@ impl Store {
     }
 
     pub async fn list_credentials(&self) -> StoreResult<Vec<CredentialRow>> {
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM credentials ORDER BY name_key, id")))
-                .fetch_all(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM credentials ORDER BY name_key, id"
+            )))
+            .fetch_all(pool)
+            .await?;
             rows_to_credentials(rows, |r| Ok(credential_from_row!(r)))
         })
     }
 
     pub async fn get_credential(&self, id: i64) -> StoreResult<CredentialRow> {
-        with_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM credentials WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM credentials WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
             match row {
                 Some(r) => Ok(credential_from_row!(r)),
                 None => Err(StoreError::NotFound),
@@ -236,7 +240,7 @@ impl Store {
         clear_refresh_token: bool,
         audit: AuditEntry,
     ) -> StoreResult<CredentialRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             if clear_refresh_token {
                 sqlx::query(
@@ -296,7 +300,7 @@ impl Store {
         sealed: &Sealed,
         audit: AuditEntry,
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE credentials SET password_key_id = $1, password_nonce = $2, password_sealed = $3, \
@@ -316,7 +320,7 @@ impl Store {
     }
 
     pub async fn delete_credential(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("DELETE FROM credentials WHERE id = $1")
                 .bind(id)
@@ -334,7 +338,7 @@ impl Store {
         test: &LastTest,
         audit: AuditEntry,
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE credentials SET last_test_at = $1, last_test_ok = $2, last_test_category = $3, \
@@ -365,8 +369,10 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let sql = format!("SELECT k, COUNT(*) AS n FROM ({sql}) AS sealed GROUP BY k ORDER BY k");
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get("k")?, r.try_get("n")?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -383,17 +389,27 @@ impl Store {
         mut progress: impl FnMut(u64, u64),
         audit: AuditEntry,
     ) -> StoreResult<u64> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut found = Vec::new();
             for s in SEALED {
                 let sql = format!(
                     "SELECT id, {k} AS k, {n} AS n, {c} AS c FROM {t} WHERE {k} <> '' ORDER BY id",
-                    k = s.key_id, n = s.nonce, c = s.sealed, t = s.table
+                    k = s.key_id,
+                    n = s.nonce,
+                    c = s.sealed,
+                    t = s.table
                 );
-                for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await? {
+                for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
                     let id: i64 = r.try_get("id")?;
-                    let old = Sealed { key_id: r.try_get("k")?, nonce: r.try_get("n")?, ciphertext: r.try_get("c")? };
+                    let old = Sealed {
+                        key_id: r.try_get("k")?,
+                        nonce: r.try_get("n")?,
+                        ciphertext: r.try_get("c")?,
+                    };
                     found.push((s, id, old));
                 }
             }
@@ -472,7 +488,7 @@ pub fn client_secret_ad(id: i64) -> String {
 impl Store {
     /// Stores (or, with `None`, forgets) a credential's OAuth2 refresh token.
     pub async fn set_refresh_token(&self, id: i64, sealed: Option<&Sealed>) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let done = sqlx::query(
                 "UPDATE credentials SET refresh_key_id = $1, refresh_nonce = $2, refresh_sealed = $3 \
                  WHERE id = $4",
@@ -495,7 +511,7 @@ impl Store {
     /// Records the poller's view of a credential: state, times, last error, and how many login
     /// rejections happened in a row.
     pub async fn set_health(&self, id: i64, h: &Health, auth_failures: i64) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE credentials SET health_state = $1, last_success_at = $2, failing_since = $3, \
                  last_error = $4, next_attempt_at = $5, auth_failures = $6, \
@@ -517,12 +533,14 @@ impl Store {
 
     /// Consecutive login rejections of a credential.
     pub async fn auth_failures(&self, id: i64) -> StoreResult<i64> {
-        with_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT auth_failures FROM credentials WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-                .unwrap_or(0))
+        with_pool!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT auth_failures FROM credentials WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+                    .unwrap_or(0),
+            )
         })
     }
 }
@@ -530,7 +548,7 @@ impl Store {
 impl Store {
     /// Records how many messages a poll found above the checkpoint, as it starts.
     pub async fn set_backlog(&self, id: i64, backlog: i64) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query("UPDATE credentials SET backlog = $1 WHERE id = $2")
                 .bind(backlog)
                 .bind(id)

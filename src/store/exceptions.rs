@@ -52,7 +52,9 @@ pub struct ExceptionRow {
 impl Store {
     /// Writes one entry on its own.
     pub async fn record_exception(&self, entry: &ExceptionEntry) -> StoreResult<()> {
-        with_pool!(self, pool => { write_exception!(pool, entry)?; });
+        with_pool!(self, |pool| {
+            write_exception!(pool, entry)?;
+        });
         Ok(())
     }
 
@@ -64,7 +66,7 @@ impl Store {
         credential_id: Option<i64>,
     ) -> StoreResult<Vec<ExceptionRow>> {
         let before = before_id.unwrap_or(i64::MAX);
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT id, at, credential_id, alias_id, source, message, details FROM exceptions \
                  WHERE id < $1 AND ($2 IS NULL OR credential_id = $2) ORDER BY id DESC LIMIT $3",

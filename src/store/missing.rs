@@ -47,7 +47,7 @@ impl Store {
         credential_id: i64,
         folder: &str,
     ) -> StoreResult<Vec<PendingMissing>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT uidvalidity, uid, misses FROM missing_messages WHERE credential_id = $1 \
                  AND folder = $2 AND exception_id IS NULL ORDER BY uidvalidity, uid",
@@ -78,7 +78,7 @@ impl Store {
         uidvalidity: i64,
         gone: &[i64],
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "DELETE FROM missing_messages WHERE credential_id = $1 AND folder = $2 \
@@ -108,7 +108,7 @@ impl Store {
 
     /// The set-aside UID an exception-log entry reports, if it reports one.
     pub async fn missing_message(&self, exception_id: i64) -> StoreResult<Option<MissingMessage>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT credential_id, folder, uidvalidity, uid, misses, last_error, resolved_at, \
                  resolved_case_id FROM missing_messages WHERE exception_id = $1",
@@ -140,7 +140,7 @@ impl Store {
         let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
             return Ok(out);
         };
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT exception_id, resolved_at, resolved_case_id FROM missing_messages \
                  WHERE exception_id >= $1 AND exception_id <= $2",

@@ -36,9 +36,9 @@ pub use cases::{
 pub use credentials::{
     CredentialRow, Health, LastTest, client_secret_ad, password_ad, refresh_token_ad,
 };
-pub use oauth_apps::OAuthAppRow;
 pub use exceptions::{ExceptionEntry, ExceptionRow};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
+pub use oauth_apps::OAuthAppRow;
 pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};
 pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, Stamps};
 pub use sessions::SessionRow;
@@ -77,9 +77,12 @@ pub struct Store {
     backend: Backend,
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool, for either backend.
+/// Runs `$body` with `$pool` bound to the concrete pool, for either backend:
+/// `with_pool!(self, |pool| { … })`. Written like a closure so that rustfmt formats the bodies;
+/// the body is expanded once per backend, so one SQL text serves both (`$1` placeholders, which
+/// SQLite also reads). SQL that differs between the dialects branches on `self.is_postgres()`.
 macro_rules! with_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite($pool) => $body,
             $crate::store::Backend::Postgres($pool) => $body,
@@ -127,6 +130,11 @@ fn owner_only_database_files(path: &Path) -> anyhow::Result<()> {
 }
 
 impl Store {
+    /// Whether this store is PostgreSQL (for the few statements whose SQL differs).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     /// Opens (creating if needed) the SQLite database at `path`, in WAL mode.
     pub async fn open_sqlite(path: &Path) -> anyhow::Result<Self> {
         owner_only_database_files(path)?;
@@ -187,7 +195,7 @@ impl Store {
             Backend::Sqlite(_) => schema::Dialect::Sqlite,
             Backend::Postgres(_) => schema::Dialect::Postgres,
         };
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
@@ -223,12 +231,12 @@ impl Store {
 
     /// Closes the pool (flushes the SQLite WAL on the last connection).
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        with_pool!(self, |pool| pool.close().await)
     }
 
     /// For readiness checks.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())

@@ -86,7 +86,7 @@ impl Store {
         audit: AuditEntry,
     ) -> StoreResult<OAuthAppRow> {
         let now = now_ms();
-        let id = with_pool!(self, pool => {
+        let id = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO oauth_apps (name, name_key, provider, flow, client_id, tenant, \
@@ -127,9 +127,11 @@ impl Store {
     }
 
     pub async fn list_oauth_apps(&self) -> StoreResult<Vec<OAuthAppRow>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let sql = format!("SELECT {COLUMNS} FROM oauth_apps ORDER BY name_key, id");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 out.push(app_from_row!(r));
@@ -139,7 +141,7 @@ impl Store {
     }
 
     pub async fn get_oauth_app(&self, id: i64) -> StoreResult<OAuthAppRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let sql = format!("SELECT {COLUMNS} FROM oauth_apps WHERE id = $1");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -162,7 +164,7 @@ impl Store {
         sign_out: bool,
         audit: AuditEntry,
     ) -> StoreResult<OAuthAppRow> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             if let Some(s) = secret {
                 sqlx::query("UPDATE oauth_apps SET secret_key_id = $1, secret_nonce = $2, secret_sealed = $3 WHERE id = $4")
@@ -209,7 +211,7 @@ impl Store {
 
     /// Deletes an app no credential uses; else a conflict naming them, and nothing changes.
     pub async fn delete_oauth_app(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let users: Vec<String> = sqlx::query_scalar(
                 "SELECT configuration_name FROM credentials WHERE oauth_app_id = $1 ORDER BY name_key",
@@ -222,7 +224,11 @@ impl Store {
                     field: "id",
                     message: format!(
                         "This OAuth app is still used by credential {}: move them to another app or delete them first; nothing was deleted.",
-                        users.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", ")
+                        users
+                            .iter()
+                            .map(|u| format!("{u:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }

@@ -92,7 +92,7 @@ pub(crate) use write_originals;
 impl Store {
     /// The original of a case: `None` when it is not kept; `NotFound` when there is no case.
     pub async fn case_original(&self, case_id: i64) -> StoreResult<Option<StoredOriginal>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT c.original_sha256, o.sha256, o.size, o.compression, o.bytes FROM cases c \
                  LEFT JOIN original_messages o ON o.sha256 = c.original_sha256 WHERE c.id = $1",
@@ -100,7 +100,9 @@ impl Store {
             .bind(case_id)
             .fetch_optional(pool)
             .await?;
-            let Some(r) = row else { return Err(StoreError::NotFound) };
+            let Some(r) = row else {
+                return Err(StoreError::NotFound);
+            };
             let sha: Option<String> = r.try_get("sha256")?;
             let Some(sha256) = sha else { return Ok(None) };
             Ok(Some(StoredOriginal {
@@ -114,7 +116,7 @@ impl Store {
 
     /// Ids of cases with a kept original, ascending, after `after_id`.
     pub async fn case_ids_with_original(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             Ok(sqlx::query_scalar(
                 "SELECT id FROM cases WHERE original_sha256 IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
             )
@@ -133,7 +135,7 @@ impl Store {
         content: &CaseContent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE cases SET subject = $1, issue = $2, issue_html = $3, sender = $4, \
@@ -188,7 +190,7 @@ impl Store {
     /// case holds any more (and not used since the cutoff) are deleted. Returns (cases that let
     /// go, originals deleted).
     pub async fn prune_originals(&self, cutoff_ms: i64) -> StoreResult<(u64, u64)> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let cases = sqlx::query(
                 "UPDATE cases SET original_sha256 = NULL WHERE original_sha256 IS NOT NULL AND created_at < $1",
@@ -212,18 +214,17 @@ impl Store {
 
     /// How many originals are kept, and their size as received and as stored.
     pub async fn original_stats(&self) -> StoreResult<OriginalStats> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let r = sqlx::query(
                 "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, \
                  CAST(COALESCE(SUM(stored_size), 0) AS BIGINT) AS stored FROM original_messages",
             )
             .fetch_one(pool)
             .await?;
-            let c = sqlx::query(
-                "SELECT COUNT(original_sha256) AS kept, COUNT(*) AS total FROM cases",
-            )
-            .fetch_one(pool)
-            .await?;
+            let c =
+                sqlx::query("SELECT COUNT(original_sha256) AS kept, COUNT(*) AS total FROM cases")
+                    .fetch_one(pool)
+                    .await?;
             let kept: i64 = c.try_get("kept")?;
             let total: i64 = c.try_get("total")?;
             Ok(OriginalStats {

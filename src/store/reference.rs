@@ -220,7 +220,7 @@ impl Store {
     ) -> StoreResult<Vec<RecordRow>> {
         let sql = select(spec, filter);
         let lists = lists(spec);
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let rows = bind_params!(sqlx::query(sqlx::AssertSqlSafe(sql)), param.iter())
                 .fetch_all(pool)
                 .await?;
@@ -256,7 +256,12 @@ impl Store {
                         updated_at: r.try_get("updated_at")?,
                         updated_by: r.try_get("updated_by")?,
                     };
-                    Ok(RecordRow { spec, id, values, stamps })
+                    Ok(RecordRow {
+                        spec,
+                        id,
+                        values,
+                        stamps,
+                    })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(Into::into)
@@ -304,7 +309,7 @@ impl Store {
         let now = now_ms();
         let total = records.len() as u64;
         let lists = lists(spec);
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut ids = Vec::with_capacity(records.len());
             for (done, values) in records.iter().enumerate() {
@@ -332,7 +337,11 @@ impl Store {
                 ids.push(id);
                 progress(done as u64 + 1, total);
             }
-            let audit = if ids.len() == 1 { audit.target(ids[0]) } else { audit };
+            let audit = if ids.len() == 1 {
+                audit.target(ids[0])
+            } else {
+                audit
+            };
             write_audit!(&mut *tx, &audit)?;
             tx.commit().await?;
             Ok::<_, StoreError>(ids)
@@ -362,7 +371,7 @@ impl Store {
             n + 3
         );
         let lists = lists(spec);
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let q = sqlx::query(sqlx::AssertSqlSafe(sql));
             let done = bind_params!(q, columns.iter().map(|(_, p)| p))
@@ -377,7 +386,10 @@ impl Store {
             }
             for (_, table, owner, _) in &lists {
                 let clear = format!("DELETE FROM {table} WHERE {owner} = $1");
-                sqlx::query(sqlx::AssertSqlSafe(clear)).bind(id).execute(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(clear))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             insert_lists!(tx, spec, &lists, id, values);
             write_audit!(&mut *tx, &audit.target(id))?;
@@ -397,13 +409,15 @@ impl Store {
         let find = format!("SELECT {title} FROM {} WHERE id = $1", spec.table);
         let users = users(spec);
         let lists = lists(spec);
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let title: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(find))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(title) = title else { return Err(StoreError::NotFound) };
+            let Some(title) = title else {
+                return Err(StoreError::NotFound);
+            };
             if let Some(sql) = users {
                 let users: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .bind(id)
@@ -415,10 +429,16 @@ impl Store {
             }
             for (_, table, owner, _) in &lists {
                 let sql = format!("DELETE FROM {table} WHERE {owner} = $1");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let sql = format!("DELETE FROM {} WHERE id = $1", spec.table);
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             write_audit!(&mut *tx, &audit.target(id))?;
             tx.commit().await?;
             Ok(())

@@ -22,7 +22,7 @@ impl Store {
         csrf_token: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let now = now_ms();
             sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1")
                 .bind(now)
@@ -46,7 +46,7 @@ impl Store {
 
     /// The live session with this id hash.
     pub async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT user_id, username, csrf_token, expires_at FROM admin_sessions \
                  WHERE id_hash = $1 AND expires_at > $2",
@@ -68,7 +68,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .execute(pool)
