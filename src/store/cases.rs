@@ -397,13 +397,15 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
 
-            // Originals: one per content hash, however many cases of the batch share it.
+            // Originals: one per content hash, however many cases of the batch share it, in
+            // hash order (concurrent batches lock shared rows in the same order).
             let mut seen: HashSet<&str> = HashSet::new();
-            let originals: Vec<&NewOriginal> = created
+            let mut originals: Vec<&NewOriginal> = created
                 .iter()
                 .filter_map(|(_, _, c)| c.original.as_ref())
                 .filter(|o| seen.insert(o.sha256.as_str()))
                 .collect();
+            originals.sort_unstable_by(|a, b| a.sha256.cmp(&b.sha256));
             write_originals!(tx, sql, now, &originals);
 
             // Exceptions (rare): one at a time, each keeping its message for Retry.
