@@ -182,6 +182,29 @@ async fn the_admin_case_page_offers_the_original_and_its_source() {
         .await
         .unwrap();
     assert_ne!(anonymous.status(), 200);
+    // A very large original is shown in part, and downloaded whole.
+    let big = email(
+        6,
+        USER,
+        "",
+        &"A long line of a very long email.\r\n".repeat(70_000),
+    );
+    deliver(&d, "big.mr", &big, false);
+    poll(&app, cred).await;
+    let big_id = id + 1;
+    let page = get(format!("/admin/cases/{big_id}/source")).await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Only its first 2,000,000 bytes are shown"),
+        "{}",
+        &page[..500]
+    );
+    assert!(page.len() < 2_100_000, "{}", page.len());
+    let whole = get(format!("/admin/cases/{big_id}/original"))
+        .await
+        .unwrap();
+    assert!(whole.bytes().await.unwrap().to_vec() == big);
+    assert!(!source.contains("Only its first"));
     // Once pruned, the page says so and offers neither.
     app.app.prune_originals(Some(0)).await.unwrap();
     let html = get(format!("/admin/cases/{id}"))

@@ -212,11 +212,7 @@ async fn exceptions(
     exceptions_page(&app, &admin, &q, None).await
 }
 
-async fn retry(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Response {
+async fn retry(State(app): State<SharedApp>, admin: Admin, Path(id): Path<String>) -> Response {
     let Some(id) = parse_id(&id) else {
         return error_page(&admin, AppError::NotFound("exception"), "/admin/exceptions");
     };
@@ -534,8 +530,13 @@ struct SourcePage {
     size: usize,
     /// Whether the bytes are UTF-8 (else the page shows replacement characters).
     exact: bool,
+    /// Whether only the start is shown (`SOURCE_SHOWN` bytes).
+    truncated: bool,
     source: String,
 }
+
+/// The most of an original "Show source" puts in a page; the download has all of it.
+const SOURCE_SHOWN: usize = 2_000_000;
 
 /// The original email as text, escaped, in a page.
 async fn source(
@@ -568,7 +569,8 @@ async fn source(
             subject: case.case.subject,
             size: bytes.len(),
             exact: std::str::from_utf8(&bytes).is_ok(),
-            source: String::from_utf8_lossy(&bytes).into_owned(),
+            truncated: bytes.len() > SOURCE_SHOWN,
+            source: String::from_utf8_lossy(&bytes[..bytes.len().min(SOURCE_SHOWN)]).into_owned(),
         },
     )
 }
