@@ -3,8 +3,16 @@
 //! aside in the exception log — fetched again on its own, routed and committed like any other
 //! email, then flagged \Seen. Must not speak IMAP itself (that is `imap`) or hold SQL.
 
-use super::*;
+use std::collections::HashMap;
+
+use super::router::{Router, message_item, refresh_router};
+use super::{INBOX, upstream};
 use crate::app::originals::kept_original;
+use crate::app::{App, AppError, AppResult};
+use crate::imap::MailSession;
+use crate::ingest::ParsedEmail;
+use crate::ingest::sync::uid_sets;
+use crate::store::Batch;
 
 impl App {
     /// The UIDs earlier polls recorded as missing, with their miss counts, and those of them to

@@ -15,25 +15,16 @@ mod router;
 mod workers;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::routing::{alias_rule, client_rule};
 use super::{App, AppError, AppResult};
-use crate::domain::{EmailAddress, HealthState};
-use crate::domain::routing::{
-    self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
-};
+use crate::domain::HealthState;
 use crate::imap::{MailError, MailSession, MailTarget, Target};
+use crate::ingest::ParsedEmail;
 use crate::ingest::sync::{FolderPlan, plan, uid_sets};
-use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
-use crate::store::{
-    AliasRow, Batch, BatchItem, BatchOutcome, CredentialRow, ExceptionEntry, Health, ItemOutcome,
-    MissingUid, NamedKind, NewAttachment, NewCase, Store, StoreError, TOO_LARGE_KEY_PREFIX, now_ms,
-};
+use crate::store::{Batch, CredentialRow, Health, now_ms};
 
 pub const INBOX: &str = "INBOX";
 /// Domain of the Message-IDs of our own replies (loop protection).
@@ -160,7 +151,10 @@ impl App {
             }
             Err(e) => return Err(e),
         };
-        match self.connect_mail(&self.mail_target(row, opts), row, password).await {
+        match self
+            .connect_mail(&self.mail_target(row, opts), row, password)
+            .await
+        {
             Ok(s) => Ok(s),
             Err(e) => {
                 failed(started);
@@ -212,7 +206,8 @@ impl App {
             Err(e) => {
                 self.metrics.record_poll(false, micros, 0, 0, 0);
                 // The whole chain of causes ("{e:#}"), not only the outermost context.
-                self.record_failure(row, &format!("{e:#}"), false, opts).await;
+                self.record_failure(row, &format!("{e:#}"), false, opts)
+                    .await;
             }
         }
         result
@@ -315,6 +310,7 @@ impl App {
             .pending_missing(row.id, status.uidvalidity, session, &uids)
             .await?;
         let total = uids.len() as u64;
+        let nothing_new = uids.is_empty();
         if total > 0 || !retry.is_empty() {
             let plan = BatchPlan {
                 credential_id: row.id,
@@ -324,19 +320,14 @@ impl App {
                 final_checkpoint,
                 total,
                 pending,
+                uids,
+                retry,
+                oversized_sizes,
             };
-            self.run_pipeline(
-                &plan,
-                session,
-                opts,
-                (&uids, &retry),
-                &oversized_sizes,
-                &mut report,
-                &mut progress,
-            )
-            .await?;
+            self.run_pipeline(&plan, session, opts, &mut report, &mut progress)
+                .await?;
         }
-        if uids.is_empty()
+        if nothing_new
             && checkpoint.is_none_or(|(v, last)| {
                 v != i64::from(status.uidvalidity) || last < final_checkpoint
             })
@@ -402,14 +393,11 @@ impl App {
     /// at a time at the end (they leave the checkpoint alone). When the connection breaks in
     /// the middle of a batch, what arrived is committed, the rest recorded as missing, and the
     /// poll ends with the error.
-    #[allow(clippy::too_many_arguments)]
     async fn run_pipeline(
         &self,
         plan: &BatchPlan,
         session: &mut MailSession,
         opts: &ProcessingOptions,
-        (uids, retry): (&[u32], &[u32]),
-        oversized_sizes: &HashMap<u32, Option<u64>>,
         report: &mut PollReport,
         progress: &mut impl FnMut(u64, u64),
     ) -> AppResult<()> {
@@ -468,13 +456,14 @@ impl App {
                     .filter_map(|u| u32::try_from(*u).ok()),
             );
         };
-        let chunks = uids
+        let chunks = plan
+            .uids
             .chunks(opts.batch_size)
             .map(|c| (c, false))
-            .chain(retry.chunks(opts.batch_size).map(|c| (c, true)));
+            .chain(plan.retry.chunks(opts.batch_size).map(|c| (c, true)));
         for (chunk, is_retry) in chunks {
             let mut fetched =
-                fetch_batch(session, plan, chunk, oversized_sizes, opts, is_retry).await;
+                fetch_batch(session, plan, chunk, &plan.oversized_sizes, opts, is_retry).await;
             report.too_large += fetched.too_large;
             report.fetched += fetched.fetched;
             report.not_returned += fetched.missing.len() as u64;
@@ -609,9 +598,12 @@ impl App {
     }
 }
 
-use pipeline::*;
+use pipeline::{
+    AbortOnDrop, BatchPlan, Committed, Fetched, Prepared, commit_stage, fetch_batch, prepare_stage,
+    store_seen,
+};
+use router::FLAG_GROUP;
 pub(crate) use router::{Router, fill_case};
-use router::*;
 pub use workers::{backoff, run_workers};
 
 fn checkpoint_floor(checkpoint: Option<(i64, i64)>) -> i64 {

@@ -2,8 +2,21 @@
 //! commits them in order, one transaction per batch; \Seen is set only after a batch's commit.
 //! Must not decide routing (that is `router`) or hold SQL (that is `store`).
 
-use super::*;
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::router::{Router, message_item, refresh_router};
+use super::{INBOX, ProcessingOptions, upstream};
 use crate::app::originals::kept_original;
+use crate::app::{AppError, AppResult};
+use crate::imap::{MailError, MailSession};
+use crate::ingest::ParsedEmail;
+use crate::ingest::sync::{FolderPlan, uid_sets};
+use crate::store::{
+    Batch, BatchItem, BatchOutcome, ExceptionEntry, ItemOutcome, MissingUid, Store,
+    TOO_LARGE_KEY_PREFIX,
+};
 /// One batch as fetched: the bodies, the items already decided without fetching (oversized
 /// mail), and the UIDs the server did not return.
 pub(super) struct FetchedBatch {
@@ -222,6 +235,12 @@ pub(super) struct BatchPlan {
     pub(super) total: u64,
     /// UIDs earlier polls did not get, with how many times they were missed.
     pub(super) pending: HashMap<u32, i64>,
+    /// The new mail's UIDs, in order.
+    pub(super) uids: Vec<u32>,
+    /// UIDs missed before, fetched one at a time after the new mail.
+    pub(super) retry: Vec<u32>,
+    /// Oversized mail (never downloaded), with its size when the server gave it.
+    pub(super) oversized_sizes: HashMap<u32, Option<u64>>,
 }
 
 /// A fetched batch on its way to the prepare stage.

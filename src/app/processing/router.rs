@@ -3,8 +3,24 @@
 //! (`ProcessingOptions::sender_limit_per_hour`), and turning one parsed email into a case or an
 //! exception-log entry. Must not speak IMAP or commit anything.
 
-use super::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{MISSING_KEY_INFO, OWN_MESSAGE_ID_DOMAIN, message_key};
+use crate::app::routing::{alias_rule, client_rule};
+use crate::app::{AppError, AppResult};
+use crate::domain::EmailAddress;
+use crate::domain::routing::{
+    self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
+};
+use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::NewOriginal;
+use crate::store::{
+    AliasRow, BatchItem, ExceptionEntry, ItemOutcome, NamedKind, NewAttachment, NewCase, Store,
+    StoreError, now_ms,
+};
 pub(super) fn addresses(list: &[String]) -> Vec<EmailAddress> {
     list.iter()
         .filter_map(|a| EmailAddress::parse_mail(a).ok())

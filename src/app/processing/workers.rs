@@ -2,8 +2,14 @@
 //! interval, back off after failures, stop when paused), the back-off schedule, and the
 //! retention of original emails (`MAILROOM_KEEP_ORIGINALS_DAYS`, applied hourly).
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use super::ProcessingOptions;
+use crate::app::{App, AppError, AppResult};
+use crate::domain::HealthState;
+use crate::store::{Health, now_ms};
 /// Exponential back-off from how long a credential has been failing: 30 s doubling, capped at
 /// 15 minutes.
 pub fn backoff(failing_for_ms: i64) -> Duration {
