@@ -20,6 +20,7 @@ mod hardening;
 mod limits;
 mod mime_corpus;
 mod oauth;
+mod oauth_admin;
 mod oauth_apps;
 mod originals;
 mod processing;

@@ -8,6 +8,7 @@ mod pages_audit;
 mod pages_credentials;
 mod pages_aliases;
 mod pages_common;
+mod pages_oauth_apps;
 mod pages_processing;
 mod pages_providers;
 mod pages_reference;
@@ -101,6 +102,7 @@ fn all_routes() -> Routes {
         .merge(pages_reference::routes())
         .merge(pages_processing::routes())
         .merge(pages_providers::routes())
+        .merge(pages_oauth_apps::routes())
         .route(
             "/admin/static/app.css",
             get(|| async {
@@ -154,4 +156,10 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
 /// routing dry run form (rendered by `pages_aliases`; the admin is already signed in).
 async fn aliases_section(app: &SharedApp, _admin: &session::Admin, credential_id: i64) -> String {
     pages_aliases::section(app, credential_id).await
+}
+
+/// The OAuth apps a credential form picks from (empty when they cannot be read: the form
+/// still works for passwords).
+async fn oauth_apps(app: &SharedApp) -> Vec<crate::app::OAuthAppView> {
+    app.list_oauth_apps().await.unwrap_or_default()
 }

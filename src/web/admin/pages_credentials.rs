@@ -89,6 +89,10 @@ pub struct FormValues {
     ca_bundle: String,
     pinned_sha256: String,
     enabled: bool,
+    /// `password` or `oauth2`.
+    auth_method: String,
+    /// The OAuth app's id as text (empty: none).
+    oauth_app_id: String,
 }
 
 impl FormValues {
@@ -105,6 +109,8 @@ impl FormValues {
             ca_bundle: String::new(),
             pinned_sha256: String::new(),
             enabled: true,
+            auth_method: "password".into(),
+            oauth_app_id: String::new(),
         }
     }
 
@@ -126,6 +132,8 @@ impl FormValues {
             ca_bundle: c.ca_bundle.clone().unwrap_or_default(),
             pinned_sha256: c.pinned_sha256.clone().unwrap_or_default(),
             enabled: c.enabled,
+            auth_method: c.auth_method.into(),
+            oauth_app_id: c.oauth_app_id.map(|i| i.to_string()).unwrap_or_default(),
         }
     }
 
@@ -162,6 +170,10 @@ pub struct CredentialForm {
     #[serde(default)]
     pinned_sha256: String,
     enabled: Option<String>,
+    #[serde(default)]
+    auth_method: String,
+    #[serde(default)]
+    oauth_app_id: String,
 }
 
 impl CredentialForm {
@@ -183,6 +195,8 @@ impl CredentialForm {
             ca_bundle: self.ca_bundle.clone(),
             pinned_sha256: self.pinned_sha256.clone(),
             enabled: !editing || self.enabled.is_some(),
+            auth_method: self.auth_method.clone(),
+            oauth_app_id: self.oauth_app_id.clone(),
         }
     }
 
@@ -206,6 +220,17 @@ impl CredentialForm {
             (true, "starttls") => "starttls",
             (true, _) => "tls",
         };
+        let oauth_app_id = super::pages_common::optional_id(&self.oauth_app_id).map_err(|()| {
+            ValidationError::new(
+                "oauth_app_id",
+                "invalid_choice",
+                "Choose an OAuth app from the list.",
+            )
+        })?;
+        let auth_method = match self.auth_method.trim() {
+            "" => None,
+            m => Some(m.to_string()),
+        };
         Ok(RawCredential {
             mailbox: Some(self.mailbox.clone()),
             username: Some(self.username.clone()),
@@ -219,7 +244,8 @@ impl CredentialForm {
             ca_bundle: Some(self.ca_bundle.clone()),
             pinned_sha256: Some(self.pinned_sha256.clone()),
             enabled: editing.then_some(self.enabled.is_some()),
-            ..RawCredential::default()
+            oauth_app_id: oauth_app_id.filter(|_| auth_method.as_deref() == Some("oauth2")),
+            auth_method,
         })
     }
 }
@@ -238,6 +264,8 @@ pub struct CredentialPage {
     test_action: String,
     test_result: Option<String>,
     aliases_html: String,
+    /// The OAuth apps to pick from (filled by the handlers that show the form).
+    oauth_apps: Vec<crate::app::OAuthAppView>,
 }
 
 impl CredentialPage {
@@ -246,6 +274,16 @@ impl CredentialPage {
             .iter()
             .find(|e| e.field == field)
             .map(|e| e.message.as_str())
+    }
+
+    /// "Sign in with …" / "Reconnect" for a saved oauth2 credential of an authorization-code app.
+    fn sign_in(&self) -> Option<super::pages_oauth_apps::SignInButton> {
+        super::pages_oauth_apps::sign_in_button(self.saved.as_ref()?, &self.oauth_apps)
+    }
+
+    async fn with_apps(mut self, app: &SharedApp) -> Self {
+        self.oauth_apps = super::oauth_apps(app).await;
+        self
     }
 
     fn modal_open(&self) -> bool {
@@ -275,6 +313,7 @@ impl CredentialPage {
             test_action,
             test_result: None,
             aliases_html: String::new(),
+            oauth_apps: Vec::new(),
         }
     }
 
@@ -285,10 +324,12 @@ impl CredentialPage {
     }
 }
 
-pub async fn new_form(admin: Admin) -> Response {
+pub async fn new_form(State(app): State<SharedApp>, admin: Admin) -> Response {
     page(
         StatusCode::OK,
-        &CredentialPage::new(&admin, None, FormValues::defaults()),
+        &CredentialPage::new(&admin, None, FormValues::defaults())
+            .with_apps(&app)
+            .await,
     )
 }
 
@@ -308,7 +349,10 @@ pub async fn new_submit(
         Err(e) => match FieldErrors::from_app(e, "mailbox") {
             Ok(errors) => page(
                 errors.status(),
-                &CredentialPage::new(&admin, None, values).with_errors(errors),
+                &CredentialPage::new(&admin, None, values)
+                    .with_apps(&app)
+                    .await
+                    .with_errors(errors),
             ),
             Err(e) => error_page(&admin, e, "/admin/email-integration"),
         },
@@ -321,7 +365,7 @@ async fn details_page(app: &SharedApp, admin: &Admin, id: i64) -> Result<Credent
         .await
         .map_err(|e| error_page(admin, e, "/admin/email-integration"))?;
     let v = FormValues::from_view(&c);
-    let mut p = CredentialPage::new(admin, Some(c), v);
+    let mut p = CredentialPage::new(admin, Some(c), v).with_apps(app).await;
     p.aliases_html = super::aliases_section(app, admin, id).await;
     Ok(p)
 }
@@ -602,8 +646,11 @@ pub async fn test_new(
         },
     };
     let values = form.values(false);
+    let base = CredentialPage::new(&admin, None, values)
+        .with_apps(&app)
+        .await;
     test_answer(&headers, fragment, |html| {
-        let mut p = CredentialPage::new(&admin, None, values);
+        let mut p = base;
         p.test_result = Some(html);
         p
     })
