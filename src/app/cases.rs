@@ -2,12 +2,11 @@
 //! why a case is not acknowledged) and Retry of an exception-log entry whose email was kept.
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::processing::Router;
-use super::{App, AppError, AppResult, iso_time};
+use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::ingest::ParsedEmail;
-use crate::store::{AttachmentRow, AuditEntry, CaseFilter, CaseRow};
+use crate::store::{AttachmentRow, CaseFilter, CaseRow, RetryOf};
 
 /// A case for API and CLI output (times in RFC 3339).
 #[derive(Debug, Clone, Serialize)]
@@ -96,8 +95,11 @@ impl App {
                     .await
                     .map_err(|e| AppError::from_store(e, "exception"))?
                     .ok_or(AppError::NotFound("exception with a kept email"))?;
-                let case_id = self.retry_missing(exception_id, missing).await?;
-                return self.retried(actor, exception_id, case_id).await;
+                let case_id = self.retry_missing(actor, exception_id, missing).await?;
+                return Ok(RetryOutcome {
+                    exception_id,
+                    case_id,
+                });
             }
             Err(e) => return Err(AppError::from_store(e, "exception with a kept email")),
         };
@@ -132,29 +134,20 @@ impl App {
             });
         };
         case.original = original;
+        let retry = RetryOf {
+            exception_id,
+            actor: actor.to_string(),
+            existing_case_resolves: true,
+        };
         let case_id = self
             .store
-            .resolve_exception_with_case(exception_id, credential_id, &key, kept.uid, &case)
+            .resolve_exception_with_case(retry, credential_id, &key, kept.uid, case)
             .await
-            .map_err(|e| AppError::from_store(e, "case"))?;
-        self.retried(actor, exception_id, case_id).await
-    }
-
-    /// Audits a successful Retry.
-    async fn retried(
-        &self,
-        actor: &str,
-        exception_id: i64,
-        case_id: i64,
-    ) -> AppResult<RetryOutcome> {
-        let entry = AuditEntry::new(actor, "exception.retry", "exception")
-            .target(exception_id)
-            .summary(format!("retried exception {exception_id}: case {case_id}"))
-            .details(json!({ "case_id": case_id }));
-        self.store
-            .audit(&entry)
-            .await
-            .map_err(|e| AppError::from_store(e, "audit"))?;
+            .app_err("case")?
+            .ok_or_else(|| AppError::Conflict {
+                field: None,
+                message: "The email could not become a case; it stays in the exception log.".into(),
+            })?;
         Ok(RetryOutcome {
             exception_id,
             case_id,

@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::exceptions::write_retry;
 use super::missing::write_missing;
 use super::originals::write_originals;
 use super::{
-    ExceptionEntry, MissingUid, NewOriginal, Store, StoreError, StoreResult, now_ms, with_pool,
+    ExceptionEntry, MissingUid, NewOriginal, RetryOf, Store, StoreError, StoreResult, now_ms,
+    with_pool,
 };
 
 /// A case to create from one email.
@@ -82,6 +84,8 @@ pub struct Batch {
     pub missing: Vec<MissingUid>,
     /// UIDs among `items` that an earlier poll had recorded as missing.
     pub resolved_missing: Vec<i64>,
+    /// The Retry this batch carries out (its exception resolved and audited in the batch).
+    pub retried: Option<RetryOf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -94,6 +98,8 @@ pub struct BatchOutcome {
     pub committed_uids: Vec<i64>,
     /// UIDs recorded as missing (not committed, not to be flagged).
     pub missing: u64,
+    /// The case a Retry's exception was resolved with.
+    pub resolved_case_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -265,7 +271,9 @@ impl Store {
             items,
             missing,
             resolved_missing,
+            retried,
         } = batch;
+        let first_key = items.first().map(|i| i.message_key.clone());
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut fresh: HashSet<i64> = HashSet::with_capacity(items.len());
@@ -503,6 +511,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             }
+            if let Some(retry) = &retried {
+                out.resolved_case_id = write_retry!(
+                    tx,
+                    now,
+                    credential_id,
+                    out.created_case_ids.first().copied(),
+                    first_key.as_deref().unwrap_or(""),
+                    retry
+                );
+            }
             tx.commit().await?;
         });
         Ok(out)
@@ -642,50 +660,33 @@ impl Store {
     /// Retry succeeded: creates the case (unless the same email already has one), then marks the
     /// exception resolved. Idempotent: after a crash in between, the next Retry finds the case
     /// by its key instead of creating a second one. Returns the case id.
+    /// Commits the case of a retried exception, resolves the exception and writes the Retry's
+    /// audit entry, all in one transaction. The case id, or None when no case resulted.
     pub async fn resolve_exception_with_case(
         &self,
-        exception_id: i64,
+        retry: RetryOf,
         credential_id: i64,
         message_key: &str,
         uid: Option<i64>,
-        case: &NewCase,
-    ) -> StoreResult<i64> {
+        case: NewCase,
+    ) -> StoreResult<Option<i64>> {
+        let folder = format!("retry:{}", retry.exception_id);
         let batch = Batch {
             credential_id,
-            folder: format!("retry:{exception_id}"),
+            folder,
             uidvalidity: 0,
             advance_to: 0,
             keep_checkpoint: true,
             items: vec![BatchItem {
                 uid: uid.unwrap_or(0),
                 message_key: message_key.to_string(),
-                outcome: ItemOutcome::Case(Box::new(case.clone())),
+                outcome: ItemOutcome::Case(Box::new(case)),
             }],
             missing: Vec::new(),
             resolved_missing: Vec::new(),
+            retried: Some(retry),
         };
-        let outcome = self.commit_batch(batch).await?;
-        let case_id = match outcome.created_case_ids.first() {
-            Some(id) => *id,
-            None => with_pool!(self, |pool| {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT id FROM cases WHERE credential_id = $1 AND message_key = $2",
-                )
-                .bind(credential_id)
-                .bind(message_key)
-                .fetch_one(pool)
-                .await?
-            }),
-        };
-        with_pool!(self, |pool| {
-            sqlx::query("UPDATE exception_messages SET resolved_at = $1, resolved_case_id = $2 WHERE exception_id = $3")
-                .bind(now_ms())
-                .bind(case_id)
-                .bind(exception_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(case_id)
+        Ok(self.commit_batch(batch).await?.resolved_case_id)
     }
 }
 

@@ -94,3 +94,53 @@ impl Store {
         })
     }
 }
+
+/// A Retry that commits with its batch: the exception it resolves and who retried it.
+#[derive(Debug, Clone)]
+pub struct RetryOf {
+    pub exception_id: i64,
+    pub actor: String,
+    /// Whether a case that already existed under the same key also resolves it (a kept email
+    /// retried again), or only a case created now (a missing email fetched again).
+    pub existing_case_resolves: bool,
+}
+
+/// Inside the batch's transaction `$tx`: when the retried email's case exists (created now, or
+/// earlier under the same key), marks the exception resolved and writes the Retry's audit
+/// entry, so the change and its audit entry commit together. Evaluates to the case id.
+macro_rules! write_retry {
+    ($tx:expr, $now:expr, $credential_id:expr, $created:expr, $key:expr, $retry:expr) => {{
+        let r: &$crate::store::RetryOf = $retry;
+        let case_id: Option<i64> = match $created {
+            Some(id) => Some(id),
+            None if !r.existing_case_resolves => None,
+            None => {
+                sqlx::query_scalar(
+                    "SELECT id FROM cases WHERE credential_id = $1 AND message_key = $2",
+                )
+                .bind($credential_id)
+                .bind($key)
+                .fetch_optional(&mut *$tx)
+                .await?
+            }
+        };
+        if let Some(case_id) = case_id {
+            sqlx::query(
+                "UPDATE exception_messages SET resolved_at = $1, resolved_case_id = $2 \
+                 WHERE exception_id = $3",
+            )
+            .bind($now)
+            .bind(case_id)
+            .bind(r.exception_id)
+            .execute(&mut *$tx)
+            .await?;
+            let entry = $crate::store::AuditEntry::new(&r.actor, "exception.retry", "exception")
+                .target(r.exception_id)
+                .summary(format!("retried exception {}: case {case_id}", r.exception_id))
+                .details(serde_json::json!({ "case_id": case_id }));
+            $crate::store::audit::write_audit!(&mut *$tx, &entry)?;
+        }
+        case_id
+    }};
+}
+pub(crate) use write_retry;

@@ -36,7 +36,7 @@ pub use cases::{
 pub use credentials::{
     CredentialRow, Health, LastTest, client_secret_ad, password_ad, refresh_token_ad,
 };
-pub use exceptions::{ExceptionEntry, ExceptionRow};
+pub use exceptions::{ExceptionEntry, ExceptionRow, RetryOf};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
 pub use oauth_apps::OAuthAppRow;
 pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};

@@ -432,6 +432,15 @@ async fn retry_applies_the_same_per_sender_limit_as_polling() {
         acknowledgements.push(case["acknowledgement"].clone());
     }
     assert!(acknowledgements[0].is_null(), "{acknowledgements:?}");
+    // Each Retry wrote its audit entry (in the transaction that made its case).
+    let audit = app.get("/api/v1/audit").await.body;
+    let retries = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "exception.retry")
+        .count();
+    assert_eq!(retries, 2, "{audit}");
     assert_eq!(
         acknowledgements[1],
         "not acknowledged: more than 1 email from bo@client.example this hour (per-sender rate limit)"

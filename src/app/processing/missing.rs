@@ -12,7 +12,7 @@ use crate::app::{App, AppError, AppResult};
 use crate::imap::MailSession;
 use crate::ingest::ParsedEmail;
 use crate::ingest::sync::uid_sets;
-use crate::store::Batch;
+use crate::store::{Batch, RetryOf};
 
 impl App {
     /// The UIDs earlier polls recorded as missing, with their miss counts, and those of them to
@@ -77,6 +77,7 @@ impl App {
     /// that keeps the email), then flags it \Seen. Returns the case id.
     pub(crate) async fn retry_missing(
         &self,
+        actor: &str,
         exception_id: i64,
         m: crate::store::MissingMessage,
     ) -> AppResult<i64> {
@@ -153,6 +154,11 @@ impl App {
                 items: vec![item],
                 missing: Vec::new(),
                 resolved_missing: vec![m.uid],
+                retried: Some(RetryOf {
+                    exception_id,
+                    actor: actor.to_string(),
+                    existing_case_resolves: false,
+                }),
             })
             .await
             .map_err(|e| AppError::from_store(e, "case"))?;
@@ -162,8 +168,8 @@ impl App {
                 .await?;
         }
         session.logout().await;
-        if let Some(case_id) = outcome.created_case_ids.first() {
-            return Ok(*case_id);
+        if let Some(case_id) = outcome.resolved_case_id {
+            return Ok(case_id);
         }
         Err(conflict(if outcome.exceptions > 0 {
             format!(

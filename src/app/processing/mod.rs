@@ -343,6 +343,7 @@ impl App {
                     keep_checkpoint: false,
                     missing: Vec::new(),
                     resolved_missing: Vec::new(),
+                    retried: None,
                 })
                 .await
                 .map_err(|e| AppError::from_store(e, "checkpoint"))?;

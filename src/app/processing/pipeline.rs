@@ -331,6 +331,7 @@ pub(super) async fn prepare_stage(
                 keep_checkpoint: f.keep_checkpoint,
                 missing,
                 resolved_missing,
+                retried: None,
             },
             leave_unflagged,
             count: f.count,
