@@ -1,4 +1,4 @@
-//! `mailroom credential …`: add, list, show, edit, delete, set-password.
+//! `mailroom credential …`: add, list, show, edit, delete, set-password, sign-in (OAuth2).
 
 use std::path::PathBuf;
 
@@ -64,6 +64,16 @@ pub enum CredentialCommand {
     },
     /// Test Connection with the stored password; prints each step, exits non-zero on failure.
     Test(super::connection::CredentialTestArgs),
+    /// OAuth2 sign-in: prints the provider's authorization URL to open in a browser; then
+    /// reads the address the browser was sent back to (…/admin/oauth/callback?code=…&state=…,
+    /// pasted on standard input) and stores the refresh token sealed.
+    SignIn {
+        id: i64,
+        /// The redirect URI registered at the provider (default: MAILROOM_PUBLIC_URL +
+        /// /admin/oauth/callback).
+        #[arg(long)]
+        redirect_uri: Option<String>,
+    },
     /// Change Password: asks twice, or reads one line (or two, new then confirm) from stdin.
     SetPassword {
         id: i64,
@@ -102,6 +112,12 @@ pub struct FieldArgs {
     /// SHA-256 fingerprint of the server certificate to accept.
     #[arg(long)]
     pinned_sha256: Option<String>,
+    /// password (default) or oauth2 (no password; sign in with `credential sign-in`).
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// The OAuth app an oauth2 credential signs in through.
+    #[arg(long)]
+    oauth_app: Option<i64>,
 }
 
 impl FieldArgs {
@@ -124,6 +140,8 @@ impl FieldArgs {
             description: self.description,
             ca_bundle,
             pinned_sha256: self.pinned_sha256,
+            auth_method: self.auth_method,
+            oauth_app_id: self.oauth_app,
             ..RawCredential::default()
         })
     }
@@ -142,7 +160,24 @@ fn print_credential(c: &CredentialView, json: bool) -> anyhow::Result<()> {
         ("Security", c.security.to_string()),
         ("Description", c.description.clone()),
         ("Enabled", c.enabled.to_string()),
-        ("Password", "set (hidden)".to_string()),
+        ("Sign-in", c.auth_method.to_string()),
+        (
+            "Password",
+            if c.has_password {
+                "set (hidden)"
+            } else {
+                "none"
+            }
+            .to_string(),
+        ),
+        (
+            "OAuth2",
+            match c.oauth_app_id {
+                None => "-".to_string(),
+                Some(a) if c.has_refresh_token => format!("app {a}, signed in"),
+                Some(a) => format!("app {a}, not signed in"),
+            },
+        ),
         ("Health", c.health.state.to_string()),
         ("Aliases", c.aliases_count.to_string()),
         (
@@ -171,7 +206,9 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             json,
         } => {
             let mut raw = fields.into_raw()?;
-            raw.password = Some(read_password(password_stdin, "Password", true)?);
+            if raw.auth_method.as_deref() != Some("oauth2") {
+                raw.password = Some(read_password(password_stdin, "Password", true)?);
+            }
             let c = app.create_credential(&actor, &raw).await?;
             print_credential(&c, json)
         }
@@ -264,6 +301,9 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
                 report.backlog, report.cases_created, report.exceptions, report.duplicates
             );
             Ok(())
+        }
+        CredentialCommand::SignIn { id, redirect_uri } => {
+            super::oauth_app::sign_in(app, &actor, id, redirect_uri).await
         }
         CredentialCommand::Delete { id } => {
             app.delete_credential(&actor, id).await?;

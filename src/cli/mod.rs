@@ -9,6 +9,7 @@ mod connection;
 mod credential;
 mod exception;
 mod keys;
+mod oauth_app;
 mod output;
 mod provider;
 mod reference;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Cases created from email.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// OAuth apps (Microsoft 365, Google, …) that oauth2 credentials sign in through.
+    #[command(subcommand)]
+    OauthApp(oauth_app::OAuthAppCommand),
 }
 
 /// The actor the audit log records for CLI changes.
@@ -122,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Exception(c) => exception::run(&app, c).await,
             Command::Provider(c) => provider::run(&app, c).await,
             Command::Case(c) => case::run(&app, c).await,
+            Command::OauthApp(c) => oauth_app::run(&app, c).await,
         }
     });
     match result {

@@ -22,6 +22,7 @@ mod mime_corpus;
 mod oauth;
 mod oauth_admin;
 mod oauth_apps;
+mod oauth_cli;
 mod originals;
 mod processing;
 mod providers;

@@ -233,6 +233,11 @@ impl AuthServer {
     }
 
     /// Whether `token` (access or refresh) is still good.
+    /// Every refresh token issued so far (revoked ones too), for leak searches.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().refresh.keys().cloned().collect()
+    }
+
     pub fn is_active(&self, token: &str) -> bool {
         let st = self.state.lock().unwrap();
         st.access
