@@ -23,6 +23,7 @@ mod oauth;
 mod oauth_admin;
 mod oauth_apps;
 mod oauth_cli;
+mod oauth_leaks;
 mod originals;
 mod processing;
 mod providers;
