@@ -41,9 +41,7 @@ pub use oauth_apps::{OAuthAppView, checklist as oauth_app_checklist};
 pub use oauth_tokens::SignInStart;
 pub use originals::{PruneReport, ReparseOutcome, ReparseReport};
 pub use providers::{DetectionView, ProviderView};
-pub use reference::{
-    ImportError, ImportItem, ImportReport, NamedView, RecordView, RowError,
-};
+pub use reference::{ImportError, ImportItem, ImportReport, NamedView, RecordView, RowError};
 pub use routing::{Named as RoutedNamed, RouteRequest, RouteView};
 pub use sessions::AdminSession;
 pub use test_throttle::TestThrottle;

@@ -24,7 +24,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         Some("OAuthAppInput"),
         201,
     ),
-    ("get", "/api/v1/oauth-apps/{id}", "OAuth app details", None, 200),
+    (
+        "get",
+        "/api/v1/oauth-apps/{id}",
+        "OAuth app details",
+        None,
+        200,
+    ),
     (
         "patch",
         "/api/v1/oauth-apps/{id}",
@@ -32,7 +38,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         Some("OAuthAppInput"),
         200,
     ),
-    ("delete", "/api/v1/oauth-apps/{id}", "Delete an unused OAuth app", None, 204),
+    (
+        "delete",
+        "/api/v1/oauth-apps/{id}",
+        "Delete an unused OAuth app",
+        None,
+        204,
+    ),
     (
         "post",
         "/api/v1/credentials/{id}/oauth/authorize",

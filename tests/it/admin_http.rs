@@ -42,7 +42,7 @@ pub async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     assert_eq!(r.status(), 303, "sign-in redirects");
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     cookie.split(';').next().unwrap().to_string()

@@ -4,10 +4,10 @@
 //! Owns page routes, sessions, CSRF and security headers for pages. Must not hold business rules.
 
 mod login_throttle;
-mod pages_audit;
-mod pages_credentials;
 mod pages_aliases;
+mod pages_audit;
 mod pages_common;
+mod pages_credentials;
 mod pages_oauth_apps;
 mod pages_processing;
 mod pages_providers;
@@ -72,7 +72,10 @@ fn all_routes() -> Routes {
             get(pages_sign_in::login_page).post(pages_sign_in::login_submit),
         )
         .route("/admin/logout", post(pages_sign_in::logout))
-        .route("/admin/email-integration", get(pages_credentials::dashboard))
+        .route(
+            "/admin/email-integration",
+            get(pages_credentials::dashboard),
+        )
         .route(
             "/admin/email-integration/new",
             get(pages_credentials::new_form).post(pages_credentials::new_submit),

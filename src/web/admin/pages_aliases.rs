@@ -15,9 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::pages_common::{
-    FieldErrors, Frame, error_page, optional_id, parse_id, render,
-};
+use super::pages_common::{FieldErrors, Frame, error_page, optional_id, parse_id, render};
 use super::session::Admin;
 use crate::app::{AliasView, AppError, CredentialView, RouteRequest, RouteView};
 use crate::domain::{FIELD_MAPPING_NAMES, RawAlias};

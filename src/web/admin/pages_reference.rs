@@ -17,9 +17,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, json};
 
 use super::pages_aliases::Choice;
-use super::pages_common::{
-    FieldErrors, Frame, error_page, optional_id, parse_id, render,
-};
+use super::pages_common::{FieldErrors, Frame, error_page, optional_id, parse_id, render};
 use super::session::Admin;
 use crate::app::{AppError, RecordView};
 use crate::domain::{Kind, Record, Spec, Visit, visit_records};

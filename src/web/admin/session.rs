@@ -74,11 +74,17 @@ fn url_encode(s: &str) -> String {
 }
 
 /// The `Set-Cookie` value that opens (or, with an empty value, ends) a session.
+///
+/// `SameSite=Lax`, not `Strict`: the OAuth2 sign-in comes back from Microsoft's or Google's
+/// site with a top-level GET to `/admin/oauth/callback`, which must carry the session its
+/// `state` is bound to (with `Strict` the browser leaves the cookie out and every real sign-in
+/// is refused). Lax still keeps the cookie off cross-site POSTs, and every admin POST is also
+/// checked for its CSRF token and origin; admin GETs change nothing.
 pub fn session_cookie(value: &str, secure: bool) -> HeaderValue {
     let max_age = if value.is_empty() { 0 } else { 12 * 3600 };
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        "{COOKIE_NAME}={value}; Path=/admin; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .expect("cookie text is ASCII")
 }
