@@ -331,9 +331,7 @@ impl AliasForm {
 #[derive(Template)]
 #[template(path = "admin/alias_form.html")]
 struct AliasFormPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     credential: CredentialView,
     alias_id: Option<i64>,
     v: AliasValues,
@@ -398,9 +396,7 @@ async fn form_page(
     render(
         status,
         &AliasFormPage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             credential,
             alias_id,
             v,
@@ -509,9 +505,7 @@ async fn edit_submit(
 #[derive(Template)]
 #[template(path = "admin/alias_delete.html")]
 struct AliasDeletePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     credential: CredentialView,
     alias: AliasView,
 }
@@ -539,9 +533,7 @@ async fn delete_page(
             render(
                 StatusCode::OK,
                 &AliasDeletePage {
-                    nav_user: f.nav_user,
-                    csrf: f.csrf,
-                    flash: None,
+                    frame: f,
                     credential,
                     alias,
                 },
@@ -603,9 +595,7 @@ fn split_list(s: &str) -> Vec<String> {
 #[derive(Template)]
 #[template(path = "admin/routing.html")]
 struct DryRunPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     q: DryRunQuery,
     credentials: Vec<Choice>,
     errors: FieldErrors,
@@ -667,9 +657,7 @@ async fn dry_run(
     render(
         status,
         &DryRunPage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             q,
             credentials,
             errors,

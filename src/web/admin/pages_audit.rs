@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::pages_common::{error_page, render as page};
+use super::pages_common::{Frame, error_page, render as page};
 use super::session::Admin;
 use crate::web::SharedApp;
 
@@ -19,9 +19,7 @@ pub struct AuditLine {
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 struct AuditPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     items: Vec<AuditLine>,
 }
 
@@ -30,9 +28,7 @@ pub async fn audit(State(app): State<SharedApp>, admin: Admin) -> Response {
         Ok(rows) => page(
             StatusCode::OK,
             &AuditPage {
-                nav_user: Some(admin.session.username.clone()),
-                csrf: admin.session.csrf_token.clone(),
-                flash: None,
+                frame: Frame::of(&admin),
                 items: rows
                     .into_iter()
                     .map(|r| AuditLine {

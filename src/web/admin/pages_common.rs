@@ -25,16 +25,29 @@ pub fn render(status: StatusCode, t: &impl Template) -> Response {
 }
 
 /// What every page inside the signed-in frame needs for `base.html`.
+/// Every page's frame (`base.html`): who is signed in, the session's CSRF token for the forms,
+/// and the message after a redirect. One field of every page instead of three copies.
 pub struct Frame {
-    pub nav_user: Option<String>,
+    pub user: Option<String>,
     pub csrf: String,
+    pub flash: Option<String>,
 }
 
 impl Frame {
     pub fn of(admin: &Admin) -> Self {
         Self {
-            nav_user: Some(admin.session.username.clone()),
+            user: Some(admin.session.username.clone()),
             csrf: admin.session.csrf_token.clone(),
+            flash: None,
+        }
+    }
+
+    /// The frame of the sign-in page: nobody signed in yet.
+    pub fn signed_out() -> Self {
+        Self {
+            user: None,
+            csrf: String::new(),
+            flash: None,
         }
     }
 }
@@ -42,9 +55,7 @@ impl Frame {
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     title: String,
     message: String,
     back: String,
@@ -55,9 +66,7 @@ pub fn message(admin: &Admin, status: StatusCode, title: &str, text: &str, back:
     render(
         status,
         &MessagePage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             title: title.to_string(),
             message: text.to_string(),
             back: back.to_string(),

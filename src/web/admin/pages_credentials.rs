@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::pages_common::{FieldErrors, error_page, flash_text, parse_id, render as page};
+use super::pages_common::{FieldErrors, Frame, error_page, flash_text, parse_id, render as page};
 use super::session::Admin;
 use crate::app::{AppError, CredentialView};
 use crate::domain::{RawCredential, Secret, ValidationError, ValidationErrors};
@@ -31,9 +31,7 @@ fn posted_credential(admin: &Admin, raw_id: &str) -> Result<i64, Response> {
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
 struct DashboardPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     q: String,
     items: Vec<CredentialView>,
 }
@@ -64,9 +62,10 @@ pub async fn dashboard(
     page(
         StatusCode::OK,
         &DashboardPage {
-            nav_user: Some(admin.session.username.clone()),
-            csrf: admin.session.csrf_token.clone(),
-            flash: flash_text(&query),
+            frame: Frame {
+                flash: flash_text(&query),
+                ..Frame::of(&admin)
+            },
             q,
             items,
         },
@@ -253,9 +252,7 @@ impl CredentialForm {
 #[derive(Template)]
 #[template(path = "admin/credential_form.html")]
 pub struct CredentialPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     saved: Option<CredentialView>,
     v: FormValues,
     errors: Vec<ValidationError>,
@@ -302,9 +299,7 @@ impl CredentialPage {
             ),
         };
         Self {
-            nav_user: Some(admin.session.username.clone()),
-            csrf: admin.session.csrf_token.clone(),
-            flash: None,
+            frame: Frame::of(admin),
             saved,
             v,
             errors: Vec::new(),
@@ -385,7 +380,7 @@ pub async fn details(
     };
     match details_page(&app, &admin, id).await {
         Ok(mut p) => {
-            p.flash = flash_text(&q);
+            p.frame.flash = flash_text(&q);
             page(StatusCode::OK, &p)
         }
         Err(r) => r,
@@ -469,9 +464,7 @@ pub async fn change_password(
 #[derive(Template)]
 #[template(path = "admin/delete.html")]
 struct DeletePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     c: CredentialView,
     error: Option<String>,
 }
@@ -492,9 +485,7 @@ pub async fn delete_page(
         Ok(c) => page(
             StatusCode::OK,
             &DeletePage {
-                nav_user: Some(admin.session.username.clone()),
-                csrf: admin.session.csrf_token.clone(),
-                flash: None,
+                frame: Frame::of(&admin),
                 c,
                 error: None,
             },
@@ -518,9 +509,7 @@ pub async fn delete_submit(
             Ok(c) => page(
                 StatusCode::CONFLICT,
                 &DeletePage {
-                    nav_user: Some(admin.session.username.clone()),
-                    csrf: admin.session.csrf_token.clone(),
-                    flash: None,
+                    frame: Frame::of(&admin),
                     c,
                     error: Some(m),
                 },

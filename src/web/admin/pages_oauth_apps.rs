@@ -92,9 +92,7 @@ fn all_checklists(redirect_uri: &str) -> Vec<Checklist> {
 #[derive(Template)]
 #[template(path = "admin/oauth_apps.html")]
 struct ListPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     items: Vec<OAuthAppView>,
     redirect_uri: String,
     checklists: Vec<Checklist>,
@@ -121,9 +119,7 @@ pub async fn list(
     render(
         StatusCode::OK,
         &ListPage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash,
+            frame: Frame { flash, ..f },
             items,
             checklists: all_checklists(&redirect_uri),
             redirect_uri,
@@ -238,9 +234,7 @@ impl AppForm {
 #[derive(Template)]
 #[template(path = "admin/oauth_app_form.html")]
 struct FormPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     saved: Option<OAuthAppView>,
     v: AppValues,
     errors: FieldErrors,
@@ -267,9 +261,7 @@ impl FormPage {
         });
         let f = Frame::of(admin);
         Self {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             saved,
             v,
             errors: FieldErrors::default(),
@@ -335,7 +327,7 @@ pub async fn edit_form(
             let v = AppValues::from_view(&a);
             let mut p = FormPage::new(&admin, Some(a), v, uri);
             if q.get("flash").is_some_and(|f| f == "app-saved") {
-                p.flash = Some("OAuth app saved.".into());
+                p.frame.flash = Some("OAuth app saved.".into());
             }
             render(StatusCode::OK, &p)
         }
@@ -383,9 +375,7 @@ pub async fn edit_submit(
 #[derive(Template)]
 #[template(path = "admin/oauth_app_delete.html")]
 struct DeletePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     a: OAuthAppView,
     error: Option<String>,
 }
@@ -399,16 +389,7 @@ async fn delete_answer(app: &SharedApp, admin: &Admin, id: i64, error: Option<St
             } else {
                 StatusCode::OK
             };
-            render(
-                status,
-                &DeletePage {
-                    nav_user: f.nav_user,
-                    csrf: f.csrf,
-                    flash: None,
-                    a,
-                    error,
-                },
-            )
+            render(status, &DeletePage { frame: f, a, error })
         }
         Err(e) => error_page(admin, e, LIST),
     }

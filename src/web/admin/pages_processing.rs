@@ -125,9 +125,7 @@ pub struct ExceptionLine {
 #[derive(Template)]
 #[template(path = "admin/exceptions.html")]
 struct ExceptionsPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     items: Vec<ExceptionLine>,
     credentials: Vec<Choice>,
     credential_id: String,
@@ -192,9 +190,7 @@ async fn exceptions_page(
     render(
         status,
         &ExceptionsPage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             items,
             credentials,
             credential_id,
@@ -246,9 +242,7 @@ pub struct CaseLine {
 #[derive(Template)]
 #[template(path = "admin/cases.html")]
 struct CasesPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     items: Vec<CaseLine>,
     credentials: Vec<Choice>,
     workspaces: Vec<Choice>,
@@ -306,9 +300,7 @@ async fn cases(
     render(
         StatusCode::OK,
         &CasesPage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             items,
             credentials,
             workspaces,
@@ -328,9 +320,7 @@ pub struct AttachmentLine {
 #[derive(Template)]
 #[template(path = "admin/case.html")]
 struct CasePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     case: CaseView,
     facts: Vec<(String, String)>,
     fields: Vec<(String, String)>,
@@ -440,9 +430,7 @@ async fn case_details(
     render(
         StatusCode::OK,
         &CasePage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             case,
             facts,
             fields,
@@ -522,9 +510,7 @@ async fn original(
 #[derive(Template)]
 #[template(path = "admin/case_source.html")]
 struct SourcePage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     case_id: i64,
     subject: String,
     size: usize,
@@ -562,9 +548,7 @@ async fn source(
     render(
         StatusCode::OK,
         &SourcePage {
-            nav_user: f.nav_user,
-            csrf: f.csrf,
-            flash: None,
+            frame: f,
             case_id,
             subject: case.case.subject,
             size: bytes.len(),

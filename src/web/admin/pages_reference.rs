@@ -108,9 +108,7 @@ struct Input {
 #[derive(Template)]
 #[template(path = "admin/record.html")]
 struct RecordPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     heading: String,
     label: &'static str,
     plural: &'static str,
@@ -209,9 +207,10 @@ async fn page(
     render(
         shown.status(),
         &RecordPage {
-            nav_user: frame.nav_user,
-            csrf: frame.csrf,
-            flash: shown.flash,
+            frame: Frame {
+                flash: shown.flash,
+                ..frame
+            },
             heading: spec.heading(),
             label: spec.label,
             plural: spec.plural,

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::LoginThrottle;
-use super::pages_common::{flash_text, render as page};
+use super::pages_common::{Frame, flash_text, render as page};
 use super::session::{Admin, session_cookie};
 use crate::app::AppError;
 use crate::domain::Secret;
@@ -25,9 +25,7 @@ use crate::web::edge::{client_address, is_https};
 #[derive(Template)]
 #[template(path = "admin/login.html")]
 struct LoginPage {
-    nav_user: Option<String>,
-    csrf: String,
-    flash: Option<String>,
+    frame: Frame,
     error: Option<String>,
     next: String,
     username: String,
@@ -51,9 +49,10 @@ pub async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
     page(
         StatusCode::OK,
         &LoginPage {
-            nav_user: None,
-            csrf: String::new(),
-            flash: flash_text(&q),
+            frame: Frame {
+                flash: flash_text(&q),
+                ..Frame::signed_out()
+            },
             error: None,
             next: safe_next(q.get("next")),
             username: String::new(),
@@ -81,9 +80,7 @@ pub async fn login_submit(
         page(
             status,
             &LoginPage {
-                nav_user: None,
-                csrf: String::new(),
-                flash: None,
+                frame: Frame::signed_out(),
                 error: Some(error),
                 next: next.clone(),
                 username: form.username.clone(),
