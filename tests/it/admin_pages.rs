@@ -35,10 +35,15 @@ impl Admin<'_> {
 
     async fn page(r: reqwest::Response) -> Page {
         let status = r.status().as_u16();
+        // Where the page sends the browser: a redirect's Location, or a `Refresh: 0; url=…`.
         let location = r
             .headers()
             .get("location")
-            .map(|l| l.to_str().unwrap().to_string())
+            .or_else(|| r.headers().get("refresh"))
+            .map(|l| {
+                let l = l.to_str().unwrap();
+                l.split_once("url=").map_or(l, |(_, u)| u).to_string()
+            })
             .unwrap_or_default();
         Page {
             status,

@@ -467,7 +467,31 @@ pub async fn sign_in(
     let uri = api_oauth::redirect_uri(&app, peer, &headers);
     let binding = api_oauth::session_binding(&admin);
     match app.start_sign_in(id, &binding, &uri).await {
-        Ok(start) => Redirect::to(&start.authorization_url).into_response(),
+        Ok(start) => continue_to(&admin, &start.authorization_url),
         Err(e) => error_page(&admin, e, &format!("{BACK}/{id}")),
     }
+}
+
+#[derive(Template)]
+#[template(path = "admin/oauth_continue.html")]
+struct ContinuePage {
+    frame: Frame,
+    url: String,
+}
+
+/// Sends the browser on to the provider's sign-in page with a `Refresh` header (and a link),
+/// not a redirect: browsers check a form's redirect against the page's CSP `form-action
+/// 'self'`, which would block the provider's site.
+fn continue_to(admin: &Admin, url: &str) -> Response {
+    let mut r = render(
+        StatusCode::OK,
+        &ContinuePage {
+            frame: Frame::of(admin),
+            url: url.to_string(),
+        },
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("0; url={url}")) {
+        r.headers_mut().insert("refresh", v);
+    }
+    r
 }
