@@ -10,7 +10,15 @@ pub const ADMIN_PASSWORD: &str = "a long admin password";
 
 /// A browser-like client without automatic redirects, with the app's admin user created.
 pub async fn admin_app() -> (TestApp, reqwest::Client) {
-    let app = TestApp::spawn().await;
+    admin_app_on(TestApp::spawn().await).await
+}
+
+/// The same, with these web settings (public URL, trusted proxies).
+pub async fn admin_app_with_web(web: mailroom::config::WebSettings) -> (TestApp, reqwest::Client) {
+    admin_app_on(TestApp::spawn_with_web(web).await).await
+}
+
+async fn admin_app_on(app: TestApp) -> (TestApp, reqwest::Client) {
     app.app
         .create_user(
             "test",

@@ -4,12 +4,11 @@
 
 use mailroom::app::App;
 use mailroom::config::{Settings, WebSettings};
-use mailroom::domain::Secret;
 use serde_json::json;
 
-use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER, admin_app};
+use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER, admin_app, admin_app_with_web};
 use crate::admin_pages::Admin;
-use crate::helpers::{TestApp, run_cli, valid_credential, with};
+use crate::helpers::{run_cli, valid_credential, with};
 use crate::secrets::Server;
 
 #[tokio::test]
@@ -214,15 +213,7 @@ async fn a_flood_of_wrong_sign_ins_is_counted_before_checking_and_stays_small() 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
     let web = WebSettings::from_values(None, Some("127.0.0.0/8")).unwrap();
-    let app = TestApp::spawn_with_web(web).await;
-    app.app
-        .create_user("test", ADMIN_USER, &Secret::new(ADMIN_PASSWORD.into()))
-        .await
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (app, client) = admin_app_with_web(web).await;
     let from = |client_ip: &'static str, password: &'static str| {
         let (client, base) = (client.clone(), app.base.clone());
         async move {
@@ -272,15 +263,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
 #[tokio::test]
 async fn with_a_public_url_admin_pages_answer_only_to_its_host() {
     let web = WebSettings::from_values(Some("https://mailroom.example.test"), None).unwrap();
-    let app = TestApp::spawn_with_web(web).await;
-    app.app
-        .create_user("test", ADMIN_USER, &Secret::new(ADMIN_PASSWORD.into()))
-        .await
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (app, client) = admin_app_with_web(web).await;
     let get = |host: &'static str| {
         client
             .get(format!("{}/admin/login", app.base))

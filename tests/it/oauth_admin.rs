@@ -26,7 +26,7 @@ impl Seen {
 }
 
 /// An oauth2 credential for the Dovecot fixture's mailbox.
-async fn credential_on_app(app: &TestApp, d: &Dovecot, app_id: i64) -> i64 {
+pub async fn credential_on_app(app: &TestApp, d: &Dovecot, app_id: i64) -> i64 {
     let c = app
         .post(
             "/api/v1/credentials",

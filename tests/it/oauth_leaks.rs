@@ -66,18 +66,7 @@ async fn no_client_secret_or_refresh_token_in_responses_pages_cli_logs_or_the_da
     assert_eq!(created.status, 201, "{}", created.text);
     texts.push(("POST oauth-apps".into(), created.text.clone()));
     let app_id = created.body["id"].as_i64().unwrap();
-    let c = app
-        .post(
-            "/api/v1/credentials",
-            &json!({
-                "mailbox": USER, "host": "127.0.0.1", "port": d.imaps_port, "security": "tls",
-                "ca_bundle": d.ca.cert_pem, "configuration_name": "Payroll",
-                "description": "OAuth mailbox", "auth_method": "oauth2", "oauth_app_id": app_id,
-            }),
-        )
-        .await;
-    assert_eq!(c.status, 201, "{}", c.text);
-    let cred = c.body["id"].as_i64().unwrap();
+    let cred = crate::oauth_admin::credential_on_app(&app, &d, app_id).await;
     let w = app
         .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
         .await;
