@@ -41,6 +41,46 @@ pub async fn credential_on_app(app: &TestApp, d: &Dovecot, app_id: i64) -> i64 {
     c.body["id"].as_i64().unwrap()
 }
 
+/// A delegated (authorization-code) set-up: the test authorization server with a client, a
+/// Dovecot that checks its tokens, a signed-in-capable admin app, an OAuth app on that server
+/// and an oauth2 credential on it, not signed in yet. `created` is the OAuth app's API answer.
+pub struct Delegated {
+    pub auth: AuthServer,
+    pub d: Dovecot,
+    pub app: TestApp,
+    pub client: reqwest::Client,
+    pub created: crate::helpers::Resp,
+    pub cred: i64,
+}
+
+pub async fn delegated(client_id: &str, client_secret: &str) -> Delegated {
+    let auth = AuthServer::start().await;
+    auth.register_client(client_id, Some(client_secret), None);
+    let d = Dovecot::start_with(DovecotOptions {
+        oauth2: Some(OAuth2Passdb::new(auth.introspection_url())),
+        ..Default::default()
+    });
+    let (app, client) = admin_app().await;
+    let created = app
+        .post(
+            "/api/v1/oauth-apps",
+            &json!({"name": "Delegated", "provider": "custom", "client_id": client_id,
+                    "client_secret": client_secret, "token_url": auth.token_url(),
+                    "authorize_url": auth.authorize_url(), "scopes": "mail offline_access"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let cred = credential_on_app(&app, &d, created.body["id"].as_i64().unwrap()).await;
+    Delegated {
+        auth,
+        d,
+        app,
+        client,
+        created,
+        cred,
+    }
+}
+
 #[tokio::test]
 async fn oauth_app_pages_add_edit_delete_and_never_show_the_client_secret() {
     let auth = AuthServer::start().await;
@@ -172,24 +212,15 @@ async fn oauth_app_pages_add_edit_delete_and_never_show_the_client_secret() {
 
 #[tokio::test]
 async fn reconnect_then_sign_in_button_runs_the_flow_and_lands_back_signed_in() {
-    let auth = AuthServer::start().await;
-    auth.register_client(CLIENT_ID, Some(CLIENT_SECRET), None);
-    let d = Dovecot::start_with(DovecotOptions {
-        oauth2: Some(OAuth2Passdb::new(auth.introspection_url())),
-        ..Default::default()
-    });
-    let (app, client) = admin_app().await;
+    let Delegated {
+        auth,
+        d: _d,
+        app,
+        client,
+        cred,
+        ..
+    } = delegated(CLIENT_ID, CLIENT_SECRET).await;
     let admin = Admin::new(&app, client.clone()).await;
-    let created = app
-        .post(
-            "/api/v1/oauth-apps",
-            &json!({"name": "Delegated", "provider": "custom", "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET, "token_url": auth.token_url(),
-                    "authorize_url": auth.authorize_url(), "scopes": "mail offline_access"}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let cred = credential_on_app(&app, &d, created.body["id"].as_i64().unwrap()).await;
     let cred_path = format!("/admin/email-integration/{cred}");
 
     // Not signed in: a poll puts it in "sign in again" → the button says Reconnect, with why.
@@ -261,24 +292,14 @@ fn urlencode(s: &str) -> String {
 async fn signing_in_with_the_provider_in_a_browser_turns_mail_into_cases() {
     use crate::admin_http::{ADMIN_PASSWORD, ADMIN_USER};
     use crate::browser::Browser;
-    let auth = AuthServer::start().await;
-    auth.register_client(CLIENT_ID, Some(CLIENT_SECRET), None);
-    let d = Dovecot::start_with(DovecotOptions {
-        oauth2: Some(OAuth2Passdb::new(auth.introspection_url())),
-        ..Default::default()
-    });
+    let Delegated {
+        auth: _auth,
+        d,
+        app,
+        cred,
+        ..
+    } = delegated(CLIENT_ID, CLIENT_SECRET).await;
     d.seed(2, 0);
-    let (app, _) = admin_app().await;
-    let created = app
-        .post(
-            "/api/v1/oauth-apps",
-            &json!({"name": "Delegated", "provider": "custom", "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET, "token_url": auth.token_url(),
-                    "authorize_url": auth.authorize_url(), "scopes": "mail offline_access"}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let cred = credential_on_app(&app, &d, created.body["id"].as_i64().unwrap()).await;
     let ws = app
         .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
         .await;

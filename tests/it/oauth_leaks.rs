@@ -7,11 +7,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::admin_http::admin_app;
 use crate::admin_pages::Admin;
-use crate::dovecot::{Dovecot, DovecotOptions, OAuth2Passdb, USER};
+use crate::dovecot::USER;
 use crate::helpers::{TestApp, all_file_bytes, contains_bytes};
-use crate::oauth_server::AuthServer;
 use crate::processing::{deliver, email};
 
 const CLIENT_ID: &str = "mailroom-leak-search";
@@ -45,28 +43,18 @@ async fn traced_cli(app: &TestApp, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn no_client_secret_or_refresh_token_in_responses_pages_cli_logs_or_the_database() {
-    let auth = AuthServer::start().await;
-    auth.register_client(CLIENT_ID, Some(CLIENT_SECRET), None);
-    let d = Dovecot::start_with(DovecotOptions {
-        oauth2: Some(OAuth2Passdb::new(auth.introspection_url())),
-        ..Default::default()
-    });
-    let (app, client) = admin_app().await;
+    let crate::oauth_admin::Delegated {
+        auth,
+        d,
+        app,
+        client,
+        created,
+        cred,
+    } = crate::oauth_admin::delegated(CLIENT_ID, CLIENT_SECRET).await;
     let admin = Admin::new(&app, client.clone()).await;
     let mut texts: Vec<(String, String)> = Vec::new();
-
-    let created = app
-        .post(
-            "/api/v1/oauth-apps",
-            &json!({"name": "Delegated", "provider": "custom", "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET, "token_url": auth.token_url(),
-                    "authorize_url": auth.authorize_url(), "scopes": "mail offline_access"}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
     texts.push(("POST oauth-apps".into(), created.text.clone()));
     let app_id = created.body["id"].as_i64().unwrap();
-    let cred = crate::oauth_admin::credential_on_app(&app, &d, app_id).await;
     let w = app
         .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
         .await;
