@@ -43,11 +43,7 @@ pub struct RetryOutcome {
 
 impl App {
     pub async fn list_cases(&self, filter: &CaseFilter) -> AppResult<Vec<CaseView>> {
-        let rows = self
-            .store
-            .list_cases(filter)
-            .await
-            .map_err(|e| AppError::from_store(e, "case"))?;
+        let rows = self.store.list_cases(filter).await.app_err("case")?;
         Ok(rows.into_iter().map(CaseView::from).collect())
     }
 
@@ -56,7 +52,7 @@ impl App {
             .get_case(id)
             .await
             .map(CaseView::from)
-            .map_err(|e| AppError::from_store(e, "case"))
+            .app_err("case")
     }
 
     pub async fn case_attachment(
@@ -67,7 +63,7 @@ impl App {
         self.store
             .attachment_bytes(case_id, attachment_id)
             .await
-            .map_err(|e| AppError::from_store(e, "attachment"))
+            .app_err("attachment")
     }
 
     /// For each exception id that can be retried (it kept its email, or set aside an email the
@@ -76,9 +72,17 @@ impl App {
         &self,
         ids: &[i64],
     ) -> AppResult<std::collections::HashMap<i64, Option<i64>>> {
-        let err = |e| AppError::from_store(e, "exception");
-        let mut states = self.store.exception_retry_states(ids).await.map_err(err)?;
-        states.extend(self.store.missing_retry_states(ids).await.map_err(err)?);
+        let mut states = self
+            .store
+            .exception_retry_states(ids)
+            .await
+            .app_err("exception")?;
+        states.extend(
+            self.store
+                .missing_retry_states(ids)
+                .await
+                .app_err("exception")?,
+        );
         Ok(states)
     }
 
@@ -93,7 +97,7 @@ impl App {
                     .store
                     .missing_message(exception_id)
                     .await
-                    .map_err(|e| AppError::from_store(e, "exception"))?
+                    .app_err("exception")?
                     .ok_or(AppError::NotFound("exception with a kept email"))?;
                 let case_id = self.retry_missing(actor, exception_id, missing).await?;
                 return Ok(RetryOutcome {
@@ -101,7 +105,7 @@ impl App {
                     case_id,
                 });
             }
-            Err(e) => return Err(AppError::from_store(e, "exception with a kept email")),
+            Err(e) => return Err(e).app_err("exception with a kept email"),
         };
         if let Some(case_id) = kept.resolved_case_id {
             return Err(AppError::Conflict {

@@ -317,7 +317,7 @@ impl App {
         match self.store.get_record(to, id).await {
             Ok(_) => Ok(None),
             Err(StoreError::NotFound) => Ok(Some(not_found(field, to, id))),
-            Err(e) => Err(AppError::from_store(e, to.label)),
+            Err(e) => Err(e).app_err(to.label),
         }
     }
 

@@ -694,27 +694,33 @@ impl Store {
 pub const TOO_LARGE_KEY_PREFIX: &str = "too-large|";
 
 impl Store {
-    /// Records that the UIDs `first..=last` of a committed batch now carry \Seen on the server.
+    /// Records that the committed `uids` now carry \Seen on the server.
     pub async fn mark_flagged(
         &self,
         credential_id: i64,
         folder: &str,
         uidvalidity: i64,
-        first: i64,
-        last: i64,
+        uids: &[i64],
     ) -> StoreResult<()> {
+        let numbered = self.is_postgres();
         with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE processed_messages SET flagged = TRUE WHERE credential_id = $1 AND folder = $2 \
-                 AND uidvalidity = $3 AND uid >= $4 AND uid <= $5",
-            )
-            .bind(credential_id)
-            .bind(folder)
-            .bind(uidvalidity)
-            .bind(first)
-            .bind(last)
-            .execute(pool)
-            .await?;
+            for chunk in uids.chunks(OUTCOME_ROWS) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(placeholders(
+                    format!(
+                        "UPDATE processed_messages SET flagged = TRUE WHERE credential_id = ? \
+                         AND folder = ? AND uidvalidity = ? AND uid IN ({})",
+                        repeat_rows("?", chunk.len())
+                    ),
+                    numbered,
+                )))
+                .bind(credential_id)
+                .bind(folder)
+                .bind(uidvalidity);
+                for uid in chunk {
+                    q = q.bind(*uid);
+                }
+                q.execute(pool).await?;
+            }
             Ok(())
         })
     }

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
+use super::flags::SeenFlags;
 use super::router::{Router, message_item, refresh_router};
 use super::{INBOX, upstream};
 use crate::app::originals::kept_original;
-use crate::app::{App, AppError, AppResult};
+use crate::app::{App, AppError, AppResult, StoreResultExt};
 use crate::imap::MailSession;
 use crate::ingest::ParsedEmail;
 use crate::ingest::sync::uid_sets;
@@ -25,12 +26,11 @@ impl App {
         session: &mut MailSession,
         uids: &[u32],
     ) -> AppResult<(HashMap<u32, i64>, Vec<u32>)> {
-        let err = |e| AppError::from_store(e, "missing messages");
         let rows = self
             .store
             .pending_missing(credential_id, INBOX)
             .await
-            .map_err(err)?;
+            .app_err("missing messages")?;
         if rows.is_empty() {
             return Ok((HashMap::new(), Vec::new()));
         }
@@ -60,7 +60,7 @@ impl App {
             self.store
                 .forget_missing(credential_id, INBOX, i64::from(uidvalidity), &gone)
                 .await
-                .map_err(err)?;
+                .app_err("missing messages")?;
         }
         pending.retain(|u, _| present.contains(u));
         let mut retry: Vec<u32> = pending
@@ -161,12 +161,11 @@ impl App {
                 }),
             })
             .await
-            .map_err(|e| AppError::from_store(e, "case"))?;
+            .app_err("case")?;
         // Committed: now (and only now) the email is marked read on the server.
-        if !outcome.committed_uids.is_empty() {
-            self.flag_seen(row.id, status.uidvalidity, &mut session, &[uid])
-                .await?;
-        }
+        let mut flags = SeenFlags::new(&self.store, row.id, &m.folder, status.uidvalidity);
+        flags.committed(&outcome.committed_uids, &[]);
+        flags.flag_now(&mut session).await?;
         session.logout().await;
         if let Some(case_id) = outcome.resolved_case_id {
             return Ok(case_id);

@@ -9,6 +9,7 @@
 //! transaction and fetched again on its own by the next polls (`missing`). Must not speak IMAP
 //! itself (that is `imap`) or parse MIME (that is `ingest`).
 
+mod flags;
 mod missing;
 mod pipeline;
 mod router;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, StoreResultExt};
 use crate::domain::HealthState;
 use crate::imap::{MailError, MailSession, MailTarget, Target};
 use crate::ingest::ParsedEmail;
@@ -234,19 +235,12 @@ impl App {
             .store
             .checkpoint(row.id, INBOX)
             .await
-            .map_err(|e| AppError::from_store(e, "checkpoint"))?;
+            .app_err("checkpoint")?;
         let folder_plan = plan(checkpoint, status.uidvalidity);
         // Messages committed by a run that stopped before flagging them: flag them now.
-        let unflagged: Vec<u32> = self
-            .store
-            .unflagged_uids(row.id, INBOX, i64::from(status.uidvalidity))
-            .await
-            .map_err(|e| AppError::from_store(e, "checkpoint"))?
-            .into_iter()
-            .filter_map(|u| u32::try_from(u).ok())
-            .collect();
-        self.flag_seen(row.id, status.uidvalidity, session, &unflagged)
-            .await?;
+        let mut flags = SeenFlags::new(&self.store, row.id, INBOX, status.uidvalidity);
+        flags.recover().await?;
+        flags.flag_now(session).await?;
         let mut report = PollReport {
             credential_id: row.id,
             uidvalidity: status.uidvalidity,
@@ -281,7 +275,7 @@ impl App {
         self.store
             .set_backlog(row.id, uids.len() as i64)
             .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
+            .app_err("credential")?;
         // Where the checkpoint ends: past every message that existed at SELECT (on first
         // sight the read ones are left alone, as the original product did).
         let highest_seen = status.uidnext.map_or(0, |n| n.saturating_sub(1));
@@ -324,7 +318,7 @@ impl App {
                 retry,
                 oversized_sizes,
             };
-            self.run_pipeline(&plan, session, opts, &mut report, &mut progress)
+            self.run_pipeline(&plan, session, &mut flags, opts, &mut report, &mut progress)
                 .await?;
         }
         if nothing_new
@@ -346,58 +340,24 @@ impl App {
                     retried: None,
                 })
                 .await
-                .map_err(|e| AppError::from_store(e, "checkpoint"))?;
+                .app_err("checkpoint")?;
         }
         Ok(report)
     }
 
-    /// Sets \Seen on committed UIDs (one command per compact set) and records that it is done.
-    async fn flag_seen(
-        &self,
-        credential_id: i64,
-        uidvalidity: u32,
-        session: &mut MailSession,
-        uids: &[u32],
-    ) -> AppResult<()> {
-        if let Some((first, last)) = store_seen(session, uids).await? {
-            self.record_flagged(credential_id, uidvalidity, first, last)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Records that the committed UIDs `first..=last` carry \Seen on the server.
-    async fn record_flagged(
-        &self,
-        credential_id: i64,
-        uidvalidity: u32,
-        first: u32,
-        last: u32,
-    ) -> AppResult<()> {
-        self.store
-            .mark_flagged(
-                credential_id,
-                INBOX,
-                i64::from(uidvalidity),
-                i64::from(first),
-                i64::from(last),
-            )
-            .await
-            .map_err(|e| AppError::from_store(e, "checkpoint"))
-    }
-
     /// Fetches, parses, routes, commits and flags the batches of `uids` as a pipeline: this
-    /// future fetches (and flags), one task parses and routes, another commits; so fetching the
-    /// next batches overlaps the work on the previous ones. Batches commit in order, each in one
-    /// transaction, and a batch is flagged \Seen only after its commit. `uids` are the new
-    /// mail (they move the checkpoint); `retry` the UIDs earlier polls did not get, fetched one
-    /// at a time at the end (they leave the checkpoint alone). When the connection breaks in
-    /// the middle of a batch, what arrived is committed, the rest recorded as missing, and the
-    /// poll ends with the error.
+    /// future fetches (and flags, through `flags`), one task parses and routes, another
+    /// commits; so fetching the next batches overlaps the work on the previous ones. Batches
+    /// commit in order, each in one transaction, and a batch is flagged \Seen only after its
+    /// commit. `uids` are the new mail (they move the checkpoint); `retry` the UIDs earlier
+    /// polls did not get, fetched one at a time at the end (they leave the checkpoint alone).
+    /// When the connection breaks in the middle of a batch, what arrived is committed, the
+    /// rest recorded as missing, and the poll ends with the error.
     async fn run_pipeline(
         &self,
         plan: &BatchPlan,
         session: &mut MailSession,
+        flags: &mut SeenFlags,
         opts: &ProcessingOptions,
         report: &mut PollReport,
         progress: &mut impl FnMut(u64, u64),
@@ -406,7 +366,6 @@ impl App {
         let (fetched_tx, fetched_rx) = tokio::sync::mpsc::channel::<Fetched>(1);
         let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel::<Prepared>(1);
         let (committed_tx, mut committed_rx) = tokio::sync::mpsc::unbounded_channel::<Committed>();
-        let (flagged_tx, flagged_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32)>();
         let prepare = AbortOnDrop(tokio::spawn(prepare_stage(
             self.store.clone(),
             Router::new(plan.credential_id, opts.sender_limit_per_hour),
@@ -416,10 +375,8 @@ impl App {
         )));
         let commit = AbortOnDrop(tokio::spawn(commit_stage(
             self.store.clone(),
-            plan.credential_id,
             plan.uidvalidity,
             prepared_rx,
-            flagged_rx,
             committed_tx,
         )));
 
@@ -428,17 +385,7 @@ impl App {
         let mut done = 0u64;
         let mut handled = 0u64;
         let mut fetch_error = None;
-        // Committed, not yet flagged: flagged in groups, since every flag change makes a
-        // Maildir server such as Dovecot rescan the folder.
-        let mut to_flag: Vec<u32> = Vec::new();
-        // Everything flagged in this poll (recorded at the end, whatever the commit stage
-        // recorded on the way).
-        let mut flagged_span: Option<(u32, u32)> = None;
-        let mut span = |(first, last): (u32, u32)| {
-            flagged_span =
-                Some(flagged_span.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
-        };
-        let mut take = |c: Committed, report: &mut PollReport, to_flag: &mut Vec<u32>| {
+        let mut take = |c: Committed, report: &mut PollReport, flags: &mut SeenFlags| {
             report.cases_created += c.outcome.created_case_ids.len() as u64;
             report.exceptions += c.outcome.exceptions;
             report.duplicates += c.outcome.duplicates;
@@ -449,13 +396,7 @@ impl App {
                     .set_backlog(plan.credential_id, plan.total.saturating_sub(done));
                 progress(done, plan.total);
             }
-            to_flag.extend(
-                c.outcome
-                    .committed_uids
-                    .iter()
-                    .filter(|u| !c.leave_unflagged.contains(u))
-                    .filter_map(|u| u32::try_from(*u).ok()),
-            );
+            flags.committed(&c.outcome.committed_uids, &c.leave_unflagged);
         };
         let chunks = plan
             .uids
@@ -484,14 +425,10 @@ impl App {
             };
             while let Ok(c) = committed_rx.try_recv() {
                 received += 1;
-                take(c, report, &mut to_flag);
+                take(c, report, flags);
             }
-            if to_flag.len() >= FLAG_GROUP && broken.is_none() {
-                if let Some(range) = store_seen(session, &to_flag).await? {
-                    let _ = flagged_tx.send(range);
-                    span(range);
-                }
-                to_flag.clear();
+            if broken.is_none() {
+                flags.flag_full_group(session).await?;
             }
             let batch = Fetched {
                 batch: fetched,
@@ -515,26 +452,17 @@ impl App {
                 break; // a stage failed
             };
             received += 1;
-            take(c, report, &mut to_flag);
+            take(c, report, flags);
         }
-        drop(flagged_tx);
         let stages = (prepare.join().await, commit.join().await);
         if let Some(e) = fetch_error {
             // The session is unusable; what committed is flagged by the next poll.
             return Err(e);
         }
         // Whatever committed is flagged, even when a stage failed after it.
-        if let Some(range) = store_seen(session, &to_flag).await? {
-            span(range);
-        }
+        flags.flag_now(session).await?;
         stages.0?;
         stages.1?;
-        // The commit stage records the flags it hears of before each commit; some may come
-        // after its last commit. Every UID of the span committed in this poll (in order).
-        if let Some((first, last)) = flagged_span {
-            self.record_flagged(plan.credential_id, plan.uidvalidity, first, last)
-                .await?;
-        }
         Ok(())
     }
 
@@ -599,11 +527,10 @@ impl App {
     }
 }
 
+use flags::SeenFlags;
 use pipeline::{
     AbortOnDrop, BatchPlan, Committed, Fetched, Prepared, commit_stage, fetch_batch, prepare_stage,
-    store_seen,
 };
-use router::FLAG_GROUP;
 pub(crate) use router::{Router, fill_case};
 pub use workers::{backoff, run_workers};
 

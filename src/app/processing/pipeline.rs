@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::router::{Router, message_item, refresh_router};
-use super::{INBOX, ProcessingOptions, upstream};
+use super::{INBOX, ProcessingOptions};
 use crate::app::originals::kept_original;
-use crate::app::{AppError, AppResult};
+use crate::app::{AppError, AppResult, StoreResultExt};
 use crate::imap::{MailError, MailSession};
 use crate::ingest::ParsedEmail;
 use crate::ingest::sync::{FolderPlan, uid_sets};
@@ -206,25 +206,6 @@ fn missing_uid(plan: &BatchPlan, opts: &ProcessingOptions, uid: u32, reason: Str
     }
 }
 
-/// Sets \Seen on committed UIDs, one command per compact set. Returns the range flagged; none
-/// when the server refused (they stay unflagged in the store and are flagged by a later poll).
-pub(super) async fn store_seen(
-    session: &mut MailSession,
-    uids: &[u32],
-) -> AppResult<Option<(u32, u32)>> {
-    let (Some(first), Some(last)) = (uids.iter().min(), uids.iter().max()) else {
-        return Ok(None);
-    };
-    let mut refused = false;
-    for set in uid_sets(uids, 4000) {
-        if let Some(said) = session.mark_seen(&set).await.map_err(upstream)? {
-            tracing::warn!(answer = %said, "the server refused to flag committed mail \\Seen; a later poll tries again");
-            refused = true;
-        }
-    }
-    Ok((!refused).then_some((*first, *last)))
-}
-
 /// What every batch of one poll shares.
 pub(super) struct BatchPlan {
     pub(super) credential_id: i64,
@@ -343,34 +324,17 @@ pub(super) async fn prepare_stage(
     Ok(())
 }
 
-/// Pipeline stage: commits each prepared batch in its own transaction, in order, and records
-/// the flags set meanwhile.
+/// Pipeline stage: commits each prepared batch in its own transaction, in order, and hands
+/// it back to be flagged.
 pub(super) async fn commit_stage(
     store: Store,
-    credential_id: i64,
     uidvalidity: u32,
     mut rx: tokio::sync::mpsc::Receiver<Prepared>,
-    mut flagged: tokio::sync::mpsc::UnboundedReceiver<(u32, u32)>,
     tx: tokio::sync::mpsc::UnboundedSender<Committed>,
 ) -> AppResult<()> {
     while let Some(mut p) = rx.recv().await {
-        while let Ok((first, last)) = flagged.try_recv() {
-            store
-                .mark_flagged(
-                    credential_id,
-                    INBOX,
-                    i64::from(uidvalidity),
-                    i64::from(first),
-                    i64::from(last),
-                )
-                .await
-                .map_err(|e| AppError::from_store(e, "checkpoint"))?;
-        }
         p.batch.uidvalidity = i64::from(uidvalidity);
-        let outcome = store
-            .commit_batch(p.batch)
-            .await
-            .map_err(|e| AppError::from_store(e, "case"))?;
+        let outcome = store.commit_batch(p.batch).await.app_err("case")?;
         let committed = Committed {
             outcome,
             leave_unflagged: p.leave_unflagged,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{MISSING_KEY_INFO, OWN_MESSAGE_ID_DOMAIN, message_key};
 use crate::app::routing::{alias_rule, client_rule};
-use crate::app::{AppError, AppResult};
+use crate::app::{AppResult, StoreResultExt};
 use crate::domain::EmailAddress;
 use crate::domain::routing::{
     self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
@@ -100,9 +100,6 @@ pub fn sender_limit_reason(limit: i64, sender: &str) -> String {
     let emails = if limit == 1 { "email" } else { "emails" };
     format!("more than {limit} {emails} from {sender} this hour (per-sender rate limit)")
 }
-
-/// Committed UIDs flagged \Seen together (at the latest at the end of a poll).
-pub(super) const FLAG_GROUP: usize = 1000;
 
 /// The routing configuration of one poll: a snapshot of the aliases and mailboxes, and the
 /// per-sender look-ups made so far.
@@ -245,7 +242,7 @@ impl Router {
             None => store
                 .recent_cases_from(self.credential_id, &sender, now_ms() - 3_600_000)
                 .await
-                .map_err(|e| AppError::from_store(e, "case"))?,
+                .app_err("case")?,
         };
         if count >= self.sender_limit {
             case.automatic = Some(sender_limit_reason(self.sender_limit, &shown));
@@ -263,8 +260,7 @@ pub(super) async fn refresh_router(store: &Store, r: &mut Router) -> AppResult<(
     {
         return Ok(());
     }
-    let err = |e| AppError::from_store(e, "routing data");
-    let aliases = store.list_aliases(None).await.map_err(err)?;
+    let aliases = store.list_aliases(None).await.app_err("routing data")?;
     r.book.aliases = aliases.iter().map(alias_rule).collect();
     r.own_aliases = aliases
         .into_iter()
@@ -274,7 +270,7 @@ pub(super) async fn refresh_router(store: &Store, r: &mut Router) -> AppResult<(
     r.book.mailboxes = store
         .credential_mailboxes()
         .await
-        .map_err(err)?
+        .app_err("routing data")?
         .into_iter()
         .filter_map(|(id, m)| {
             EmailAddress::parse(&m).ok().map(|mailbox| MailboxRule {
@@ -299,7 +295,6 @@ pub(super) async fn decide_cached(
     r: &mut Router,
     envelope: &Envelope,
 ) -> AppResult<Decision> {
-    let err = |e| AppError::from_store(e, "routing data");
     let tokens = routing::scan_tokens(&envelope.body);
     let mut workspace_ids = Vec::new();
     for id in tokens.workspace_ids() {
@@ -309,7 +304,7 @@ pub(super) async fn decide_cached(
                 let e = match store.get_named(NamedKind::Workspace, id).await {
                     Ok(_) => true,
                     Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(err(e)),
+                    Err(e) => return Err(e).app_err("routing data"),
                 };
                 r.workspaces.insert(id, e);
                 e
@@ -327,7 +322,7 @@ pub(super) async fn decide_cached(
                 let c = store
                     .client_by_number(&number)
                     .await
-                    .map_err(err)?
+                    .app_err("routing data")?
                     .map(|c| client_rule(&c));
                 r.clients_by_number.insert(number, c.clone());
                 c
@@ -343,7 +338,7 @@ pub(super) async fn decide_cached(
                 let c = store
                     .contact_by_email(from.key())
                     .await
-                    .map_err(err)?
+                    .app_err("routing data")?
                     .and_then(|c| {
                         EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
                             id: c.id,
@@ -364,7 +359,7 @@ pub(super) async fn decide_cached(
                     let c = store
                         .client_by_domain(&domain)
                         .await
-                        .map_err(err)?
+                        .app_err("routing data")?
                         .map(|c| client_rule(&c));
                     r.clients_by_domain.insert(domain, c.clone());
                     c

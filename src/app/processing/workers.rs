@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ProcessingOptions;
-use crate::app::{App, AppError, AppResult};
+use crate::app::{App, AppResult, StoreResultExt};
 use crate::domain::HealthState;
 use crate::store::{Health, now_ms};
 /// Exponential back-off from how long a credential has been failing: 30 s doubling, capped at
@@ -120,13 +120,14 @@ async fn worker(
 }
 
 impl App {
-    /// After an edit, a password change or a successful Test Connection: a paused or failing
-    /// credential is tried again at once.
+    /// After an edit, a password change, a successful Test Connection or an edit of its OAuth
+    /// app: a paused, failing or "sign in again" credential is tried again at once (once: a
+    /// failure that needs a person puts it back, with no retry).
     pub(crate) async fn resume_processing(&self, id: i64) -> AppResult<()> {
         let row = self.credential_row(id).await?;
         if matches!(
             row.health.state,
-            HealthState::PausedAuth | HealthState::Failing
+            HealthState::PausedAuth | HealthState::Failing | HealthState::SignInAgain
         ) {
             let h = Health {
                 state: HealthState::Idle,
@@ -139,7 +140,7 @@ impl App {
             self.store
                 .set_health(id, &h, 0)
                 .await
-                .map_err(|e| AppError::from_store(e, "credential"))?;
+                .app_err("credential")?;
         }
         Ok(())
     }
