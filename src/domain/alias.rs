@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::email::EmailAddress;
-use super::validation::{Collector, ValidationError, ValidationErrors};
+use super::validation::{Collector, ValidationError, ValidationErrors, optional_id, required_id};
 
 /// The case fields an alias may preset.
 pub const FIELD_MAPPING_NAMES: &[&str] = &[
@@ -110,25 +110,6 @@ pub struct AliasFields {
     pub field_mappings: FieldMappings,
 }
 
-fn positive_id(
-    value: Option<i64>,
-    field: &'static str,
-    label: &str,
-) -> Result<i64, ValidationError> {
-    match value {
-        None => Err(ValidationError::required(field, label)),
-        Some(id) if id > 0 => Ok(id),
-        Some(_) => Err(ValidationError::new(
-            field,
-            "invalid_id",
-            format!(
-                "{label} must be the id of an existing {}.",
-                label.to_lowercase()
-            ),
-        )),
-    }
-}
-
 /// Parses an address field with the contract's messages.
 pub(crate) fn parse_address(
     value: Option<&str>,
@@ -160,20 +141,18 @@ impl AliasFields {
             "email_alias",
             "Email Alias",
         ));
-        let workspace_id = c.take(positive_id(raw.workspace_id, "workspace_id", "Workspace"));
-        let project_type_id = c.take(positive_id(
+        let workspace_id = c.take(required_id(raw.workspace_id, "workspace_id", "Workspace"));
+        let project_type_id = c.take(required_id(
             raw.project_type_id.or(default_project_type_id),
             "project_type_id",
             "Project Type",
         ));
-        let client_id = c.take(match raw.client_id.flatten() {
-            None => Ok(None),
-            Some(id) => positive_id(Some(id), "client_id", "Client").map(Some),
-        });
-        let reply_template_id = c.take(match raw.reply_template_id.flatten() {
-            None => Ok(None),
-            Some(id) => positive_id(Some(id), "reply_template_id", "Reply Template").map(Some),
-        });
+        let client_id = c.take(optional_id(raw.client_id.flatten(), "client_id", "Client"));
+        let reply_template_id = c.take(optional_id(
+            raw.reply_template_id.flatten(),
+            "reply_template_id",
+            "Reply Template",
+        ));
         let field_mappings = c.take(match raw.field_mappings.clone().flatten() {
             None => Ok(FieldMappings::default()),
             Some(m) => FieldMappings::parse(&m),
@@ -209,35 +188,20 @@ impl AliasFields {
 
     /// The edit `patch` laid over these fields, checked whole.
     pub fn apply(&self, patch: &RawAlias) -> Result<Self, ValidationErrors> {
-        let mut m = self.to_raw();
-        if patch.email_alias.is_some() {
-            m.email_alias = patch.email_alias.clone();
-        }
-        if patch.is_default.is_some() {
-            m.is_default = patch.is_default;
-        }
-        if patch.workspace_id.is_some() {
-            m.workspace_id = patch.workspace_id;
-        }
-        if patch.project_type_id.is_some() {
-            m.project_type_id = patch.project_type_id;
-        }
-        if patch.client_id.is_some() {
-            m.client_id = patch.client_id;
-        }
-        if patch.always_use_default_workspace.is_some() {
-            m.always_use_default_workspace = patch.always_use_default_workspace;
-        }
-        if patch.include_attachments.is_some() {
-            m.include_attachments = patch.include_attachments;
-        }
-        if patch.reply_template_id.is_some() {
-            m.reply_template_id = patch.reply_template_id;
-        }
-        if patch.field_mappings.is_some() {
-            m.field_mappings = patch.field_mappings.clone();
-        }
-        Self::parse(&m, None)
+        let kept = self.to_raw();
+        let edited = RawAlias {
+            email_alias: patch.email_alias.clone().or(kept.email_alias),
+            is_default: patch.is_default.or(kept.is_default),
+            workspace_id: patch.workspace_id.or(kept.workspace_id),
+            project_type_id: patch.project_type_id.or(kept.project_type_id),
+            client_id: patch.client_id.or(kept.client_id),
+            always_use_default_workspace: (patch.always_use_default_workspace)
+                .or(kept.always_use_default_workspace),
+            include_attachments: patch.include_attachments.or(kept.include_attachments),
+            reply_template_id: patch.reply_template_id.or(kept.reply_template_id),
+            field_mappings: patch.field_mappings.clone().or(kept.field_mappings),
+        };
+        Self::parse(&edited, None)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use super::email::EmailAddress;
 use super::oauth_app::AuthMethod;
 use super::secret::Secret;
-use super::validation::{Collector, ValidationError, ValidationErrors};
+use super::validation::{Collector, Text, ValidationError, ValidationErrors};
 
 pub const DEFAULT_PORT: u16 = 993;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -199,51 +199,14 @@ impl Security {
     }
 }
 
-fn bounded_text(
-    input: &str,
-    field: &'static str,
-    label: &str,
-    max_chars: usize,
-    allow_newlines: bool,
-) -> Result<String, ValidationError> {
-    let s = input.trim();
-    if s.is_empty() {
-        return Err(ValidationError::required(field, label));
-    }
-    let count = s.chars().count();
-    if count > max_chars {
-        return Err(ValidationError::new(
-            field,
-            "too_long",
-            format!("{label} must be at most {max_chars} characters (it has {count})."),
-        ));
-    }
-    if s.chars()
-        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
-    {
-        return Err(ValidationError::new(
-            field,
-            "invalid_characters",
-            format!("{label} must not contain control characters."),
-        ));
-    }
-    Ok(s.to_string())
-}
-
 /// The name shown in lists: 1–100 characters, unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigurationName(String);
 
 impl ConfigurationName {
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
-        bounded_text(
-            input,
-            "configuration_name",
-            "Configuration Name",
-            MAX_NAME_CHARS,
-            false,
-        )
-        .map(Self)
+        let rule = Text::line("configuration_name", "Configuration Name", MAX_NAME_CHARS);
+        rule.required(Some(input)).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -261,14 +224,8 @@ pub struct Description(String);
 
 impl Description {
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
-        bounded_text(
-            input,
-            "description",
-            "Description",
-            MAX_DESCRIPTION_CHARS,
-            true,
-        )
-        .map(Self)
+        let rule = Text::lines("description", "Description", MAX_DESCRIPTION_CHARS);
+        rule.required(Some(input)).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -283,10 +240,8 @@ pub struct LoginName(String);
 impl LoginName {
     /// Empty input means "no separate login".
     pub fn parse_optional(input: &str) -> Result<Option<Self>, ValidationError> {
-        if input.trim().is_empty() {
-            return Ok(None);
-        }
-        bounded_text(input, "username", "Username", MAX_LOGIN_CHARS, false).map(|s| Some(Self(s)))
+        let rule = Text::line("username", "Username", MAX_LOGIN_CHARS);
+        Ok(rule.optional(Some(input))?.map(Self))
     }
 
     pub fn as_str(&self) -> &str {

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::secret::Secret;
-use super::validation::{Collector, ValidationError, ValidationErrors};
+use super::validation::{Collector, Text, ValidationError, ValidationErrors};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_TEXT_CHARS: usize = 2000;
@@ -122,33 +122,6 @@ pub struct OAuthAppFields {
     pub scopes: String,
 }
 
-fn text(
-    value: Option<&str>,
-    field: &'static str,
-    label: &str,
-    max: usize,
-) -> Result<Option<String>, ValidationError> {
-    let s = value.unwrap_or("").trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if s.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            "too_long",
-            format!("{label} must be at most {max} characters."),
-        ));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            field,
-            "invalid_characters",
-            format!("{label} must not contain control characters."),
-        ));
-    }
-    Ok(Some(s.to_string()))
-}
-
 /// An endpoint: `https://…`, or `http://` to a loopback address (tests, local servers).
 pub fn parse_endpoint(
     value: &str,
@@ -198,7 +171,7 @@ pub fn parse_endpoint(
 /// A Microsoft tenant: its id (a GUID) or a domain; never `common`, `organizations` or
 /// `consumers`, where single-tenant apps are refused (AADSTS50194).
 fn parse_tenant(value: Option<&str>) -> Result<String, ValidationError> {
-    let Some(t) = text(value, "tenant", "Tenant", 200)? else {
+    let Some(t) = Text::line("tenant", "Tenant", 200).optional(value)? else {
         return Err(ValidationError::new(
             "tenant",
             "required",
@@ -232,32 +205,19 @@ impl OAuthAppFields {
     /// Checks the form; the provider's presets fill the endpoints and scopes left empty.
     pub fn parse(raw: &RawOAuthApp) -> Result<Self, ValidationErrors> {
         let mut c = Collector::default();
-        let name = c.take(
-            text(raw.name.as_deref(), "name", "Name", MAX_NAME_CHARS)
-                .and_then(|n| n.ok_or_else(|| ValidationError::required("name", "Name"))),
-        );
+        let name = Text::line("name", "Name", MAX_NAME_CHARS);
+        let name = c.take(name.required(raw.name.as_deref()));
         let provider = c.take(Provider::parse(raw.provider.as_deref().unwrap_or("")));
         let flow = c.take(Flow::parse(
             raw.flow.as_deref().unwrap_or("authorization_code"),
         ));
-        let client_id = c.take(
-            text(raw.client_id.as_deref(), "client_id", "Client ID", 500)
-                .and_then(|n| n.ok_or_else(|| ValidationError::required("client_id", "Client ID"))),
-        );
-        let scopes = c.take(text(
-            raw.scopes.as_deref(),
-            "scopes",
-            "Scopes",
-            MAX_TEXT_CHARS,
-        ));
-        let given = |v: &Option<String>, f: &'static str, l: &str| match text(
-            v.as_deref(),
-            f,
-            l,
-            MAX_TEXT_CHARS,
-        ) {
-            Ok(Some(u)) => parse_endpoint(&u, f, l).map(Some),
-            other => other,
+        let client_id = Text::line("client_id", "Client ID", 500);
+        let client_id = c.take(client_id.required(raw.client_id.as_deref()));
+        let scopes = Text::line("scopes", "Scopes", MAX_TEXT_CHARS);
+        let scopes = c.take(scopes.optional(raw.scopes.as_deref()));
+        let given = |v: &Option<String>, f: &'static str, l: &str| {
+            let url = Text::line(f, l, MAX_TEXT_CHARS).optional(v.as_deref())?;
+            url.map(|u| parse_endpoint(&u, f, l)).transpose()
         };
         let authorize_url = c.take(given(&raw.authorize_url, "authorize_url", "Authorize URL"));
         let token_url = c.take(given(&raw.token_url, "token_url", "Token URL"));
@@ -388,18 +348,7 @@ impl OAuthAppEdit {
             (Err(es), _) => return Err(es),
             (_, Err(e)) => return Err(e.into()),
         };
-        if fields.flow == Flow::ClientCredentials && secret.is_none() {
-            return Err(ValidationError::new(
-                "client_secret",
-                "required",
-                "Client Secret is required for the client-credentials flow.",
-            )
-            .into());
-        }
-        Ok(Self {
-            fields,
-            client_secret: secret,
-        })
+        Self::checked(fields, secret, false)
     }
 
     /// An edit laid over `current`: absent fields kept. A change of provider, tenant or flow
@@ -429,6 +378,15 @@ impl OAuthAppEdit {
         };
         let fields = OAuthAppFields::parse(&merged)?;
         let client_secret = parse_client_secret(p.client_secret.as_ref())?;
+        Self::checked(fields, client_secret, has_secret)
+    }
+
+    /// The client-credentials flow needs a secret: this one, or the one kept (`has_secret`).
+    fn checked(
+        fields: OAuthAppFields,
+        client_secret: Option<Secret>,
+        has_secret: bool,
+    ) -> Result<Self, ValidationErrors> {
         if fields.flow == Flow::ClientCredentials && client_secret.is_none() && !has_secret {
             return Err(ValidationError::new(
                 "client_secret",

@@ -11,7 +11,9 @@ use super::credential::dns_name_to_ascii;
 use super::email::EmailAddress;
 use super::record::{Field, Form, Record, Spec, UsedBy, Value, Visit, actions};
 use super::routing::is_client_number_char;
-use super::validation::{Collector, ValidationError, ValidationErrors};
+use super::validation::{
+    Collector, Text, ValidationError, ValidationErrors, optional_id, required_id,
+};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_CLIENT_NUMBER_CHARS: usize = 50;
@@ -27,26 +29,9 @@ impl RefName {
         field: &'static str,
         label: &str,
     ) -> Result<Self, ValidationError> {
-        let s = value.unwrap_or("").trim();
-        if s.is_empty() {
-            return Err(ValidationError::required(field, label));
-        }
-        let n = s.chars().count();
-        if n > MAX_NAME_CHARS {
-            return Err(ValidationError::new(
-                field,
-                "too_long",
-                format!("{label} must be at most {MAX_NAME_CHARS} characters (it has {n})."),
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                field,
-                "invalid_characters",
-                format!("{label} must not contain control characters."),
-            ));
-        }
-        Ok(Self(s.to_string()))
+        Text::line(field, label, MAX_NAME_CHARS)
+            .required(value)
+            .map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -109,32 +94,6 @@ impl EmailDomain {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-fn positive_id(value: i64, field: &'static str, label: &str) -> Result<i64, ValidationError> {
-    if value > 0 {
-        Ok(value)
-    } else {
-        Err(ValidationError::new(
-            field,
-            "invalid_id",
-            format!(
-                "{label} must be the id of an existing {}.",
-                label.to_lowercase()
-            ),
-        ))
-    }
-}
-
-fn required_id(
-    value: Option<i64>,
-    field: &'static str,
-    label: &str,
-) -> Result<i64, ValidationError> {
-    match value {
-        None => Err(ValidationError::required(field, label)),
-        Some(v) => positive_id(v, field, label),
     }
 }
 
@@ -249,10 +208,7 @@ impl ContactFields {
         let mut c = Collector::default();
         let email = c.take(parse_address(raw.email.as_deref(), "email", "Email"));
         let name = c.take(RefName::parse(raw.name.as_deref(), "name", "Name"));
-        let client_id = c.take(match raw.client_id.flatten() {
-            None => Ok(None),
-            Some(id) => positive_id(id, "client_id", "Client").map(Some),
-        });
+        let client_id = c.take(optional_id(raw.client_id.flatten(), "client_id", "Client"));
         let workspace_id = c.take(required_id(raw.workspace_id, "workspace_id", "Workspace"));
         c.finish()?;
         Ok(Self {
@@ -287,20 +243,6 @@ const fn alias_column(column: &'static str) -> UsedBy {
     }
 }
 
-/// What workspaces and project types share: a unique name.
-const NAMED: Spec = Spec {
-    noun: "",
-    actions: ["", "", "", ""],
-    label: "",
-    plural: "",
-    path: "",
-    table: "",
-    about: "",
-    schema: "Named",
-    fields: &[NAME.unique("the name")],
-    used_by: &[],
-};
-
 impl Form for RawNamed {
     fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
         let name = RefName::parse(self.name.as_deref(), "name", "Name")?;
@@ -308,41 +250,57 @@ impl Form for RawNamed {
     }
 }
 
-/// A workspace cases are routed to.
-pub struct Workspace;
+/// One kind of record: its type, its form type and its spec, where the table is the noun's
+/// plural (`{noun}s`) and the audit actions follow from the noun.
+macro_rules! record {
+    ($(#[$doc:meta])* $type:ident($raw:ty) {
+        noun: $noun:literal, label: $label:literal, plural: $plural:literal, path: $path:literal,
+        about: $about:literal, schema: $schema:literal, fields: $fields:expr,
+        used_by: $used_by:expr $(,)?
+    }) => {
+        $(#[$doc])*
+        pub struct $type;
 
-impl Record for Workspace {
-    const SPEC: &'static Spec = &Spec {
-        noun: "workspace",
-        actions: actions!("workspace"),
-        label: "workspace",
-        plural: "workspaces",
-        path: "workspaces",
-        table: "workspaces",
+        impl Record for $type {
+            const SPEC: &'static Spec = &Spec {
+                noun: $noun,
+                actions: actions!($noun),
+                label: $label,
+                plural: $plural,
+                path: $path,
+                table: concat!($noun, "s"),
+                about: $about,
+                schema: $schema,
+                fields: $fields,
+                used_by: $used_by,
+            };
+            type Raw = $raw;
+        }
+    };
+}
+
+record!(
+    /// A workspace cases are routed to.
+    Workspace(RawNamed) {
+        noun: "workspace", label: "workspace", plural: "workspaces", path: "workspaces",
         about: "Workspaces cases are routed to",
+        schema: "Named",
+        fields: &[NAME.unique("the name")],
         used_by: &[alias_column("workspace_id")],
-        ..NAMED
-    };
-    type Raw = RawNamed;
-}
+    }
+);
 
-/// A kind of case.
-pub struct ProjectType;
-
-impl Record for ProjectType {
-    const SPEC: &'static Spec = &Spec {
-        noun: "project_type",
-        actions: actions!("project_type"),
-        label: "project type",
-        plural: "project types",
+record!(
+    /// A kind of case.
+    ProjectType(RawNamed) {
+        noun: "project_type", label: "project type", plural: "project types",
         path: "project-types",
-        table: "project_types",
         about: "Project types (kinds of case)",
+        schema: "Named",
+        fields: &[NAME.unique("the name")],
         used_by: &[alias_column("project_type_id")],
-        ..NAMED
-    };
-    type Raw = RawNamed;
-}
+    }
+);
 
 impl Form for RawClient {
     fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
@@ -357,17 +315,10 @@ impl Form for RawClient {
     }
 }
 
-/// A client: its number for `CLID=`, its email domains, its default workspace.
-pub struct Client;
-
-impl Record for Client {
-    const SPEC: &'static Spec = &Spec {
-        noun: "client",
-        actions: actions!("client"),
-        label: "client",
-        plural: "clients",
-        path: "clients",
-        table: "clients",
+record!(
+    /// A client: its number for `CLID=`, its email domains, its default workspace.
+    Client(RawClient) {
+        noun: "client", label: "client", plural: "clients", path: "clients",
         about: "Clients (client number for CLID=, email domains, default workspace)",
         schema: "Client",
         fields: &[
@@ -376,20 +327,15 @@ impl Record for Client {
                 .unique("Client Number")
                 .max_chars(MAX_CLIENT_NUMBER_CHARS)
                 .hint("1–50 letters, digits, - or _; written in emails as CLID=<number>"),
-            Field::list(
-                "email_domains",
-                "Email Domains",
-                ("client_domains", "client_id", "domain"),
-            )
-            .unique("the email domain")
-            .hint("comma-separated; a domain belongs to one client"),
+            Field::list("email_domains", "Email Domains", ("client_domains", "client_id", "domain"))
+                .unique("the email domain")
+                .hint("comma-separated; a domain belongs to one client"),
             Field::reference("default_workspace_id", "Default Workspace", Workspace::SPEC)
                 .required(),
         ],
         used_by: &[alias_column("client_id")],
-    };
-    type Raw = RawClient;
-}
+    }
+);
 
 impl Form for RawContact {
     fn check(&self) -> Result<Vec<Value>, ValidationErrors> {
@@ -403,31 +349,21 @@ impl Form for RawContact {
     }
 }
 
-/// A sender address with its workspace and client.
-pub struct Contact;
-
-impl Record for Contact {
-    const SPEC: &'static Spec = &Spec {
-        noun: "contact",
-        actions: actions!("contact"),
-        label: "contact",
-        plural: "contacts",
-        path: "contacts",
-        table: "contacts",
+record!(
+    /// A sender address with its workspace and client.
+    Contact(RawContact) {
+        noun: "contact", label: "contact", plural: "contacts", path: "contacts",
         about: "Contacts (sender addresses with their workspace and client)",
         schema: "Contact",
         fields: &[
-            Field::email("email", "Email")
-                .required()
-                .unique("the address"),
+            Field::email("email", "Email").required().unique("the address"),
             NAME,
             Field::reference("client_id", "Client", Client::SPEC),
             Field::reference("workspace_id", "Workspace", Workspace::SPEC).required(),
         ],
         used_by: &[],
-    };
-    type Raw = RawContact;
-}
+    }
+);
 
 #[cfg(test)]
 mod tests {

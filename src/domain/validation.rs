@@ -27,6 +27,99 @@ impl ValidationError {
     }
 }
 
+/// The rule of a free-text field: trimmed, empty means not given, at most `max_chars`
+/// characters, no control characters (tabs and line breaks allowed in `lines`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Text<'a> {
+    field: &'static str,
+    label: &'a str,
+    max_chars: usize,
+    multiline: bool,
+}
+
+impl<'a> Text<'a> {
+    /// Text on one line.
+    pub const fn line(field: &'static str, label: &'a str, max_chars: usize) -> Self {
+        Self {
+            field,
+            label,
+            max_chars,
+            multiline: false,
+        }
+    }
+
+    /// Text that may span lines.
+    pub const fn lines(field: &'static str, label: &'a str, max_chars: usize) -> Self {
+        Self {
+            multiline: true,
+            ..Self::line(field, label, max_chars)
+        }
+    }
+
+    pub fn optional(&self, input: Option<&str>) -> Result<Option<String>, ValidationError> {
+        let Self {
+            field,
+            label,
+            max_chars,
+            multiline,
+        } = *self;
+        let s = input.unwrap_or("").trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let count = s.chars().count();
+        if count > max_chars {
+            return Err(ValidationError::new(
+                field,
+                "too_long",
+                format!("{label} must be at most {max_chars} characters (it has {count})."),
+            ));
+        }
+        let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+        if s.chars().any(|c| c.is_control() && !allowed(c)) {
+            return Err(ValidationError::new(
+                field,
+                "invalid_characters",
+                format!("{label} must not contain control characters."),
+            ));
+        }
+        Ok(Some(s.to_string()))
+    }
+
+    pub fn required(&self, input: Option<&str>) -> Result<String, ValidationError> {
+        self.optional(input)?
+            .ok_or_else(|| ValidationError::required(self.field, self.label))
+    }
+}
+
+/// The id of a record a form points at, when it points at one: a positive number.
+pub(crate) fn optional_id(
+    value: Option<i64>,
+    field: &'static str,
+    label: &str,
+) -> Result<Option<i64>, ValidationError> {
+    match value {
+        Some(id) if id <= 0 => Err(ValidationError::new(
+            field,
+            "invalid_id",
+            format!(
+                "{label} must be the id of an existing {}.",
+                label.to_lowercase()
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `optional_id` that must be given.
+pub(crate) fn required_id(
+    value: Option<i64>,
+    field: &'static str,
+    label: &str,
+) -> Result<i64, ValidationError> {
+    optional_id(value, field, label)?.ok_or_else(|| ValidationError::required(field, label))
+}
+
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.message)
