@@ -9,12 +9,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::oauth_tokens::sign_in_required;
 use super::{App, AppResult, StoreResultExt, iso_time};
 use crate::domain::{
-    CaBundle, CredentialFields, EmailAddress, Host, LoginName, PinnedSha256, Port, RawCredential,
-    Secret, Security, ValidationError, ValidationErrors, parse_password, password_required,
+    AuthMethod, CaBundle, CredentialFields, EmailAddress, Host, LoginName, PinnedSha256, Port,
+    RawCredential, Secret, Security, ValidationError, ValidationErrors, parse_password,
+    password_required,
 };
-use crate::imap::{Category, ProbeOptions, ProbeReport, ProbeRequest};
+use crate::imap::{Category, Credentials, ProbeOptions, ProbeReport, ProbeRequest};
 use crate::store::{AuditEntry, LastTest, now_ms};
 
 /// The seed's wording for a stored credential.
@@ -35,6 +37,10 @@ pub struct ConnectionOverrides {
     pub security: Option<String>,
     pub ca_bundle: Option<String>,
     pub pinned_sha256: Option<String>,
+    /// `password` or `oauth2`: an oauth2 test uses the stored sign-in only where it was made
+    /// (same OAuth app and destination); otherwise only a client-credentials app can test.
+    pub auth_method: Option<String>,
+    pub oauth_app_id: Option<i64>,
 }
 
 /// What was tested.
@@ -63,8 +69,9 @@ impl ConnectionTestView {
     }
 }
 
-/// Checks the fields a connection needs (not name or description) and the password.
-fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Secret), ValidationErrors> {
+/// Checks the fields a connection needs (not name or description) and the password, which an
+/// oauth2 form has none of (`None`).
+fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Option<Secret>), ValidationErrors> {
     fn keep<T>(errors: &mut Vec<ValidationError>, r: Result<T, ValidationError>) -> Option<T> {
         r.map_err(|e| errors.push(e)).ok()
     }
@@ -87,11 +94,15 @@ fn parse_form(raw: &RawCredential) -> Result<(ProbeRequest, Secret), ValidationE
     let username = take!(LoginName::parse_optional(
         raw.username.as_deref().unwrap_or(""),
     ));
-    let password = take!(parse_password(
-        raw.password.as_ref(),
-        "password",
-        "Password"
-    ));
+    let password = match take!(AuthMethod::parse(raw.auth_method.as_deref().unwrap_or(""))) {
+        Some(AuthMethod::OAuth2) => Some(None),
+        _ => take!(parse_password(
+            raw.password.as_ref(),
+            "password",
+            "Password"
+        ))
+        .map(Some),
+    };
     let host = take!(match raw.host.as_deref() {
         Some(h) if !h.trim().is_empty() => Host::parse(h),
         _ => Err(ValidationError::required("host", "Host")),
@@ -176,8 +187,21 @@ impl App {
     ) -> AppResult<ConnectionTestView> {
         self.count_connection_test(actor)?;
         let (req, password) = parse_form(raw)?;
-        let report = crate::imap::probe(&req, &password, &self.probe_options()).await;
-        drop(password);
+        let login: Credentials = match password {
+            Some(p) => (&p).into(),
+            None => self
+                .form_token_source(raw.oauth_app_id)
+                .await?
+                .ok_or_else(|| {
+                    sign_in_required(
+                        "This OAuth app signs a person in (authorization_code flow), so there \
+                         is no token to test with before that sign-in: save the credential, \
+                         use Sign in on its page, then test it.",
+                    )
+                })?,
+        };
+        let report = crate::imap::probe(&req, &login, &self.probe_options()).await;
+        drop(login);
         let audit = AuditEntry::new(actor, "credential.test", "credential")
             .summary(format!(
                 "tested the connection to {}:{} for {}: {}",
@@ -237,18 +261,53 @@ impl App {
         if o.pinned_sha256.is_some() {
             raw.pinned_sha256 = o.pinned_sha256.clone();
         }
+        if o.auth_method.is_some() {
+            raw.auth_method = o.auth_method.clone();
+        }
+        if o.oauth_app_id.is_some() {
+            raw.oauth_app_id = o.oauth_app_id;
+        }
         let fields = CredentialFields::parse(&raw)?;
         let req = request_from_fields(&fields);
         let typed = o.password.as_ref().filter(|p| !p.expose().is_empty());
-        let as_saved = typed.is_none() && fields.same_destination(&row.fields);
-        let password: crate::imap::Credentials = match typed {
-            Some(p) => (&parse_password(Some(p), "password", "Password")?).into(),
-            None if !as_saved => return Err(password_required().into()),
+        let oauth2 = fields.auth_method == AuthMethod::OAuth2;
+        // The stored password or sign-in goes only where it was saved for.
+        let as_saved = (oauth2 || typed.is_none())
+            && fields.auth_method == row.fields.auth_method
+            && fields.oauth_app_id == row.fields.oauth_app_id
+            && fields.same_destination(&row.fields);
+        let login: Credentials = match typed {
             // The stored password, or for oauth2 the credential's token source (a timed step).
-            None => self.mail_credentials(&row).await?,
+            _ if as_saved => self.mail_credentials(&row).await?,
+            _ if oauth2 => self
+                .form_token_source(fields.oauth_app_id)
+                .await?
+                .ok_or_else(|| {
+                    sign_in_required(
+                        "The stored sign-in is used only where it was made (the same OAuth \
+                         app, host, port, security, login name and trust): save the change, use \
+                         Sign in on the credential's page, then test it.",
+                    )
+                })?,
+            Some(p) => (&parse_password(Some(p), "password", "Password")?).into(),
+            None => return Err(password_required().into()),
         };
-        let mut report = crate::imap::probe(&req, &password, &self.probe_options()).await;
-        drop(password);
+        let mut report = crate::imap::probe(&req, &login, &self.probe_options()).await;
+        drop(login);
+        if oauth2 && as_saved {
+            match report.category {
+                // As in processing: a failure only a person can fix means "sign in again".
+                Category::TokenFailed => {
+                    self.token_failure_needs_person(&row).await;
+                }
+                Category::AuthTokenRejected => {
+                    if let Some(advice) = self.token_rejection_advice(&row).await {
+                        report.message = format!("{} {advice}", report.message);
+                    }
+                }
+                _ => {}
+            }
+        }
         match report.category {
             Category::Ok => report.message = STORED_OK_MESSAGE.into(),
             Category::AuthFailed => report.message = STORED_AUTH_FAILED_MESSAGE.into(),

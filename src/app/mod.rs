@@ -12,6 +12,7 @@ mod credentials;
 mod exceptions;
 mod keys;
 mod oauth_apps;
+mod oauth_sign_in;
 mod oauth_tokens;
 mod originals;
 pub mod processing;

@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{App, AppError, AppResult, StoreResultExt, iso_time};
-use crate::domain::{Flow, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, Secret};
+use crate::domain::{
+    Flow, HealthState, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, Secret,
+};
 use crate::oauth::OAuthClient;
 use crate::store::{AuditEntry, OAuthAppRow, client_secret_ad};
 use crate::vault::OpenError;
@@ -177,6 +179,14 @@ impl App {
             .await
             .app_err("OAuth app")?;
         self.forget_token_sources();
+        // A fixed app (a new client secret, consent granted) is tried again by the credentials
+        // it had sent to "sign in again".
+        let credentials = self.store.list_credentials().await.app_err("credential")?;
+        for c in credentials {
+            if c.fields.oauth_app_id == Some(id) && c.health.state == HealthState::SignInAgain {
+                self.resume_processing(c.id).await?;
+            }
+        }
         Ok(OAuthAppView::from_row(&row))
     }
 

@@ -2,13 +2,14 @@
 //! (the access token in memory only, refreshed ahead of expiry and once more when the server
 //! rejects it; a rotated refresh token sealed and stored at once), the "sign in again" state
 //! for failures a person must fix, and the authorization-code sign-in (PKCE S256, a `state`
-//! bound to who started it, single use, 10 minutes).
+//! bound to who started it, single use, 10 minutes; kept in the database with the verifier
+//! sealed, so another process or node can finish it).
 //!
 //! Must not know HTTP: the web layer passes the redirect URI and the binding in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
@@ -19,33 +20,24 @@ use crate::imap::{
     AccessToken, Category, ConnectError, Credentials, Login, MailSession, MailTarget, TokenFailure,
     TokenFuture, TokenSource,
 };
-use crate::oauth::{
-    AuthorizationRequest, OAuthClient, Pkce, TokenClient, TokenError, random_state,
-};
+use crate::oauth::{OAuthClient, TokenClient, TokenError, Tokens};
 use crate::store::{CredentialRow, ExceptionEntry, Health, Store, now_ms, refresh_token_ad};
 use crate::vault::KeyRing;
 
 /// A cached access token is renewed when it has less than this left.
 const RENEW_AHEAD: Duration = Duration::from_secs(120);
-/// How long a started sign-in waits for its callback.
-const SIGN_IN_LIFETIME: Duration = Duration::from_secs(600);
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The App's OAuth2 state: token sources per credential and sign-ins under way.
+/// Test Connection on oauth2 values that may not use the stored sign-in (422).
+pub(crate) fn sign_in_required(message: &str) -> AppError {
+    ValidationError::new("oauth_app_id", "sign_in_required", message).into()
+}
+
+/// The App's OAuth2 state: the token client and a token source per credential.
 #[derive(Default)]
 pub(crate) struct OAuthState {
     client: OnceLock<TokenClient>,
     sources: Mutex<HashMap<i64, Arc<CredentialTokens>>>,
-    pending: Mutex<HashMap<String, Pending>>,
-}
-
-/// A started sign-in, keyed by its `state`.
-struct Pending {
-    credential_id: i64,
-    binding: String,
-    verifier: Secret,
-    redirect_uri: String,
-    started: Instant,
 }
 
 /// Where to send the person who signs in.
@@ -69,6 +61,42 @@ pub(crate) struct CredentialTokens {
     cached: tokio::sync::Mutex<Option<(Secret, Option<std::time::SystemTime>)>>,
     /// The last failure, for the App to put into the credential's health.
     failure: Mutex<Option<TokenError>>,
+}
+
+/// A granted access token, with the probe's line about it.
+fn granted(tokens: Tokens, flow: Flow) -> AccessToken {
+    let grant = match flow {
+        Flow::ClientCredentials => "client_credentials",
+        Flow::AuthorizationCode => "refresh_token",
+    };
+    AccessToken {
+        detail: format!(
+            "{grant} grant; valid for {} s",
+            tokens.expires_in.map_or(0, |d| d.as_secs())
+        ),
+        token: tokens.access_token,
+    }
+}
+
+/// The token source of unsaved oauth2 values (Test Connection on a form): the OAuth app's
+/// client-credentials grant, nothing cached, stored or recorded in any credential's health.
+struct AppOnlyTokens {
+    app: OAuthClient,
+    client: TokenClient,
+    scopes: String,
+}
+
+impl TokenSource for AppOnlyTokens {
+    fn access_token(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            let tokens = self
+                .client
+                .client_credentials(&self.app, &self.scopes)
+                .await
+                .map_err(|e| failure_of(&e))?;
+            Ok(granted(tokens, Flow::ClientCredentials))
+        })
+    }
 }
 
 fn failure_of(e: &TokenError) -> TokenFailure {
@@ -114,17 +142,7 @@ impl CredentialTokens {
             .expires_in
             .map(|d| tokens.received_at + d.saturating_sub(RENEW_AHEAD.min(d / 2)));
         *cached = Some((tokens.access_token.clone(), renew_at));
-        Ok(AccessToken {
-            token: tokens.access_token,
-            detail: format!(
-                "{} grant; valid for {} s",
-                match self.flow {
-                    Flow::ClientCredentials => "client_credentials",
-                    Flow::AuthorizationCode => "refresh_token",
-                },
-                tokens.expires_in.map_or(0, |d| d.as_secs())
-            ),
-        })
+        Ok(granted(tokens, self.flow))
     }
 
     async fn refresh_token(&self) -> Result<Secret, TokenError> {
@@ -203,7 +221,7 @@ impl TokenSource for CredentialTokens {
 }
 
 impl App {
-    fn token_client(&self) -> AppResult<TokenClient> {
+    pub(super) fn token_client(&self) -> AppResult<TokenClient> {
         if let Some(c) = self.oauth.client.get() {
             return Ok(c.clone());
         }
@@ -215,6 +233,11 @@ impl App {
     /// Drops every cached token source (an OAuth app changed).
     pub(crate) fn forget_token_sources(&self) {
         self.oauth.sources.lock().expect("sources lock").clear();
+    }
+
+    /// Drops the credential's token source (a new sign-in).
+    pub(super) fn forget_token_source(&self, id: i64) {
+        self.oauth.sources.lock().expect("sources lock").remove(&id);
     }
 
     /// The token source of an `oauth2` credential, kept while neither it nor its app changes.
@@ -276,41 +299,102 @@ impl App {
         row: &CredentialRow,
         creds: Credentials,
     ) -> Result<MailSession, ConnectError> {
+        let rejected = |e: &ConnectError| {
+            e.category == Category::AuthTokenRejected
+                && row.fields.auth_method == AuthMethod::OAuth2
+        };
         match MailSession::connect(target, &creds).await {
-            Err(e)
-                if e.category == Category::AuthTokenRejected
-                    && row.fields.auth_method == AuthMethod::OAuth2 =>
-            {
-                let source = self
-                    .oauth
-                    .sources
-                    .lock()
-                    .expect("sources lock")
-                    .get(&row.id)
-                    .cloned();
-                if let Some(s) = source {
+            Err(e) if rejected(&e) => {
+                if let Some(s) = self.known_source(row.id) {
                     s.invalidate().await;
                 }
-                MailSession::connect(target, &creds).await
+                match MailSession::connect(target, &creds).await {
+                    Err(mut e) if rejected(&e) => {
+                        if let Some(advice) = self.token_rejection_advice(row).await {
+                            e.message = format!("{} {advice}", e.message);
+                        }
+                        Err(e)
+                    }
+                    other => other,
+                }
             }
             other => other,
         }
+    }
+
+    fn known_source(&self, id: i64) -> Option<Arc<CredentialTokens>> {
+        let sources = self.oauth.sources.lock().expect("sources lock");
+        sources.get(&id).cloned()
+    }
+
+    /// What the account behind an oauth2 credential's token must be, in words, for when the
+    /// mail server refused the token: the mailbox itself or a delegate with full access to it
+    /// (a shared mailbox), or for app-only access the app's grant on the mailbox.
+    pub(crate) async fn token_rejection_advice(&self, row: &CredentialRow) -> Option<String> {
+        let app = self.oauth_app_row(row.fields.oauth_app_id?).await.ok()?;
+        let m = row.fields.login_name();
+        Some(match app.fields.flow {
+            Flow::AuthorizationCode => format!(
+                "The account that signed in must be {m} itself or, for a shared mailbox, a \
+                 delegate with full access to {m} (Microsoft 365: Add-MailboxPermission -Identity \
+                 {m} -User <delegate> -AccessRights FullAccess); the server refuses a token of \
+                 any other account. Sign in again with such an account."
+            ),
+            Flow::ClientCredentials => format!(
+                "The OAuth app's own identity must be granted {m} (Microsoft 365: register the \
+                 app's service principal in Exchange with New-ServicePrincipal, then \
+                 Add-MailboxPermission -Identity {m} -User <service principal id> -AccessRights \
+                 FullAccess)."
+            ),
+        })
+    }
+
+    /// The token source Test Connection uses for oauth2 values that may not use a saved
+    /// sign-in (a form, or edited values): the app's client-credentials grant. `None` for an
+    /// authorization-code app, which has no token before a person signs in on a saved
+    /// credential.
+    pub(crate) async fn form_token_source(
+        &self,
+        app_id: Option<i64>,
+    ) -> AppResult<Option<Credentials>> {
+        let app = match app_id {
+            None => Err(AppError::NotFound("OAuth app")),
+            Some(id) => self.oauth_app_row(id).await,
+        };
+        let app = match app {
+            Err(AppError::NotFound(_)) => {
+                return Err(ValidationError::new(
+                    "oauth_app_id",
+                    "invalid_id",
+                    "OAuth app must be the id of an existing OAuth app.",
+                )
+                .into());
+            }
+            other => other?,
+        };
+        if app.fields.flow != Flow::ClientCredentials {
+            return Ok(None);
+        }
+        let source: Arc<dyn TokenSource> = Arc::new(AppOnlyTokens {
+            app: self.oauth_client(&app)?,
+            client: self.token_client()?,
+            scopes: app.fields.scopes.clone(),
+        });
+        Ok(Some(Credentials::TokenSource(source)))
     }
 
     /// After a failed connection: when the token request failed in a way only a person can
     /// fix, the credential goes to "sign in again" (health, exception log, metric) and true is
     /// returned; nothing retries it.
     pub(crate) async fn sign_in_needed(&self, row: &CredentialRow, e: &ConnectError) -> bool {
-        if e.category != Category::TokenFailed {
-            return false;
-        }
-        let source = self
-            .oauth
-            .sources
-            .lock()
-            .expect("sources lock")
-            .get(&row.id)
-            .cloned();
+        e.category == Category::TokenFailed && self.token_failure_needs_person(row).await
+    }
+
+    /// After the credential's token source failed (processing or Test Connection): a failure
+    /// only a person can fix puts the credential in "sign in again" with the reason in words,
+    /// an exception-log entry and a metric, and true is returned; nothing retries it.
+    pub(crate) async fn token_failure_needs_person(&self, row: &CredentialRow) -> bool {
+        let source = self.known_source(row.id);
         let Some(failure) = source.and_then(|s| s.take_failure()) else {
             return false;
         };
@@ -342,173 +426,5 @@ impl App {
         self.metrics.record_sign_in_again();
         tracing::warn!(credential = row.id, reason = %failure.message, "OAuth2 sign-in needed again");
         true
-    }
-
-    /// Starts "Sign in with …" for a credential: the provider's authorization URL with PKCE
-    /// S256 and a fresh `state` bound to `binding` (the admin session or the API principal).
-    pub async fn start_sign_in(
-        &self,
-        credential_id: i64,
-        binding: &str,
-        redirect_uri: &str,
-    ) -> AppResult<SignInStart> {
-        let row = self.credential_row(credential_id).await?;
-        let not_code = || {
-            AppError::from(ValidationError::new(
-                "auth_method",
-                "not_authorization_code",
-                "Sign in works for oauth2 credentials whose OAuth app uses the authorization_code flow.",
-            ))
-        };
-        let (AuthMethod::OAuth2, Some(app_id)) = (row.fields.auth_method, row.fields.oauth_app_id)
-        else {
-            return Err(not_code());
-        };
-        let app = self.oauth_app_row(app_id).await?;
-        let (Flow::AuthorizationCode, Some(authorize_url)) =
-            (app.fields.flow, &app.fields.authorize_url)
-        else {
-            return Err(not_code());
-        };
-        let pkce = Pkce::new();
-        let state = random_state();
-        let mut extra = app.fields.extra_authorize_params().to_vec();
-        extra.push(("login_hint", row.fields.login_name()));
-        let url = AuthorizationRequest {
-            authorize_url,
-            client_id: &app.fields.client_id,
-            redirect_uri,
-            scopes: &app.fields.scopes,
-            state: &state,
-            code_challenge: &pkce.challenge,
-            extra: &extra,
-        }
-        .url()
-        .map_err(|e| AppError::Other(anyhow::anyhow!(e.sentence())))?;
-        let mut pending = self.oauth.pending.lock().expect("pending lock");
-        pending.retain(|_, p| p.started.elapsed() < SIGN_IN_LIFETIME);
-        pending.insert(
-            state,
-            Pending {
-                credential_id,
-                binding: binding.to_string(),
-                verifier: pkce.verifier,
-                redirect_uri: redirect_uri.to_string(),
-                started: Instant::now(),
-            },
-        );
-        Ok(SignInStart {
-            authorization_url: url,
-        })
-    }
-
-    /// The provider's redirect: checks the `state` (known, unused, under 10 minutes, same
-    /// binding), trades the code for tokens and stores the refresh token sealed. Returns the
-    /// credential's id.
-    pub async fn finish_sign_in(
-        &self,
-        actor: &str,
-        binding: Option<&str>,
-        state: &str,
-        code: Secret,
-    ) -> AppResult<i64> {
-        let refused = |why: &str| {
-            AppError::from(ValidationError::new(
-                "state",
-                "invalid_state",
-                format!(
-                    "This sign-in cannot be finished: {why} Start it again from the credential's page."
-                ),
-            ))
-        };
-        let p = self
-            .oauth
-            .pending
-            .lock()
-            .expect("pending lock")
-            .remove(state);
-        let Some(p) = p else {
-            return Err(refused("it is unknown or was already used."));
-        };
-        if p.started.elapsed() >= SIGN_IN_LIFETIME {
-            return Err(refused("it is more than 10 minutes old."));
-        }
-        if p.binding.starts_with("session:") && binding != Some(p.binding.as_str()) {
-            return Err(refused("it was started in another admin session."));
-        }
-        let row = self.credential_row(p.credential_id).await?;
-        let app_id = row
-            .fields
-            .oauth_app_id
-            .ok_or_else(|| refused("the credential no longer uses an OAuth app."))?;
-        let app = self.oauth_app_row(app_id).await?;
-        let client = self.oauth_client(&app)?;
-        let tokens = self
-            .token_client()?
-            .exchange_code(
-                &client,
-                code,
-                &p.redirect_uri,
-                p.verifier,
-                &app.fields.scopes,
-            )
-            .await
-            .map_err(|e| AppError::Upstream(e.sentence()))?;
-        let Some(refresh) = tokens.refresh_token else {
-            return Err(AppError::Upstream(format!(
-                "{} signed in but issued no refresh token: check that the scopes ask for offline access ({}).",
-                app.fields.provider.display(),
-                app.fields.scopes
-            )));
-        };
-        let sealed = self.seal_with(&refresh, &refresh_token_ad(row.id))?;
-        self.store
-            .set_refresh_token(row.id, Some(&sealed))
-            .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
-        let audit = crate::store::AuditEntry::new(actor, "credential.oauth_sign_in", "credential")
-            .target(row.id)
-            .summary(format!(
-                "signed in with {} for credential {:?}",
-                app.fields.provider.display(),
-                row.fields.configuration_name.as_str()
-            ));
-        self.store
-            .audit(&audit)
-            .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
-        self.oauth
-            .sources
-            .lock()
-            .expect("sources lock")
-            .remove(&row.id);
-        let h = Health {
-            state: HealthState::Idle,
-            last_success_at: row.health.last_success_at,
-            failing_since: None,
-            last_error: None,
-            next_attempt_at: None,
-            backlog: None,
-        };
-        self.store
-            .set_health(row.id, &h, 0)
-            .await
-            .map_err(|e| AppError::from_store(e, "credential"))?;
-        Ok(row.id)
-    }
-
-    /// Forgets a started sign-in (the provider answered with an error).
-    pub fn cancel_sign_in(&self, state: &str) {
-        self.oauth
-            .pending
-            .lock()
-            .expect("pending lock")
-            .remove(state);
-    }
-
-    /// Seals with the current key file (re-read if another process rotated it).
-    fn seal_with(&self, plain: &Secret, ad: &str) -> AppResult<crate::vault::Sealed> {
-        self.refresh_keys()?;
-        Ok(self.keys.read().expect("key ring lock").seal(plain, ad))
     }
 }

@@ -229,7 +229,7 @@ pub async fn sign_in(
     }
     zeroize::Zeroize::zeroize(&mut query);
     if let Some(e) = error {
-        app.cancel_sign_in(&state);
+        app.cancel_sign_in(&state).await;
         anyhow::bail!("the provider did not sign in: {e}");
     }
     let code = code.context("that address holds no code=…: nothing was stored")?;

@@ -17,6 +17,7 @@ mod originals;
 mod reference;
 mod schema;
 mod sessions;
+mod sign_ins;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub use oauth_apps::OAuthAppRow;
 pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};
 pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, Stamps};
 pub use sessions::SessionRow;
+pub use sign_ins::{PendingSignIn, sign_in_verifier_ad};
 
 /// Errors a caller branches on; everything else is `Other`.
 #[derive(Debug, thiserror::Error)]

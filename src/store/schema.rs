@@ -347,4 +347,21 @@ ALTER TABLE credentials ADD COLUMN refresh_sealed {blob};
 CREATE INDEX credentials_oauth_app_id ON credentials (oauth_app_id)
 "#,
     ),
+    (
+        "0008_oauth_sign_ins",
+        r#"
+CREATE TABLE oauth_sign_ins (
+    state_hash TEXT PRIMARY KEY,
+    credential_id BIGINT NOT NULL,
+    binding TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    verifier_key_id TEXT NOT NULL,
+    verifier_nonce {blob} NOT NULL,
+    verifier_sealed {blob} NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX oauth_sign_ins_expires_at ON oauth_sign_ins (expires_at)
+"#,
+    ),
 ];

@@ -142,7 +142,7 @@ async fn callback(
             .filter(|c| !c.is_control())
             .take(300)
             .collect();
-        app.cancel_sign_in(&state);
+        app.cancel_sign_in(&state).await;
         return page(format!("The provider did not sign in: {what}"));
     }
     let code = Secret::new(q.get("code").cloned().unwrap_or_default());

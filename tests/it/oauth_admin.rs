@@ -81,6 +81,63 @@ pub async fn delegated(client_id: &str, client_secret: &str) -> Delegated {
     }
 }
 
+/// A workspace and a default alias for the fixture's mailbox, so its mail becomes cases.
+pub async fn route_to_cases(app: &TestApp, cred: i64) {
+    let w = app
+        .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
+        .await;
+    let a = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/aliases"),
+            &json!({"email_alias": USER, "is_default": true, "workspace_id": w.body["id"],
+                    "project_type_id": 1, "reply_template_id": null, "field_mappings": {}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The test provider consents at once: the address it sends the browser back to.
+pub async fn consent(authorization_url: &str) -> String {
+    let r = no_redirects().get(authorization_url).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Opens the address the provider sent the browser back to (no cookies: an API-started
+/// sign-in); the answer.
+pub async fn call_back(back: &str) -> reqwest::Response {
+    no_redirects().get(back).send().await.unwrap()
+}
+
+/// Starts a sign-in over the API (bound to the bearer principal): the authorization URL.
+pub async fn authorization_url(app: &TestApp, cred: i64) -> String {
+    let start = app
+        .post(
+            &format!("/api/v1/credentials/{cred}/oauth/authorize"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    start.body["authorization_url"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Signs the credential in over the API through the callback; the callback's status (303
+/// when signed in).
+pub async fn sign_in(app: &TestApp, cred: i64) -> u16 {
+    let back = consent(&authorization_url(app, cred).await).await;
+    call_back(&back).await.status().as_u16()
+}
+
 #[tokio::test]
 async fn oauth_app_pages_add_edit_delete_and_never_show_the_client_secret() {
     let auth = AuthServer::start().await;
@@ -300,17 +357,7 @@ async fn signing_in_with_the_provider_in_a_browser_turns_mail_into_cases() {
         ..
     } = delegated(CLIENT_ID, CLIENT_SECRET).await;
     d.seed(2, 0);
-    let ws = app
-        .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
-        .await;
-    let alias = app
-        .post(
-            &format!("/api/v1/credentials/{cred}/aliases"),
-            &json!({"email_alias": USER, "is_default": true, "workspace_id": ws.body["id"],
-                    "project_type_id": 1, "reply_template_id": null}),
-        )
-        .await;
-    assert_eq!(alias.status, 201, "{}", alias.text);
+    route_to_cases(&app, cred).await;
 
     // Sign in to the admin pages, open the credential, click "Sign in with …": the provider
     // consents and sends the browser back, signed in.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::dovecot::{Dovecot, DovecotOptions, OAuth2Passdb, USER};
 use crate::helpers::TestApp;
+use crate::oauth_admin::{authorization_url, call_back, consent};
 use crate::oauth_server::AuthServer;
 use crate::processing::{deliver, email};
 
@@ -155,36 +156,21 @@ async fn sign_in_stores_a_refresh_token_that_rotates_and_invalid_grant_asks_to_s
         view.text
     );
 
-    let start = app
-        .post(
-            &format!("/api/v1/credentials/{cred}/oauth/authorize"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(start.status, 200, "{}", start.text);
-    let url = start.body["authorization_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = authorization_url(&app, cred).await;
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = no_redirects.get(&url).send().await.unwrap();
-    let back = consent.headers()["location"].to_str().unwrap().to_string();
+    let back = consent(&url).await;
     assert!(
         back.starts_with(&format!("{}/admin/oauth/callback?", app.base)),
         "{back}"
     );
-    let done = no_redirects.get(&back).send().await.unwrap();
+    let done = call_back(&back).await;
     assert_eq!(done.status(), 303, "{:?}", done.text().await);
     assert_eq!(
         done.headers()["location"],
         format!("/admin/email-integration/{cred}?flash=signed-in").as_str()
     );
     // The state is single use.
-    let again = no_redirects.get(&back).send().await.unwrap();
+    let again = call_back(&back).await;
     assert_eq!(again.status(), 400);
 
     let view = app.get(&format!("/api/v1/credentials/{cred}")).await;
@@ -207,6 +193,11 @@ async fn sign_in_stores_a_refresh_token_that_rotates_and_invalid_grant_asks_to_s
     let (status, body) = poll(&app, cred).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(cases(&app).await, 3);
+    assert_eq!(
+        auth.spent_refresh_presented(),
+        0,
+        "a rotated-away refresh token is never presented again"
+    );
 
     // invalid_grant: "sign in again" in words, an exception-log entry, a metric.
     auth.expire_access_tokens();

@@ -5,7 +5,6 @@
 
 use std::process::{Command, Stdio};
 
-use serde_json::json;
 
 use crate::admin_pages::Admin;
 use crate::dovecot::USER;
@@ -55,17 +54,7 @@ async fn no_client_secret_or_refresh_token_in_responses_pages_cli_logs_or_the_da
     let mut texts: Vec<(String, String)> = Vec::new();
     texts.push(("POST oauth-apps".into(), created.text.clone()));
     let app_id = created.body["id"].as_i64().unwrap();
-    let w = app
-        .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
-        .await;
-    let a = app
-        .post(
-            &format!("/api/v1/credentials/{cred}/aliases"),
-            &json!({"email_alias": USER, "is_default": true, "workspace_id": w.body["id"],
-                    "project_type_id": 1, "reply_template_id": null, "field_mappings": {}}),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text);
+    crate::oauth_admin::route_to_cases(&app, cred).await;
 
     // Sign in through the admin pages (the callback stores the first refresh token).
     let cred_path = format!("/admin/email-integration/{cred}");

@@ -70,6 +70,8 @@ pub struct AuthState {
     pub grants: Vec<String>,
     /// The next `/token` request is answered with this status and JSON body.
     pub next_token_answer: Option<(u16, Value)>,
+    /// Refresh tokens presented after they were spent (rotated away or revoked).
+    pub spent_refresh_presented: usize,
 }
 
 pub struct AuthServer {
@@ -146,6 +148,7 @@ impl AuthServer {
             introspections: 0,
             grants: Vec::new(),
             next_token_answer: None,
+            spent_refresh_presented: 0,
         }));
         let app = Router::new()
             .route("/authorize", get(authorize))
@@ -244,6 +247,11 @@ impl AuthServer {
             .get(token)
             .is_some_and(|t| !t.revoked && t.expires > Instant::now())
             || st.refresh.get(token).is_some_and(|r| !r.revoked)
+    }
+
+    /// How many times a spent (rotated or revoked) refresh token was presented.
+    pub fn spent_refresh_presented(&self) -> usize {
+        self.state.lock().unwrap().spent_refresh_presented
     }
 
     pub fn introspections(&self) -> usize {
@@ -384,11 +392,19 @@ async fn token(State(state): State<Arc<Mutex<AuthState>>>, body: axum::body::Byt
                     "unknown refresh token",
                 );
             };
-            if entry.revoked || entry.client_id != client_id {
+            if entry.revoked {
+                st.spent_refresh_presented += 1;
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
                     "refresh token revoked",
+                );
+            }
+            if entry.client_id != client_id {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token of another client",
                 );
             }
             // Rotation: the presented token is spent.

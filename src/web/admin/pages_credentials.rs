@@ -671,6 +671,8 @@ pub async fn test_saved(
                 security: raw.security,
                 ca_bundle: raw.ca_bundle,
                 pinned_sha256: raw.pinned_sha256,
+                auth_method: raw.auth_method,
+                oauth_app_id: raw.oauth_app_id,
             };
             match app
                 .test_stored_credential(&admin.session.actor, id, &overrides)
