@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::admin_pages::Admin;
 use crate::dovecot::{Dovecot, USER};
 use crate::helpers::TestApp;
 use crate::oauth_admin::{delegated, sign_in};
@@ -144,4 +145,42 @@ async fn unsaved_oauth2_values_get_a_timed_token_step_where_a_token_may_be_had()
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.error_code(), "password_required");
+}
+
+#[tokio::test]
+async fn the_admin_forms_test_oauth2_values_with_the_token_step() {
+    let s = delegated(CLIENT_ID, CLIENT_SECRET).await;
+    s.auth
+        .register_client(APP_ONLY_ID, Some(APP_ONLY_SECRET), Some(USER));
+    let app_only = app_only(&s.app, &s.auth.token_url()).await.to_string();
+    let admin = Admin::new(&s.app, s.client.clone()).await;
+    let port = s.d.imaps_port.to_string();
+    let fields = [
+        ("mailbox", USER),
+        ("host", "127.0.0.1"),
+        ("port", port.as_str()),
+        ("use_secure_connection", "on"),
+        ("secure_mode", "tls"),
+        ("ca_bundle", s.d.ca.cert_pem.as_str()),
+        ("auth_method", "oauth2"),
+        ("oauth_app_id", app_only.as_str()),
+    ];
+
+    // The New form: the app's client-credentials grant, then the login.
+    let new = "/admin/email-integration/new";
+    let r = admin
+        .post("/admin/email-integration/connection-test", new, &fields)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.html);
+    assert!(r.html.contains("We were able to connect"), "{}", r.html);
+    assert!(r.html.contains("client_credentials grant"), "{}", r.html);
+    assert!(!r.html.contains(APP_ONLY_SECRET));
+
+    // The saved credential's form, switched to the app-only app (not saved): that app's grant.
+    let details = format!("/admin/email-integration/{}", s.cred);
+    let r = admin
+        .post(&format!("{details}/connection-test"), &details, &fields)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.html);
+    assert!(r.html.contains("client_credentials grant"), "{}", r.html);
 }
