@@ -15,6 +15,7 @@ mod missing;
 mod oauth_apps;
 mod originals;
 mod reference;
+mod rows;
 mod schema;
 mod sessions;
 mod sign_ins;

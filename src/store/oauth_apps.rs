@@ -2,11 +2,10 @@
 //! `oauth_app:{id}:client_secret`, sealed by the caller's closure once the id is known). Deleting
 //! an app a credential still signs in through is refused, naming the credentials.
 
-use anyhow::anyhow;
-use sqlx::Row;
-
 use super::audit::{commit_change, write_audit};
-use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
+use super::credentials::CLIENT_SECRET;
+use super::rows::{Columns, Conflicts, Table, from_row, not_valid, update_row};
+use super::{AuditEntry, Store, StoreError, StoreResult, unique_conflict, with_pool};
 use crate::domain::{OAuthAppFields, RawOAuthApp};
 use crate::vault::Sealed;
 
@@ -25,56 +24,66 @@ pub struct OAuthAppRow {
 const COLUMNS: &str = "id, name, provider, flow, client_id, tenant, authorize_url, token_url, \
     scopes, secret_key_id, secret_nonce, secret_sealed, created_at, created_by, updated_at, updated_by";
 
-const CONFLICTS: &[(&str, &str, &str)] = &[(
+const TABLE: Table = Table {
+    name: "oauth_apps",
+    columns: COLUMNS,
+    order: "name_key, id",
+    conflicts: CONFLICTS,
+};
+
+const CONFLICTS: Conflicts = &[(
     "name_key",
     "name",
     "An OAuth app with this name already exists (names are compared without regard to case).",
 )];
 
-macro_rules! app_from_row {
-    ($r:expr) => {{
-        let r = &$r;
-        let id: i64 = r.try_get("id")?;
-        let raw = RawOAuthApp {
-            name: r.try_get("name")?,
-            provider: r.try_get("provider")?,
-            flow: r.try_get("flow")?,
-            client_id: r.try_get("client_id")?,
-            client_secret: None,
-            tenant: r.try_get("tenant")?,
-            authorize_url: r.try_get("authorize_url")?,
-            token_url: r.try_get("token_url")?,
-            scopes: r.try_get("scopes")?,
-        };
-        let fields = OAuthAppFields::parse(&raw)
-            .map_err(|e| anyhow!("OAuth app {id} in the database is not valid: {e}"))?;
-        let key_id: String = r.try_get("secret_key_id")?;
-        OAuthAppRow {
-            id,
-            fields,
-            sealed_secret: (!key_id.is_empty())
-                .then(|| -> Result<Sealed, sqlx::Error> {
-                    Ok(Sealed {
-                        key_id,
-                        nonce: r.try_get("secret_nonce")?,
-                        ciphertext: r.try_get("secret_sealed")?,
-                    })
+from_row!(OAuthAppRow, |r| {
+    let id: i64 = r.try_get("id")?;
+    let raw = RawOAuthApp {
+        name: r.try_get("name")?,
+        provider: r.try_get("provider")?,
+        flow: r.try_get("flow")?,
+        client_id: r.try_get("client_id")?,
+        client_secret: None,
+        tenant: r.try_get("tenant")?,
+        authorize_url: r.try_get("authorize_url")?,
+        token_url: r.try_get("token_url")?,
+        scopes: r.try_get("scopes")?,
+    };
+    let fields = OAuthAppFields::parse(&raw)
+        .map_err(|e| not_valid(format!("OAuth app {id} in the database is not valid: {e}")))?;
+    let key_id: String = r.try_get("secret_key_id")?;
+    Ok(OAuthAppRow {
+        id,
+        fields,
+        sealed_secret: (!key_id.is_empty())
+            .then(|| -> Result<Sealed, sqlx::Error> {
+                Ok(Sealed {
+                    key_id,
+                    nonce: r.try_get("secret_nonce")?,
+                    ciphertext: r.try_get("secret_sealed")?,
                 })
-                .transpose()?,
-            created_at: r.try_get("created_at")?,
-            created_by: r.try_get("created_by")?,
-            updated_at: r.try_get("updated_at")?,
-            updated_by: r.try_get("updated_by")?,
-        }
-    }};
-}
+            })
+            .transpose()?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        updated_at: r.try_get("updated_at")?,
+        updated_by: r.try_get("updated_by")?,
+    })
+});
 
-/// The sealed parts to bind: empty when there is no secret.
-fn parts(s: Option<&Sealed>) -> (&str, &[u8], &[u8]) {
-    match s {
-        Some(s) => (&s.key_id, &s.nonce, &s.ciphertext),
-        None => ("", &[], &[]),
-    }
+/// The columns of an app's fields.
+fn columns(f: &OAuthAppFields) -> Columns {
+    Columns::new()
+        .set("name", f.name.as_str())
+        .set("name_key", f.name.to_lowercase())
+        .set("provider", f.provider.as_str())
+        .set("flow", f.flow.as_str())
+        .set("client_id", f.client_id.as_str())
+        .set("tenant", f.tenant.as_deref())
+        .set("authorize_url", f.authorize_url.as_deref())
+        .set("token_url", f.token_url.as_str())
+        .set("scopes", f.scopes.as_str())
 }
 
 impl Store {
@@ -85,73 +94,19 @@ impl Store {
         seal: impl FnOnce(i64) -> Option<Sealed>,
         audit: AuditEntry,
     ) -> StoreResult<OAuthAppRow> {
-        let now = now_ms();
-        let id = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO oauth_apps (name, name_key, provider, flow, client_id, tenant, \
-                 authorize_url, token_url, scopes, secret_key_id, secret_nonce, secret_sealed, \
-                 created_at, created_by, updated_at, updated_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $10, $11, $12, $11, $12) \
-                 RETURNING id",
-            )
-            .bind(&f.name)
-            .bind(f.name.to_lowercase())
-            .bind(f.provider.as_str())
-            .bind(f.flow.as_str())
-            .bind(&f.client_id)
-            .bind(&f.tenant)
-            .bind(&f.authorize_url)
-            .bind(&f.token_url)
-            .bind(&f.scopes)
-            .bind(Vec::<u8>::new())
-            .bind(now)
-            .bind(&audit.actor)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| unique_conflict(e, CONFLICTS))?;
-            let sealed = seal(id);
-            let (k, n, c) = parts(sealed.as_ref());
-            sqlx::query("UPDATE oauth_apps SET secret_key_id = $1, secret_nonce = $2, secret_sealed = $3 WHERE id = $4")
-                .bind(k)
-                .bind(n)
-                .bind(c)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            write_audit!(&mut *tx, &audit.target(id))?;
-            tx.commit().await?;
-            id
-        });
+        let columns = columns(f).sealed(&CLIENT_SECRET, None);
+        let columns = columns.created_by(&audit.actor);
+        let then = |id| Columns::new().sealed(&CLIENT_SECRET, seal(id).as_ref());
+        let id = self.insert_sealed(&TABLE, columns, audit, then).await?;
         self.get_oauth_app(id).await
     }
 
     pub async fn list_oauth_apps(&self) -> StoreResult<Vec<OAuthAppRow>> {
-        with_pool!(self, |pool| {
-            let sql = format!("SELECT {COLUMNS} FROM oauth_apps ORDER BY name_key, id");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(app_from_row!(r));
-            }
-            Ok(out)
-        })
+        self.select(&TABLE, "", &[]).await
     }
 
     pub async fn get_oauth_app(&self, id: i64) -> StoreResult<OAuthAppRow> {
-        with_pool!(self, |pool| {
-            let sql = format!("SELECT {COLUMNS} FROM oauth_apps WHERE id = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(r) => Ok(app_from_row!(r)),
-                None => Err(StoreError::NotFound),
-            }
-        })
+        self.by_id(&TABLE, id).await
     }
 
     /// Edits the fields; with `secret`, replaces the client secret. `sign_out` forgets the
@@ -164,17 +119,12 @@ impl Store {
         sign_out: bool,
         audit: AuditEntry,
     ) -> StoreResult<OAuthAppRow> {
+        let mut columns = columns(f).updated_by(&audit.actor);
+        if let Some(s) = secret {
+            columns = columns.sealed(&CLIENT_SECRET, Some(s));
+        }
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(s) = secret {
-                sqlx::query("UPDATE oauth_apps SET secret_key_id = $1, secret_nonce = $2, secret_sealed = $3 WHERE id = $4")
-                    .bind(&s.key_id)
-                    .bind(&s.nonce)
-                    .bind(&s.ciphertext)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             if sign_out {
                 sqlx::query(
                     "UPDATE credentials SET refresh_key_id = '', refresh_nonce = NULL, \
@@ -184,26 +134,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            let done = sqlx::query(
-                "UPDATE oauth_apps SET name = $1, name_key = $2, provider = $3, flow = $4, \
-                 client_id = $5, tenant = $6, authorize_url = $7, token_url = $8, scopes = $9, \
-                 updated_at = $10, updated_by = $11 WHERE id = $12",
-            )
-            .bind(&f.name)
-            .bind(f.name.to_lowercase())
-            .bind(f.provider.as_str())
-            .bind(f.flow.as_str())
-            .bind(&f.client_id)
-            .bind(&f.tenant)
-            .bind(&f.authorize_url)
-            .bind(&f.token_url)
-            .bind(&f.scopes)
-            .bind(now_ms())
-            .bind(&audit.actor)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_conflict(e, CONFLICTS))?;
+            let done = update_row!(&mut *tx, TABLE.name, &columns, id)
+                .map_err(|e| unique_conflict(e, TABLE.conflicts))?;
             commit_change!(tx, done, &audit.target(id));
         });
         self.get_oauth_app(id).await

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::audit::write_audit;
-use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, unique_conflict, with_pool};
+use super::rows::{Columns, Param, bind_params, insert_row, update_row};
+use super::{AuditEntry, Store, StoreError, StoreResult, unique_conflict, with_pool};
 use crate::domain::{
     Client, Contact, Field, Kind, ProjectType, Record, Spec, Value, Workspace, capitalised, key,
     record_specs,
@@ -44,26 +45,6 @@ impl RecordRow {
     }
 }
 
-/// One bound value of a statement.
-enum Param {
-    Text(Option<String>),
-    Id(Option<i64>),
-}
-
-/// Binds every param of `$params` (an iterator of `&Param`) to the query `$q`.
-macro_rules! bind_params {
-    ($q:expr, $params:expr) => {{
-        let mut q = $q;
-        for p in $params {
-            q = match p {
-                Param::Text(t) => q.bind(t.clone()),
-                Param::Id(id) => q.bind(*id),
-            };
-        }
-        q
-    }};
-}
-
 /// Inserts the list values of record `$id` (a client's email domains) in the transaction `$tx`.
 macro_rules! insert_lists {
     ($tx:ident, $spec:expr, $lists:expr, $id:expr, $values:expr) => {
@@ -81,17 +62,29 @@ macro_rules! insert_lists {
     };
 }
 
+/// Deletes the list values of record `$id` in the transaction `$tx`.
+macro_rules! delete_lists {
+    ($tx:ident, $lists:expr, $id:expr) => {
+        for (_, table, owner, _) in $lists {
+            let sql = format!("DELETE FROM {table} WHERE {owner} = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind($id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// The columns of a record's values (a unique text also in `{name}_key`); lists are apart.
-fn columns(spec: &Spec, values: &[Value]) -> Vec<(String, Param)> {
-    let mut out = Vec::new();
+fn columns(spec: &Spec, values: &[Value]) -> Columns {
+    let mut out = Columns::new();
     for (f, v) in spec.fields.iter().zip(values) {
         match v {
-            Value::Id(id) => out.push((f.name.to_string(), Param::Id(*id))),
+            Value::Id(id) => out = out.set(f.name, *id),
             Value::Text(t) => {
-                out.push((f.name.to_string(), Param::Text(t.clone())));
+                out = out.set(f.name, t.clone());
                 if f.unique.is_some() {
-                    let k = t.as_deref().map(key);
-                    out.push((format!("{}_key", f.name), Param::Text(k)));
+                    out = out.set(format!("{}_key", f.name), t.as_deref().map(key));
                 }
             }
             Value::List(_) => {}
@@ -273,7 +266,7 @@ impl Store {
     }
 
     pub async fn get_record(&self, spec: &'static Spec, id: i64) -> StoreResult<RecordRow> {
-        self.record_rows(spec, "WHERE id = $1", Some(Param::Id(Some(id))))
+        self.record_rows(spec, "WHERE id = $1", Some(Param::from(id)))
             .await?
             .pop()
             .ok_or(StoreError::NotFound)
@@ -294,7 +287,7 @@ impl Store {
             } => format!("WHERE id IN (SELECT {owner} FROM {table} WHERE {column} = $1)"),
             _ => format!("WHERE {}_key = $1", field.name),
         };
-        let param = Some(Param::Text(Some(key(value))));
+        let param = Some(Param::from(key(value)));
         Ok(self.record_rows(spec, &filter, param).await?.pop())
     }
 
@@ -306,33 +299,15 @@ impl Store {
         audit: AuditEntry,
         mut progress: impl FnMut(u64, u64),
     ) -> StoreResult<Vec<i64>> {
-        let now = now_ms();
         let total = records.len() as u64;
         let lists = lists(spec);
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut ids = Vec::with_capacity(records.len());
             for (done, values) in records.iter().enumerate() {
-                let columns = columns(spec, values);
-                let n = columns.len();
-                let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
-                let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "INSERT INTO {} ({}, created_at, created_by, updated_at, updated_by) \
-                     VALUES ({}, ${a}, ${b}, ${a}, ${b}) RETURNING id",
-                    spec.table,
-                    names.join(", "),
-                    marks.join(", "),
-                    a = n + 1,
-                    b = n + 2,
-                );
-                let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                let id: i64 = bind_params!(q, columns.iter().map(|(_, p)| p))
-                    .bind(now)
-                    .bind(&audit.actor)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| on_unique(spec, e))?;
+                let columns = columns(spec, values).created_by(&audit.actor);
+                let id =
+                    insert_row!(&mut *tx, spec.table, &columns).map_err(|e| on_unique(spec, e))?;
                 insert_lists!(tx, spec, &lists, id, values);
                 ids.push(id);
                 progress(done as u64 + 1, total);
@@ -355,42 +330,16 @@ impl Store {
         values: &[Value],
         audit: AuditEntry,
     ) -> StoreResult<RecordRow> {
-        let columns = columns(spec, values);
-        let n = columns.len();
-        let set: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET {}, updated_at = ${}, updated_by = ${} WHERE id = ${}",
-            spec.table,
-            set.join(", "),
-            n + 1,
-            n + 2,
-            n + 3
-        );
+        let columns = columns(spec, values).updated_by(&audit.actor);
         let lists = lists(spec);
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            let done = bind_params!(q, columns.iter().map(|(_, p)| p))
-                .bind(now_ms())
-                .bind(&audit.actor)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| on_unique(spec, e))?;
+            let done =
+                update_row!(&mut *tx, spec.table, &columns, id).map_err(|e| on_unique(spec, e))?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
-            for (_, table, owner, _) in &lists {
-                let clear = format!("DELETE FROM {table} WHERE {owner} = $1");
-                sqlx::query(sqlx::AssertSqlSafe(clear))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            delete_lists!(tx, &lists, id);
             insert_lists!(tx, spec, &lists, id, values);
             write_audit!(&mut *tx, &audit.target(id))?;
             tx.commit().await?;
@@ -427,13 +376,7 @@ impl Store {
                     return Err(in_use(format!("{} {title:?}", spec.title()), users));
                 }
             }
-            for (_, table, owner, _) in &lists {
-                let sql = format!("DELETE FROM {table} WHERE {owner} = $1");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            delete_lists!(tx, &lists, id);
             let sql = format!("DELETE FROM {} WHERE id = $1", spec.table);
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)

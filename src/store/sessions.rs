@@ -1,8 +1,7 @@
 //! Administrator sessions for the web UI: stored by the SHA-256 of the cookie value, with the
 //! CSRF token of the session and an expiry. The cookie value itself is never stored.
 
-use sqlx::Row;
-
+use super::rows::from_row;
 use super::{Store, StoreResult, now_ms, with_pool};
 
 #[derive(Debug, Clone)]
@@ -12,6 +11,15 @@ pub struct SessionRow {
     pub csrf_token: String,
     pub expires_at: i64,
 }
+
+from_row!(SessionRow, |r| {
+    Ok(SessionRow {
+        user_id: r.try_get("user_id")?,
+        username: r.try_get("username")?,
+        csrf_token: r.try_get("csrf_token")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+});
 
 impl Store {
     pub async fn insert_session(
@@ -46,25 +54,9 @@ impl Store {
 
     /// The live session with this id hash.
     pub async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
-        with_pool!(self, |pool| {
-            let row = sqlx::query(
-                "SELECT user_id, username, csrf_token, expires_at FROM admin_sessions \
-                 WHERE id_hash = $1 AND expires_at > $2",
-            )
-            .bind(id_hash)
-            .bind(now_ms())
-            .fetch_optional(pool)
-            .await?;
-            match row {
-                Some(r) => Ok(Some(SessionRow {
-                    user_id: r.try_get("user_id")?,
-                    username: r.try_get("username")?,
-                    csrf_token: r.try_get("csrf_token")?,
-                    expires_at: r.try_get("expires_at")?,
-                })),
-                None => Ok(None),
-            }
-        })
+        let sql = "SELECT user_id, username, csrf_token, expires_at FROM admin_sessions \
+                   WHERE id_hash = $1 AND expires_at > $2";
+        self.row(sql, &[id_hash.into(), now_ms().into()]).await
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
