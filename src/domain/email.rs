@@ -145,16 +145,13 @@ fn local_part(content: &str) -> String {
     if is_dot_atom(content) {
         return content.to_string();
     }
-    let mut out = String::with_capacity(content.len() + 2);
-    out.push('"');
-    for c in content.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    quoted_string(content)
+}
+
+/// `content` as a quoted string, with `"` and `\` escaped: the same rule in an address (RFC
+/// 5322) and in an IMAP command (RFC 3501).
+pub fn quoted_string(content: &str) -> String {
+    format!("\"{}\"", content.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The text of one quoted string (`"john \"j\" smith"` → `john "j" smith`); `None` when `s` is

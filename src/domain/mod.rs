@@ -21,7 +21,7 @@ pub use credential::{
     Host, LoginName, NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
     parse_password, password_required,
 };
-pub use email::EmailAddress;
+pub use email::{EmailAddress, quoted_string};
 pub use health::HealthState;
 pub use oauth_app::{
     AuthMethod, Flow, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, parse_endpoint,

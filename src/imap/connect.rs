@@ -247,7 +247,6 @@ impl<'a> Dialer<'a> {
         };
         let mechanism = self.mechanism(caps, password)?;
         let target = self.shown();
-        let t = target.clone();
         let user = self.target.login.clone();
         let peer = Peer {
             user: &self.target.login,
@@ -257,21 +256,12 @@ impl<'a> Dialer<'a> {
         };
         let r = &self.redactor;
         self.steps
-            .run(
-                "login",
-                |limit| {
-                    Fail::new(
-                        Category::Timeout,
-                        format!("{t} did not answer the login within {limit}."),
-                    )
-                },
-                async {
-                    let reply = sasl::authenticate(client, "L1", mechanism, login, &peer, r)
-                        .await
-                        .map_err(Fail::from)?;
-                    login_outcome(reply, &peer, &user, mechanism)
-                },
-            )
+            .run("login", no_answer(&target, "the login"), async {
+                let reply = sasl::authenticate(client, "L1", mechanism, login, &peer, r)
+                    .await
+                    .map_err(Fail::from)?;
+                login_outcome(reply, &peer, &user, mechanism)
+            })
             .await
     }
 
@@ -590,30 +580,17 @@ impl<'a> Dialer<'a> {
     async fn capability(&mut self, client: &mut Client) -> Result<Vec<String>, Fail> {
         let target = self.shown();
         let r = &self.redactor;
-        let t = target.clone();
+        let refused = Fail::new(
+            Category::ProtocolError,
+            format!("{target} refused the CAPABILITY command."),
+        );
         let caps = self
             .steps
-            .run(
-                "capability",
-                |limit| {
-                    Fail::new(
-                        Category::Timeout,
-                        format!("{t} did not answer CAPABILITY within {limit}."),
-                    )
-                },
-                async {
-                    let reply = command(client, "CAPABILITY", &target, r).await?;
-                    if !reply.ok {
-                        return Err(Fail::new(
-                            Category::ProtocolError,
-                            format!("{target} refused the CAPABILITY command."),
-                        )
-                        .server(reply.text));
-                    }
-                    let detail = reply.capabilities.join(" ");
-                    Ok((reply.capabilities, detail))
-                },
-            )
+            .run("capability", no_answer(&target, "CAPABILITY"), async {
+                let reply = command_ok(client, "CAPABILITY", &target, r, refused).await?;
+                let detail = reply.capabilities.join(" ");
+                Ok((reply.capabilities, detail))
+            })
             .await?;
         self.facts.capabilities = caps.clone();
         Ok(caps)
@@ -622,31 +599,45 @@ impl<'a> Dialer<'a> {
     async fn starttls(&mut self, mut client: Client) -> Result<BoxIo, Fail> {
         let target = self.shown();
         let r = &self.redactor;
-        let t = target.clone();
+        let refused = Fail::new(
+            Category::StarttlsUnsupported,
+            format!("{target} refused STARTTLS."),
+        )
+        .hint("Use Secure Connection with implicit TLS (usually port 993).");
         self.steps
-            .run(
-                "starttls",
-                |limit| {
-                    Fail::new(
-                        Category::Timeout,
-                        format!("{t} did not answer STARTTLS within {limit}."),
-                    )
-                },
-                async {
-                    let reply = command(&mut client, "STARTTLS", &target, r).await?;
-                    if !reply.ok {
-                        return Err(Fail::new(
-                            Category::StarttlsUnsupported,
-                            format!("{target} refused STARTTLS."),
-                        )
-                        .server(reply.text)
-                        .hint("Use Secure Connection with implicit TLS (usually port 993)."));
-                    }
-                    Ok(((), reply.text))
-                },
-            )
+            .run("starttls", no_answer(&target, "STARTTLS"), async {
+                let reply = command_ok(&mut client, "STARTTLS", &target, r, refused).await?;
+                Ok(((), reply.text))
+            })
             .await?;
         Ok(client.into_inner())
+    }
+}
+
+/// A step's timeout when `target` did not answer `cmd`.
+pub fn no_answer(target: &str, cmd: &str) -> impl FnOnce(&str) -> Fail + use<> {
+    let (target, cmd) = (target.to_string(), cmd.to_string());
+    move |limit| {
+        Fail::new(
+            Category::Timeout,
+            format!("{target} did not answer {cmd} within {limit}."),
+        )
+    }
+}
+
+/// `command` that must be answered OK; any other answer is `refused`, with the server's words.
+pub async fn command_ok(
+    client: &mut Client,
+    cmd: &str,
+    target: &str,
+    r: &Redactor,
+    refused: Fail,
+) -> Result<Reply, Fail> {
+    let reply = command(client, cmd, target, r).await?;
+    if reply.ok {
+        Ok(reply)
+    } else {
+        Err(refused.server(reply.text))
     }
 }
 

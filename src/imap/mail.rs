@@ -158,16 +158,30 @@ impl MailSession {
         reply: &mut Reply,
     ) -> Result<(), MailError> {
         let tag = self.next_tag();
+        self.exchange(&tag, &format!("{tag} {cmd}"), false, what, limit, reply)
+            .await
+    }
+
+    /// Sends `line` and reads the answer tagged `tag` (or a `+` continuation, when
+    /// `want_continuation`) into `reply` within `limit`.
+    async fn exchange(
+        &mut self,
+        tag: &str,
+        line: &str,
+        want_continuation: bool,
+        what: &str,
+        limit: Duration,
+        reply: &mut Reply,
+    ) -> Result<(), MailError> {
         let target = &self.target;
         let client = &mut self.client;
         let r = &self.redactor;
+        let cmd = line.strip_prefix(tag).map_or(line, str::trim_start);
         let exchange = async {
-            reply::send(client, &format!("{tag} {cmd}"))
-                .await
-                .map_err(|e| MailError {
-                    message: format!("Sending {cmd} to {target} failed: {e}."),
-                })?;
-            reply::read_into(client, &tag, false, what, target, r, reply)
+            reply::send(client, line).await.map_err(|e| MailError {
+                message: format!("Sending {cmd} to {target} failed: {e}."),
+            })?;
+            reply::read_into(client, tag, want_continuation, what, target, r, reply)
                 .await
                 .map_err(MailError::from)
         };
@@ -188,18 +202,25 @@ impl MailSession {
         Ok(reply)
     }
 
-    async fn capabilities(&mut self) -> Result<Vec<String>, MailError> {
-        let reply = self.simple("CAPABILITY").await?;
-        if !reply.ok {
-            return Err(MailError {
-                message: format!(
-                    "{} refused the CAPABILITY command: {}.",
-                    self.target,
-                    reply.server_words()
-                ),
-            });
+    /// `simple`, answered OK; any other answer is an error in the words of `refused(target,
+    /// what the server said)`.
+    async fn simple_ok(
+        &mut self,
+        cmd: &str,
+        refused: impl FnOnce(&str, String) -> String,
+    ) -> Result<Reply, MailError> {
+        let reply = self.simple(cmd).await?;
+        if reply.ok {
+            return Ok(reply);
         }
-        Ok(reply.capabilities)
+        Err(MailError {
+            message: refused(&self.target, reply.server_words()),
+        })
+    }
+
+    async fn capabilities(&mut self) -> Result<Vec<String>, MailError> {
+        let refused = |t: &str, said| format!("{t} refused the CAPABILITY command: {said}.");
+        Ok(self.simple_ok("CAPABILITY", refused).await?.capabilities)
     }
 
     /// SELECT (read-write: flags are set after commit).
@@ -209,16 +230,8 @@ impl MailSession {
                 message: format!("The folder name {folder:?} cannot be sent to the server."),
             });
         };
-        let reply = self.simple(&format!("SELECT {name}")).await?;
-        if !reply.ok {
-            return Err(MailError {
-                message: format!(
-                    "{folder} could not be opened: {} answered {}.",
-                    self.target,
-                    reply.server_words()
-                ),
-            });
-        }
+        let refused = |t: &str, said| format!("{folder} could not be opened: {t} answered {said}.");
+        let reply = self.simple_ok(&format!("SELECT {name}"), refused).await?;
         let uidvalidity = reply.uidvalidity.ok_or_else(|| MailError {
             message: format!(
                 "{} opened {folder} but sent no UIDVALIDITY, so its messages cannot be told apart safely.",
@@ -235,16 +248,8 @@ impl MailSession {
     /// UIDs matching a search, sorted.
     pub async fn search(&mut self, query: &str) -> Result<Vec<u32>, MailError> {
         let cmd = format!("UID SEARCH {query}");
-        let reply = self.simple(&cmd).await?;
-        if !reply.ok {
-            return Err(MailError {
-                message: format!(
-                    "{} refused the search {cmd}: {}.",
-                    self.target,
-                    reply.server_words()
-                ),
-            });
-        }
+        let refused = |t: &str, said| format!("{t} refused the search {cmd}: {said}.");
+        let reply = self.simple_ok(&cmd, refused).await?;
         let mut uids = reply.search;
         uids.sort_unstable();
         uids.dedup();
@@ -316,30 +321,10 @@ impl MailSession {
         }
         let tag = self.next_tag();
         let limit = self.timeout;
-        let target = self.target.clone();
-        let late = |what: &'static str| {
-            let target = target.clone();
-            move || format!("{target} did not answer {what} within {} s.", secs(limit))
-        };
-        let started = within(limit, late("IDLE"), async {
-            reply::send(&mut self.client, &format!("{tag} IDLE"))
-                .await
-                .map_err(|e| MailError {
-                    message: format!("Sending IDLE to {target} failed: {e}."),
-                })?;
-            reply::read_reply(
-                &mut self.client,
-                &tag,
-                true,
-                "its answer to IDLE",
-                &target,
-                &self.redactor,
-            )
-            .await
-            .map_err(MailError::from)
-        })
-        .await
-        .map_err(|message| MailError { message })??;
+        let mut started = Reply::default();
+        let (line, what) = (format!("{tag} IDLE"), "its answer to IDLE");
+        self.exchange(&tag, &line, true, what, limit, &mut started)
+            .await?;
         if !started.continuation {
             // The server refused IDLE after all: wait without it.
             self.idle_supported = false;
@@ -347,26 +332,10 @@ impl MailSession {
             return Ok((self, false));
         }
         let changed =
-            reply::wait_for_change(&mut self.client, wait, &target, &self.redactor).await?;
-        within(limit, late("DONE"), async {
-            reply::send(&mut self.client, "DONE")
-                .await
-                .map_err(|e| MailError {
-                    message: format!("Sending DONE to {target} failed: {e}."),
-                })?;
-            reply::read_reply(
-                &mut self.client,
-                &tag,
-                false,
-                "its answer to DONE",
-                &target,
-                &self.redactor,
-            )
-            .await
-            .map_err(MailError::from)
-        })
-        .await
-        .map_err(|message| MailError { message })??;
+            reply::wait_for_change(&mut self.client, wait, &self.target, &self.redactor).await?;
+        let what = "its answer to DONE";
+        self.exchange(&tag, "DONE", false, what, limit, &mut Reply::default())
+            .await?;
         Ok((self, changed))
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::connect::{Dialer, Target, command};
+use super::connect::{Dialer, Target, command, command_ok, no_answer};
 use super::login::Credentials;
 use super::reply::Client;
 use super::steps::{Fail, Step, Steps};
@@ -215,65 +215,42 @@ fn redact(report: &mut ProbeReport, r: &Redactor) {
 /// EXAMINE INBOX (read-only) and count its unseen messages.
 async fn examine(d: &mut Dialer<'_>, client: &mut Client) -> Result<InboxCounts, Fail> {
     let target = d.target.shown();
-    let t = target.clone();
     let r = &d.redactor;
-    d.steps
-        .run(
-            "examine",
-            |limit| {
-                Fail::new(
-                    Category::Timeout,
-                    format!("{t} did not open INBOX within {limit}."),
-                )
-            },
-            async {
-                let reply = command(client, "EXAMINE INBOX", &target, r).await?;
-                if !reply.ok {
-                    return Err(Fail::new(
-                        Category::ProtocolError,
-                        "The login worked, but INBOX could not be opened.",
-                    )
-                    .server(reply.text));
-                }
-                let messages = reply.exists.unwrap_or(0);
-                let unseen_reply = command(client, "SEARCH UNSEEN", &target, r).await?;
-                if !unseen_reply.ok {
-                    return Err(Fail::new(
-                        Category::ProtocolError,
-                        "INBOX opened, but the server refused to count its unseen messages.",
-                    )
-                    .server(unseen_reply.text));
-                }
-                let unseen = unseen_reply.search.len() as u32;
-                Ok((
-                    InboxCounts { messages, unseen },
-                    format!("INBOX: {messages} messages, {unseen} unseen (opened read-only)"),
-                ))
-            },
+    let t = target.clone();
+    let late = move |limit: &str| {
+        Fail::new(
+            Category::Timeout,
+            format!("{t} did not open INBOX within {limit}."),
         )
+    };
+    let refused = |message: &str| Fail::new(Category::ProtocolError, message);
+    d.steps
+        .run("examine", late, async {
+            let no_inbox = refused("The login worked, but INBOX could not be opened.");
+            let opened = command_ok(client, "EXAMINE INBOX", &target, r, no_inbox).await?;
+            let messages = opened.exists.unwrap_or(0);
+            let no_count =
+                refused("INBOX opened, but the server refused to count its unseen messages.");
+            let unseen = command_ok(client, "SEARCH UNSEEN", &target, r, no_count).await?;
+            let unseen = unseen.search.len() as u32;
+            Ok((
+                InboxCounts { messages, unseen },
+                format!("INBOX: {messages} messages, {unseen} unseen (opened read-only)"),
+            ))
+        })
         .await
 }
 
 /// LOGOUT; a failure here is recorded but does not fail the test.
 async fn logout(d: &mut Dialer<'_>, client: &mut Client) {
     let target = d.target.shown();
-    let t = target.clone();
     let r = &d.redactor;
     let done = d
         .steps
-        .run(
-            "logout",
-            |limit| {
-                Fail::new(
-                    Category::Timeout,
-                    format!("{t} did not answer LOGOUT within {limit}."),
-                )
-            },
-            async {
-                let reply = command(client, "LOGOUT", &target, r).await?;
-                Ok(((), reply.text))
-            },
-        )
+        .run("logout", no_answer(&target, "LOGOUT"), async {
+            let reply = command(client, "LOGOUT", &target, r).await?;
+            Ok(((), reply.text))
+        })
         .await;
     // Whatever happened, the test is complete; a LOGOUT problem is only a step detail.
     if done.is_err() {

@@ -79,6 +79,16 @@ pub async fn send(client: &mut Client, line: &str) -> std::io::Result<()> {
     stream.flush().await
 }
 
+/// The first line of a response as the server wrote it, redacted and printable (the owner
+/// buffer can hold more than this response).
+fn first_line(owner: &[u8], r: &Redactor) -> String {
+    let end = owner
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(owner.len(), |i| i + 1);
+    r.line(&owner[..end])
+}
+
 /// Reads responses into `reply` until the tagged answer to `tag` (or a `+` continuation, when
 /// `want_continuation`). `what` names the answer for messages ("its answer to SELECT INBOX",
 /// "an email"); `target` is `host:port`. What arrived before a failure stays in `reply`.
@@ -109,16 +119,8 @@ pub async fn read_into(
                 server: reply.bye.clone(),
             });
         };
-        // The first line of a status response, as the server wrote it (the owner buffer can
-        // hold more than this response). Not computed for FETCH items, which can be large.
-        let first_line = || {
-            let owner: &[u8] = resp.borrow_owner();
-            let end = owner
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(owner.len(), |i| i + 1);
-            r.line(&owner[..end])
-        };
+        // Not computed for FETCH items, which can be large.
+        let first_line = || first_line(resp.borrow_owner(), r);
         match resp.parsed() {
             Response::Done { tag: t, status, .. } if t.0 == tag => {
                 reply.ok = matches!(status, Status::Ok);
@@ -240,12 +242,7 @@ pub async fn wait_for_change(
                 status: Status::Bye,
                 ..
             } => {
-                let owner: &[u8] = resp.borrow_owner();
-                let end = owner
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .map_or(owner.len(), |i| i + 1);
-                let line = r.line(&owner[..end]);
+                let line = first_line(resp.borrow_owner(), r);
                 return Err(ReadFailure {
                     message: format!("{target} ended the connection during IDLE; it said: {line}"),
                     server: Some(line),

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
+use crate::domain::quoted_string;
+
 /// Everything a connection needs; boxed so TLS and plain streams are one type.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
@@ -171,16 +173,7 @@ pub fn quoted(value: &str) -> Option<String> {
     if value.contains(['\r', '\n', '\0']) {
         return None;
     }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    Some(out)
+    Some(quoted_string(value))
 }
 
 #[cfg(test)]
