@@ -14,7 +14,7 @@ use crate::domain::{AliasFields, RawAlias, ValidationError, ValidationErrors};
 use crate::store::{AliasRow, AuditEntry};
 
 /// An alias as clients see it (contract names of SPEC §8).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AliasView {
     pub id: i64,
     pub credential_id: i64,

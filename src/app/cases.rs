@@ -9,7 +9,7 @@ use crate::ingest::ParsedEmail;
 use crate::store::{AttachmentRow, CaseFilter, CaseRow, RetryOf};
 
 /// A case for API and CLI output (times in RFC 3339).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     #[serde(flatten)]
     pub case: CaseRow,
@@ -35,7 +35,7 @@ impl From<CaseRow> for CaseView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RetryOutcome {
     pub exception_id: i64,
     pub case_id: i64,

@@ -25,11 +25,13 @@ pub const STORED_AUTH_FAILED_MESSAGE: &str = "Invalid Password";
 
 /// Edited values to test a stored credential with, without saving them. Values that change
 /// where the password goes need the password itself (the stored one is never sent elsewhere).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConnectionTestOverrides)]
 pub struct ConnectionOverrides {
     pub mailbox: Option<String>,
     pub username: Option<String>,
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub password: Option<Secret>,
     pub host: Option<String>,
     pub port: Option<i64>,
@@ -44,7 +46,7 @@ pub struct ConnectionOverrides {
 }
 
 /// What was tested.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestedTarget {
     pub host: String,
     pub port: u16,
@@ -54,7 +56,7 @@ pub struct TestedTarget {
 
 /// A Test Connection result as clients see it: `{ok, category, message, hint,
 /// server_response, steps, …}` plus what was tested and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConnectionTestView {
     #[serde(flatten)]
     pub report: ProbeReport,

@@ -13,7 +13,7 @@ use crate::store::{AuditEntry, CredentialRow, ExceptionEntry, password_ad};
 use crate::vault::OpenError;
 
 /// A credential as clients see it: every field but the password.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CredentialView {
     pub id: i64,
     pub mailbox: String,
@@ -22,6 +22,7 @@ pub struct CredentialView {
     pub host: String,
     pub port: u16,
     pub use_secure_connection: bool,
+    /// `tls`, `starttls` or `none`.
     pub security: &'static str,
     pub configuration_name: String,
     pub description: String,
@@ -44,7 +45,7 @@ pub struct CredentialView {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LastTestView {
     pub at: String,
     pub ok: bool,
@@ -52,8 +53,10 @@ pub struct LastTestView {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HealthView {
+    /// `idle`, `healthy`, `failing`, `paused_auth` or `sign_in_again`.
+    #[schema(value_type = String)]
     pub state: HealthState,
     pub last_success_at: Option<String>,
     pub failing_since: Option<String>,

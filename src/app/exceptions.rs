@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{App, AppResult, StoreResultExt, iso_time};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExceptionView {
     pub id: i64,
     pub at: String,

@@ -15,7 +15,7 @@ use crate::store::{AuditEntry, OAuthAppRow, client_secret_ad};
 use crate::vault::OpenError;
 
 /// An OAuth app as clients see it: every field but the client secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthAppView {
     pub id: i64,
     pub name: String,

@@ -41,7 +41,7 @@ pub(crate) struct OAuthState {
 }
 
 /// Where to send the person who signs in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignInStart {
     pub authorization_url: String,
 }

@@ -12,7 +12,7 @@ use crate::dns::{DnsError, Mx, Resolver, Srv, SystemResolver};
 use crate::domain::providers::{self, Guess, PRESETS, Preset};
 
 /// A preset as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ProviderView {
     pub id: &'static str,
     pub name: &'static str,
@@ -40,7 +40,7 @@ impl From<&Preset> for ProviderView {
 }
 
 /// The guess for one mailbox.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DetectionView {
     /// The mailbox's domain, in ASCII.
     pub domain: String,

@@ -51,7 +51,7 @@ pub struct ImportItem {
 }
 
 /// One broken rule in one row. `row` counts from 1.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RowError {
     pub row: usize,
     pub line: Option<u64>,
@@ -91,7 +91,7 @@ impl ImportError {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub imported: usize,
     pub ids: Vec<i64>,
@@ -260,6 +260,17 @@ impl App {
     /// Deletes a record nothing uses; a conflict names what still uses it.
     pub async fn delete_record(&self, spec: &'static Spec, actor: &str, id: i64) -> AppResult<()> {
         let current = self.get_record(spec, id).await?;
+        // Aliases fall back on the built-in project type: it stays.
+        if spec.noun == ProjectType::SPEC.noun && self.default_project_type_id().await? == Some(id)
+        {
+            return Err(AppError::Conflict {
+                field: None,
+                message: format!(
+                    "{:?} is the built-in project type, the default of new aliases; it cannot be deleted.",
+                    current.0.title()
+                ),
+            });
+        }
         let audit = AuditEntry::new(actor, spec.actions[2], spec.noun).summary(format!(
             "deleted {} {:?}",
             spec.label,

@@ -12,7 +12,7 @@ use crate::domain::{EmailAddress, ValidationError, ValidationErrors};
 use crate::store::{AliasRow, ClientRow, NamedKind};
 
 /// A dry-run request: recipients by header, the sender, and optionally the body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRequest {
     /// Limit matching to the aliases of this credential (as when its mailbox received it).
@@ -29,13 +29,14 @@ pub struct RouteRequest {
     pub body: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = RoutedNamed)]
 pub struct Named {
     pub id: i64,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutedAlias {
     pub id: i64,
     pub email_alias: String,
@@ -45,14 +46,14 @@ pub struct RoutedAlias {
     pub field_mappings: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutedClient {
     pub id: i64,
     pub name: String,
     pub client_number: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutedContact {
     pub id: i64,
     pub email: String,
@@ -60,7 +61,7 @@ pub struct RoutedContact {
 }
 
 /// The decision with names, for API and CLI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RouteView {
     /// False when no alias matched: no case would be created.
     pub routed: bool,

@@ -32,8 +32,9 @@ where
 
 /// An alias form as it arrives: every field optional, nothing checked yet. For nullable
 /// fields, absent means "keep" on an edit and `null` means "clear".
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AliasPatch)]
 pub struct RawAlias {
     pub email_alias: Option<String>,
     pub is_default: Option<bool>,

@@ -15,10 +15,10 @@ use super::validation::{Collector, Text, ValidationError, ValidationErrors};
 
 pub const DEFAULT_PORT: u16 = 993;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-const MAX_NAME_CHARS: usize = 100;
-const MAX_DESCRIPTION_CHARS: usize = 1000;
-const MAX_LOGIN_CHARS: usize = 255;
-const MAX_CA_BUNDLE_BYTES: usize = 256 * 1024;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+pub const MAX_LOGIN_CHARS: usize = 255;
+pub const MAX_CA_BUNDLE_BYTES: usize = 256 * 1024;
 
 /// Turns a DNS name (Unicode allowed) into its ASCII form, or says it is not one.
 pub(crate) fn dns_name_to_ascii(input: &str) -> Result<String, ()> {
@@ -313,11 +313,13 @@ impl PinnedSha256 {
 }
 
 /// A credential form as it arrives: every field optional, nothing checked yet.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CredentialPatch)]
 pub struct RawCredential {
     pub mailbox: Option<String>,
     pub username: Option<String>,
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub password: Option<Secret>,
     pub host: Option<String>,
     pub port: Option<i64>,

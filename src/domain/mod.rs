@@ -34,4 +34,16 @@ pub use reference::{
     RawClient, RawContact, RawNamed, RefName, Workspace, visit_records,
 };
 pub use secret::Secret;
+
+/// The limits forms enforce, named for the OpenAPI document.
+pub mod limits {
+    pub use super::credential::{
+        MAX_CA_BUNDLE_BYTES, MAX_DESCRIPTION_CHARS, MAX_LOGIN_CHARS,
+        MAX_NAME_CHARS as MAX_CONFIGURATION_NAME_CHARS, MAX_PASSWORD_BYTES,
+    };
+    pub use super::oauth_app::{
+        MAX_CLIENT_ID_CHARS, MAX_CLIENT_SECRET_BYTES, MAX_NAME_CHARS as MAX_OAUTH_APP_NAME_CHARS,
+        MAX_TEXT_CHARS as MAX_OAUTH_TEXT_CHARS,
+    };
+}
 pub use validation::{ValidationError, ValidationErrors};

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::secret::Secret;
 use super::validation::{Collector, Text, ValidationError, ValidationErrors};
 
-const MAX_NAME_CHARS: usize = 100;
-const MAX_TEXT_CHARS: usize = 2000;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_TEXT_CHARS: usize = 2000;
+pub const MAX_CLIENT_ID_CHARS: usize = 500;
 pub const MAX_CLIENT_SECRET_BYTES: usize = 1024;
 
 /// Microsoft delegated access to IMAP (with a refresh token).
@@ -94,13 +95,15 @@ impl Flow {
 }
 
 /// An OAuth app form as it arrives.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OAuthAppPatch)]
 pub struct RawOAuthApp {
     pub name: Option<String>,
     pub provider: Option<String>,
     pub flow: Option<String>,
     pub client_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub client_secret: Option<Secret>,
     pub tenant: Option<String>,
     pub authorize_url: Option<String>,
@@ -211,7 +214,7 @@ impl OAuthAppFields {
         let flow = c.take(Flow::parse(
             raw.flow.as_deref().unwrap_or("authorization_code"),
         ));
-        let client_id = Text::line("client_id", "Client ID", 500);
+        let client_id = Text::line("client_id", "Client ID", MAX_CLIENT_ID_CHARS);
         let client_id = c.take(client_id.required(raw.client_id.as_deref()));
         let scopes = Text::line("scopes", "Scopes", MAX_TEXT_CHARS);
         let scopes = c.take(scopes.optional(raw.scopes.as_deref()));

@@ -113,7 +113,7 @@ impl Envelope {
 
 /// One step of the decision: what it decided (`alias`, `workspace`, `client`, `contact`,
 /// `project_type`), the rule's stable name, and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Reason {
     pub decides: &'static str,
     pub rule: &'static str,

@@ -40,7 +40,7 @@ impl Default for ProbeOptions {
 }
 
 /// The outcome kinds; their snake_case names are part of the API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Ok,
@@ -111,14 +111,14 @@ impl Category {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InboxCounts {
     pub messages: u32,
     pub unseen: u32,
 }
 
 /// Everything the probe learned. `message` is the default wording; callers may replace it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProbeReport {
     pub ok: bool,
     pub category: Category,

@@ -13,7 +13,7 @@ use super::probe::Category;
 use super::words::Refusal;
 
 /// One timed step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Step {
     pub name: &'static str,
     pub ok: bool,

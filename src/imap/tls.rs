@@ -24,7 +24,7 @@ use super::steps::Fail;
 use super::wire::{self, FirstLine};
 
 /// What a server's certificate says, for the report (also when it was rejected).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CertificateInfo {
     pub subject: String,
     pub issuer: String,

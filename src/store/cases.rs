@@ -102,7 +102,8 @@ pub struct BatchOutcome {
     pub resolved_case_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Attachment)]
 pub struct AttachmentRow {
     pub id: i64,
     pub name: String,
@@ -111,7 +112,7 @@ pub struct AttachmentRow {
     pub size: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseRow {
     pub id: i64,
     pub credential_id: i64,

@@ -1,36 +1,58 @@
-//! The JSON API handlers under `/api/v1`: each parses, calls one `app` function, and answers.
+//! The JSON API handlers under `/api/v1` for credentials and the audit log, and `routes()`,
+//! which gathers every API area. Each handler parses, calls one `app` function, and answers;
+//! its `#[utoipa::path]` is what the OpenAPI document says of it, and `routes!` registers the
+//! handler at that very path, so the document and the router cannot disagree.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::SharedApp;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, path_id, query_number};
-use crate::app::Principal;
+use crate::app::{CredentialView, Principal};
 use crate::domain::{RawCredential, Secret};
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
-        .route("/openapi.json", get(super::openapi::document))
-        .route(
-            "/credentials",
-            get(list_credentials).post(create_credential),
-        )
-        .route(
-            "/credentials/{id}",
-            get(get_credential)
-                .patch(update_credential)
-                .delete(delete_credential),
-        )
-        .route("/credentials/{id}/password", post(change_password))
-        .route("/audit", get(list_audit))
+/// A list answer: `{"items": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> Items<T> {
+    pub fn of(items: Vec<T>) -> Json<Self> {
+        Json(Self { items })
+    }
+}
+
+/// 201 Created with the new record's address in `Location`.
+pub fn created(location: String, body: impl Serialize) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response()
+}
+
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::new()
+        .routes(routes!(super::openapi::document))
+        .routes(routes!(list_credentials, create_credential))
+        .routes(routes!(
+            get_credential,
+            update_credential,
+            delete_credential
+        ))
+        .routes(routes!(change_password))
+        .routes(routes!(list_audit))
         .merge(super::api_connection::routes())
         .merge(super::api_aliases::routes())
         .merge(super::api_reference::routes())
@@ -41,20 +63,34 @@ pub fn routes() -> Router<SharedApp> {
         .merge(super::api_oauth::routes())
 }
 
+/// List credentials
+#[utoipa::path(get, path = "/credentials", tag = "credentials", operation_id = "list_credentials",
+    responses((status = 200, description = "Every credential", body = Items<CredentialView>)))]
 async fn list_credentials(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {
-    let items = app.list_credentials().await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Items::of(app.list_credentials().await?))
 }
 
+/// Add a credential
+#[utoipa::path(post, path = "/credentials", tag = "credentials", operation_id = "create_credential",
+    request_body = ref("#/components/schemas/CredentialInput"),
+    responses(
+        (status = 201, description = "Created", body = CredentialView,
+            headers(("Location" = String, description = "The new credential: /api/v1/credentials/{id}"))),
+        (status = 409, description = "The mailbox or configuration name is taken", body = ErrorBody),
+    ))]
 async fn create_credential(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     JsonBody(raw): JsonBody<RawCredential>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let view = app.create_credential(&who.actor, &raw).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(created(format!("/api/v1/credentials/{}", view.id), view))
 }
 
+/// Credential details
+#[utoipa::path(get, path = "/credentials/{id}", tag = "credentials", operation_id = "get_credential",
+    params(("id" = i64, Path, description = "The credential's id")),
+    responses((status = 200, description = "The credential", body = CredentialView)))]
 async fn get_credential(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
@@ -63,6 +99,18 @@ async fn get_credential(
     Ok(Json(app.get_credential(id).await?))
 }
 
+/// Edit a credential
+///
+/// Absent fields are kept; `{}` changes no field but is still an edit (`updated_at`,
+/// `updated_by` and an audit entry). The password is needed again (422 `password_required`) when host, port, security, login name or
+/// trust change.
+#[utoipa::path(patch, path = "/credentials/{id}", tag = "credentials", operation_id = "update_credential",
+    params(("id" = i64, Path, description = "The credential's id")),
+    request_body = RawCredential,
+    responses(
+        (status = 200, description = "The credential after the change", body = CredentialView),
+        (status = 409, description = "The mailbox or configuration name is taken", body = ErrorBody),
+    ))]
 async fn update_credential(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -73,6 +121,10 @@ async fn update_credential(
     Ok(Json(app.update_credential(&who.actor, id, raw).await?))
 }
 
+/// Delete a credential
+#[utoipa::path(delete, path = "/credentials/{id}", tag = "credentials", operation_id = "delete_credential",
+    params(("id" = i64, Path, description = "The credential's id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_credential(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -83,13 +135,23 @@ async fn delete_credential(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// Change Password: the new password twice.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordChange)]
 struct PasswordBody {
+    #[schema(value_type = String, format = Password, write_only)]
     new_password: Option<Secret>,
+    #[schema(value_type = String, format = Password, write_only)]
     confirm_password: Option<Secret>,
 }
 
+/// Change Password
+#[utoipa::path(post, path = "/credentials/{id}/password", tag = "credentials",
+    operation_id = "change_password",
+    params(("id" = i64, Path, description = "The credential's id")),
+    request_body = PasswordBody,
+    responses((status = 200, description = "The credential", body = CredentialView)))]
 async fn change_password(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -108,6 +170,30 @@ async fn change_password(
     Ok(Json(view))
 }
 
+/// One audit-log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `token:NAME#ID`, `user:NAME` or `cli:OSUSER`.
+    pub actor: String,
+    /// `credential.create`, `credential.password_change`, `token.revoke`…
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    pub summary: String,
+    /// Changed field names and non-secret values.
+    pub details: serde_json::Value,
+}
+
+/// The audit log, newest first
+#[utoipa::path(get, path = "/audit", tag = "audit", operation_id = "list_audit",
+    params(
+        ("limit" = Option<i64>, Query, description = "How many entries (1–1000, default 100; other values are brought into that range)"),
+        ("before" = Option<i64>, Query, description = "Only entries with an id below this one (the next page)"),
+    ),
+    responses((status = 200, description = "Entries, newest first", body = Items<AuditView>)))]
 async fn list_audit(
     State(app): State<SharedApp>,
     Query(q): Query<HashMap<String, String>>,
@@ -115,20 +201,19 @@ async fn list_audit(
     let limit = query_number(&q, "limit")?.unwrap_or(100);
     let before = query_number(&q, "before")?;
     let items = app.list_audit(limit, before).await?;
-    let items: Vec<_> = items
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "at": crate::app::iso_time(r.at),
-                "actor": r.actor,
-                "action": r.action,
-                "target_type": r.target_type,
-                "target_id": r.target_id,
-                "summary": r.summary,
-                "details": r.details,
+    Ok(Items::of(
+        items
+            .into_iter()
+            .map(|r| AuditView {
+                id: r.id,
+                at: crate::app::iso_time(r.at),
+                actor: r.actor,
+                action: r.action,
+                target_type: r.target_type,
+                target_id: r.target_id,
+                summary: r.summary,
+                details: r.details,
             })
-        })
-        .collect();
-    Ok(Json(json!({ "items": items })))
+            .collect(),
+    ))
 }

@@ -6,21 +6,33 @@
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::SharedApp;
-use super::error::ApiError;
-use super::extract::JsonBody;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, path_id};
 use crate::app::{ConnectionOverrides, ConnectionTestView, Principal};
 use crate::domain::RawCredential;
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
-        .route("/connection-tests", post(test_form_values))
-        .route("/credentials/{id}/connection-tests", post(test_stored))
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::new()
+        .routes(routes!(test_form_values))
+        .routes(routes!(test_stored))
 }
 
+/// Test Connection on unsaved form values (password included)
+///
+/// 200 whatever the outcome: `ok` and `category` say how it went.
+#[utoipa::path(post, path = "/connection-tests", tag = "credentials",
+    operation_id = "test_connection",
+    request_body = ref("#/components/schemas/ConnectionTestInput"),
+    responses(
+        (status = 200, description = "The test ran", body = ConnectionTestView),
+        (status = 429, description = "Too many tests: wait for Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 async fn test_form_values(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -29,17 +41,27 @@ async fn test_form_values(
     Ok(Json(app.test_connection(&who.actor, &raw).await?))
 }
 
+/// Test Connection on a stored credential
+///
+/// With no body (or `{}`) the saved values and password are tested. Overrides are tested
+/// instead of the saved values (not saved); a change of where the password goes needs the
+/// password (422 `password_required`). 200 whatever the outcome.
+#[utoipa::path(post, path = "/credentials/{id}/connection-tests", tag = "credentials",
+    operation_id = "test_stored_credential",
+    params(("id" = i64, Path, description = "The credential's id")),
+    request_body = Option<ConnectionOverrides>,
+    responses(
+        (status = 200, description = "The test ran", body = ConnectionTestView),
+        (status = 429, description = "Too many tests: wait for Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 async fn test_stored(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Json<ConnectionTestView>, ApiError> {
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found("Credential"))?;
+    let id = path_id(&id, "Credential")?;
     // An empty body means "no overrides"; anything else must be a JSON object.
     let empty = request
         .headers()

@@ -9,25 +9,27 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::SharedApp;
 use super::admin::Admin;
-use super::error::ApiError;
+use super::api::{Items, created};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, path_id};
-use crate::app::{App, Principal};
+use crate::app::{App, OAuthAppView, Principal, SignInStart};
 use crate::domain::{RawOAuthApp, Secret};
 
 /// Where providers send the browser back (below `MAILROOM_PUBLIC_URL`, else the request's host).
 pub const CALLBACK_PATH: &str = "/admin/oauth/callback";
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
-        .route("/oauth-apps", get(list).post(create))
-        .route("/oauth-apps/{id}", get(show).patch(update).delete(remove))
-        .route("/credentials/{id}/oauth/authorize", post(authorize))
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(authorize))
 }
 
 /// The callback route (outside the token-checked API).
@@ -61,19 +63,36 @@ pub fn session_binding(admin: &Admin) -> String {
     format!("session:{}", hex::encode(h))
 }
 
+/// List OAuth apps
+#[utoipa::path(get, path = "/oauth-apps", tag = "oauth", operation_id = "list_oauth_apps",
+    responses((status = 200, description = "Every OAuth app (never a client secret)", body = Items<OAuthAppView>)))]
 async fn list(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(json!({ "items": app.list_oauth_apps().await? })))
+    Ok(Items::of(app.list_oauth_apps().await?))
 }
 
+/// Add an OAuth app
+///
+/// Presets fill endpoints and scopes for `microsoft` and `google`.
+#[utoipa::path(post, path = "/oauth-apps", tag = "oauth", operation_id = "create_oauth_app",
+    request_body = ref("#/components/schemas/OAuthAppInput"),
+    responses(
+        (status = 201, description = "Created", body = OAuthAppView,
+            headers(("Location" = String, description = "The new OAuth app: /api/v1/oauth-apps/{id}"))),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ))]
 async fn create(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     JsonBody(raw): JsonBody<RawOAuthApp>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let view = app.create_oauth_app(&who.actor, &raw).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(created(format!("/api/v1/oauth-apps/{}", view.id), view))
 }
 
+/// OAuth app details
+#[utoipa::path(get, path = "/oauth-apps/{id}", tag = "oauth", operation_id = "get_oauth_app",
+    params(("id" = i64, Path, description = "The OAuth app's id")),
+    responses((status = 200, description = "The OAuth app", body = OAuthAppView)))]
 async fn show(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
@@ -82,6 +101,18 @@ async fn show(
     Ok(Json(app.get_oauth_app(id).await?))
 }
 
+/// Edit an OAuth app
+///
+/// Absent fields are kept; `{}` changes no field but is still an edit (`updated_at`,
+/// `updated_by` and an audit entry). A change of provider, client, tenant, token URL
+/// or flow signs its credentials out.
+#[utoipa::path(patch, path = "/oauth-apps/{id}", tag = "oauth", operation_id = "update_oauth_app",
+    params(("id" = i64, Path, description = "The OAuth app's id")),
+    request_body = RawOAuthApp,
+    responses(
+        (status = 200, description = "The OAuth app after the change", body = OAuthAppView),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ))]
 async fn update(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -92,6 +123,13 @@ async fn update(
     Ok(Json(app.update_oauth_app(&who.actor, id, &raw).await?))
 }
 
+/// Delete an unused OAuth app
+#[utoipa::path(delete, path = "/oauth-apps/{id}", tag = "oauth", operation_id = "delete_oauth_app",
+    params(("id" = i64, Path, description = "The OAuth app's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Credentials still sign in through it", body = ErrorBody),
+    ))]
 async fn remove(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
@@ -102,13 +140,24 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Start Sign in for an oauth2 credential
+///
+/// Answers the provider URL to open; the provider sends the browser back to
+/// `/admin/oauth/callback`, which finishes the sign-in.
+#[utoipa::path(post, path = "/credentials/{id}/oauth/authorize", tag = "oauth",
+    operation_id = "start_oauth_sign_in",
+    params(("id" = i64, Path, description = "The credential's id")),
+    responses(
+        (status = 200, description = "Where to send the person who signs in", body = SignInStart),
+        (status = 422, description = "Not an oauth2 credential whose app uses the authorization_code flow", body = ErrorBody),
+    ))]
 async fn authorize(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<SignInStart>, ApiError> {
     let id = path_id(&id, "Credential")?;
     let uri = redirect_uri(&app, peer, &headers);
     let binding = format!("principal:{}", who.actor);

@@ -4,54 +4,38 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde_json::json;
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::SharedApp;
-use super::error::ApiError;
-use super::extract::{path_id, query_number};
-use crate::app::Principal;
+use super::api::Items;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{path_id, query_number, query_time};
+use crate::app::processing::PollReport;
+use crate::app::{CaseView, Principal, RetryOutcome};
 use crate::store::CaseFilter;
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
-        .route("/credentials/{id}/poll", post(poll_now))
-        .route("/cases", get(list_cases))
-        .route("/cases/{id}", get(get_case))
-        .route("/cases/{id}/attachments/{attachment_id}", get(attachment))
-        .route("/cases/{id}/original", get(original))
-        .route("/exceptions/{id}/retry", post(retry))
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::new()
+        .routes(routes!(poll_now))
+        .routes(routes!(list_cases))
+        .routes(routes!(get_case))
+        .routes(routes!(attachment))
+        .routes(routes!(original))
+        .routes(routes!(retry))
 }
 
-/// An optional RFC 3339 time or unix-milliseconds query parameter.
-fn time(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
-    let Some(v) = q.get(key).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(ms) = v.parse::<i64>() {
-        return Ok(Some(ms));
-    }
-    humantime::parse_rfc3339_weak(v)
-        .map(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        })
-        .map(Some)
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!(
-                    "{key} must be an RFC 3339 time (2026-11-28T10:00:00Z) or unix milliseconds."
-                ),
-            )
-            .field(key)
-        })
-}
-
+/// Run a poll of this credential now
+#[utoipa::path(post, path = "/credentials/{id}/poll", tag = "processing", operation_id = "poll_credential",
+    params(("id" = i64, Path, description = "The credential's id")),
+    responses(
+        (status = 200, description = "What the poll did", body = PollReport),
+        (status = 422, description = "The credential cannot log in as configured (for example an oauth2 credential that was never signed in)", body = ErrorBody),
+        (status = 502, description = "The mailbox could not be reached or refused a step (`mailbox_unavailable`, in words)", body = ErrorBody),
+    ))]
 async fn poll_now(
     State(app): State<SharedApp>,
     Path(raw): Path<String>,
@@ -60,6 +44,18 @@ async fn poll_now(
     Ok(Json(app.poll_once(id, |_, _| {}).await?))
 }
 
+/// List cases, newest first
+#[utoipa::path(get, path = "/cases", tag = "cases", operation_id = "list_cases",
+    params(
+        ("credential_id" = Option<i64>, Query, description = "Only this credential's cases"),
+        ("alias_id" = Option<i64>, Query, description = "Only cases routed by this alias"),
+        ("workspace_id" = Option<i64>, Query, description = "Only this workspace's cases"),
+        ("since" = Option<String>, Query, description = "Created at or after: an RFC 3339 time with any offset (2026-11-28T10:00:00-05:00) or unix milliseconds"),
+        ("until" = Option<String>, Query, description = "Created before: an RFC 3339 time with any offset or unix milliseconds"),
+        ("limit" = Option<i64>, Query, description = "How many cases (1–1000, default 100; other values are brought into that range)"),
+        ("before" = Option<i64>, Query, description = "Only cases with an id below this one (the next page)"),
+    ),
+    responses((status = 200, description = "Cases, newest first (without their attachments' list)", body = Items<CaseView>)))]
 async fn list_cases(
     State(app): State<SharedApp>,
     Query(q): Query<HashMap<String, String>>,
@@ -68,14 +64,18 @@ async fn list_cases(
         credential_id: query_number(&q, "credential_id")?,
         alias_id: query_number(&q, "alias_id")?,
         workspace_id: query_number(&q, "workspace_id")?,
-        since: time(&q, "since")?,
-        until: time(&q, "until")?,
+        since: query_time(&q, "since")?,
+        until: query_time(&q, "until")?,
         limit: query_number(&q, "limit")?.unwrap_or(100).clamp(1, 1000),
         before_id: query_number(&q, "before")?,
     };
-    Ok(Json(json!({ "items": app.list_cases(&filter).await? })))
+    Ok(Items::of(app.list_cases(&filter).await?))
 }
 
+/// Case details with its attachments
+#[utoipa::path(get, path = "/cases/{id}", tag = "cases", operation_id = "get_case",
+    params(("id" = i64, Path, description = "The case's id")),
+    responses((status = 200, description = "The case", body = CaseView)))]
 async fn get_case(
     State(app): State<SharedApp>,
     Path(raw): Path<String>,
@@ -83,6 +83,16 @@ async fn get_case(
     Ok(Json(app.get_case(path_id(&raw, "Case")?).await?))
 }
 
+/// An attachment's bytes
+#[utoipa::path(get, path = "/cases/{id}/attachments/{attachment_id}", tag = "cases",
+    operation_id = "get_case_attachment",
+    params(
+        ("id" = i64, Path, description = "The case's id"),
+        ("attachment_id" = i64, Path, description = "The attachment's id (from the case's `attachments`)"),
+    ),
+    responses((status = 200, description = "The attachment, as a download", body = Vec<u8>,
+        content_type = "application/octet-stream",
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"…\"")))))]
 async fn attachment(
     State(app): State<SharedApp>,
     Path((case, att)): Path<(String, String)>,
@@ -113,7 +123,12 @@ async fn attachment(
     ))
 }
 
-/// The original email, byte for byte as the server sent it.
+/// The original email, byte for byte as the server sent it
+#[utoipa::path(get, path = "/cases/{id}/original", tag = "cases", operation_id = "get_case_original",
+    params(("id" = i64, Path, description = "The case's id")),
+    responses((status = 200, description = "The original email (404 when it was not kept or has been pruned)",
+        body = Vec<u8>, content_type = "message/rfc822",
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"case-{id}.eml\"")))))]
 async fn original(
     State(app): State<SharedApp>,
     Path(raw): Path<String>,
@@ -132,6 +147,14 @@ async fn original(
     ))
 }
 
+/// Retry an exception-log entry (routing again)
+#[utoipa::path(post, path = "/exceptions/{id}/retry", tag = "processing", operation_id = "retry_exception",
+    params(("id" = i64, Path, description = "The exception-log entry's id")),
+    responses(
+        (status = 200, description = "The case made", body = RetryOutcome),
+        (status = 409, description = "The entry cannot become a case (retried already, no credential, still unreadable or routed nowhere), in words", body = ErrorBody),
+        (status = 502, description = "The mailbox could not be reached to fetch the email again", body = ErrorBody),
+    ))]
 async fn retry(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,

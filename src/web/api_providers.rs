@@ -6,27 +6,41 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::SharedApp;
+use super::api::Items;
 use super::error::ApiError;
-use crate::app::DetectionView;
+use crate::app::{DetectionView, ProviderView};
+use crate::domain::providers::PRESETS_SUMMARY;
 
-pub fn routes() -> Router<SharedApp> {
-    Router::new()
-        .route("/providers", get(list))
-        .route("/providers/detect", get(detect))
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detect))
 }
 
-async fn list(State(app): State<SharedApp>) -> Json<Value> {
-    Json(json!({ "items": app.provider_presets() }))
+/// The provider presets
+#[utoipa::path(get, path = "/providers", tag = "providers", operation_id = "list_providers",
+    description = PRESETS_SUMMARY,
+    responses((status = 200, description = "Every preset", body = Items<ProviderView>)))]
+async fn list(State(app): State<SharedApp>) -> Json<Items<ProviderView>> {
+    Items::of(app.provider_presets())
 }
 
+/// Guess a mailbox's provider
+///
+/// Its domain, then MX records, then RFC 6186 `_imaps._tcp` SRV; answers `found_by` (`domain`,
+/// `mx`, `srv` or `none`, with the reason), the preset and host, port and security. 200 even
+/// when nothing is found.
+#[utoipa::path(get, path = "/providers/detect", tag = "providers", operation_id = "detect_provider",
+    params(("mailbox" = String, Query, format = Email, description = "The mailbox address")),
+    responses((status = 200, description = "The guess", body = DetectionView)))]
 async fn detect(
     State(app): State<SharedApp>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,

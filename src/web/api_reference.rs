@@ -1,38 +1,60 @@
 //! JSON API for reference data: for every kind of record (`domain::visit_records`) the same six
 //! routes under `/{path}`: list, add, import (all or nothing), details, edit (absent fields
 //! kept, null clears), delete. Each handler parses, calls one `app` function and answers; no
-//! rules live here.
+//! rules live here. Their OpenAPI operations come from the record's `Spec`
+//! (`openapi::record_paths`) and are registered with the handlers, like every other route.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde_json::json;
+use axum::{Extension, Json};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::SharedApp;
-use super::error::ApiError;
+use super::api::{Items, created};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, path_id};
-use crate::app::{ImportError, ImportItem, Principal};
+use super::openapi::record_paths;
+use crate::app::{ImportError, ImportItem, ImportReport, Principal};
 use crate::domain::{Record, Visit, visit_records};
 
-pub fn routes() -> Router<SharedApp> {
-    struct Routes(Router<SharedApp>);
+pub fn routes() -> OpenApiRouter<SharedApp> {
+    struct Routes(OpenApiRouter<SharedApp>);
     impl Visit for Routes {
         fn record<R: Record>(&mut self) {
-            let base = format!("/{}", R::SPEC.path);
+            let [collection, import_path, one] = record_paths(R::SPEC);
             self.0 = std::mem::take(&mut self.0)
-                .route(&base, get(list::<R>).post(create::<R>))
-                .route(&format!("{base}/import"), post(import::<R>))
-                .route(
-                    &format!("{base}/{{id}}"),
+                .routes((
+                    answer_schemas(),
+                    collection,
+                    get(list::<R>).post(create::<R>),
+                ))
+                .routes((vec![], import_path, post(import::<R>)))
+                .routes((
+                    vec![],
+                    one,
                     get(show::<R>).patch(update::<R>).delete(delete::<R>),
-                );
+                ));
         }
     }
-    let mut routes = Routes(Router::new());
+    let mut routes = Routes(OpenApiRouter::new());
     visit_records(&mut routes);
     routes.0
+}
+
+/// The named schemas the record operations answer with (the records' own are added by
+/// `openapi::finish`, from their `Spec`).
+fn answer_schemas() -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = vec![
+        (ImportReport::name().into(), ImportReport::schema()),
+        (ErrorBody::name().into(), ErrorBody::schema()),
+    ];
+    ImportReport::schemas(&mut schemas);
+    ErrorBody::schemas(&mut schemas);
+    schemas
 }
 
 fn id_of<R: Record>(raw: &str) -> Result<i64, ApiError> {
@@ -40,16 +62,17 @@ fn id_of<R: Record>(raw: &str) -> Result<i64, ApiError> {
 }
 
 async fn list<R: Record>(State(app): State<SharedApp>) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(json!({ "items": app.list_records(R::SPEC).await? })))
+    Ok(Items::of(app.list_records(R::SPEC).await?))
 }
 
 async fn create<R: Record>(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     JsonBody(raw): JsonBody<R::Raw>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let view = app.create_record::<R>(&who.actor, &raw).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let location = format!("/api/v1/{}/{}", R::SPEC.path, view.0.id);
+    Ok(created(location, view))
 }
 
 /// 201 with the report, or 422 listing every bad row (nothing imported).
@@ -57,7 +80,7 @@ async fn import<R: Record>(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,
     JsonBody(values): JsonBody<Vec<serde_json::Value>>,
-) -> Response {
+) -> Result<impl IntoResponse, ApiError> {
     let items: Vec<ImportItem> = values
         .into_iter()
         .map(|value| ImportItem {
@@ -66,18 +89,9 @@ async fn import<R: Record>(
         })
         .collect();
     match app.import_records::<R>(&who.actor, &items, |_, _| {}).await {
-        Ok(report) => (StatusCode::CREATED, Json(report)).into_response(),
-        Err(ImportError::Rejected(rows)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"error": {
-                "code": "import_rejected",
-                "message": ImportError::summary(&rows),
-                "field": rows.first().map(|r| r.field.clone()),
-                "rows": rows,
-            }})),
-        )
-            .into_response(),
-        Err(ImportError::App(e)) => ApiError::from(e).into_response(),
+        Ok(report) => Ok((StatusCode::CREATED, Json(report))),
+        Err(ImportError::Rejected(rows)) => Err(ApiError::import_rejected(rows)),
+        Err(ImportError::App(e)) => Err(e.into()),
     }
 }
 

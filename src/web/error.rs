@@ -1,12 +1,15 @@
-//! `ApiError`: every error an HTTP client sees, as `{"error": {code, message, field}}`.
-//! 500s are logged with their cause and shown without internal detail.
+//! `ApiError`: every error an HTTP client sees, as `{"error": {code, message, field, …}}` — the
+//! `ErrorBody` schema of the OpenAPI document is the type this file serialises, so the two
+//! cannot differ. 500s are logged with their cause and shown without internal detail; 401s carry
+//! `WWW-Authenticate: Bearer`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::app::AppError;
+use crate::app::{AppError, RowError};
 use crate::domain::ValidationErrors;
 
 #[derive(Debug)]
@@ -15,10 +18,59 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    /// Every broken rule, for validation errors.
-    pub errors: Option<ValidationErrors>,
+    /// Every broken rule (validation) or every bad row (a refused import).
+    pub broken: Option<Broken>,
     /// Seconds to wait, sent as `Retry-After` (429).
     pub retry_after: Option<u64>,
+}
+
+/// What an error lists besides its message.
+#[derive(Debug)]
+pub enum Broken {
+    Rules(ValidationErrors),
+    Rows(Vec<RowError>),
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, in words and as stable names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable name: `validation_failed`, `password_required`, `invalid_type`,
+    /// `unknown_field`, `invalid_json`, `invalid_query`, `unsupported_media_type`,
+    /// `payload_too_large`, `unauthorized`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `import_rejected`, `too_many_requests`, `mailbox_unavailable`, `internal`.
+    pub code: &'static str,
+    /// A sentence for people, naming the field and the rule.
+    pub message: String,
+    /// The field at fault (of the first broken rule), or null.
+    #[schema(required = true)]
+    pub field: Option<String>,
+    /// Validation errors: the rule of the first broken rule (`required`, `too_long`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rule: Option<&'static str>,
+    /// Validation errors: every broken rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub details: Option<Vec<ErrorItem>>,
+    /// A refused import: every broken rule of every row (nothing was imported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rows: Option<Vec<RowError>>,
+}
+
+/// One broken rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorItem {
+    pub field: &'static str,
+    pub rule: &'static str,
+    pub message: String,
 }
 
 impl ApiError {
@@ -28,7 +80,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
-            errors: None,
+            broken: None,
             retry_after: None,
         }
     }
@@ -53,6 +105,45 @@ impl ApiError {
             format!("{what} not found."),
         )
     }
+
+    /// A refused import: 422 listing every bad row.
+    pub fn import_rejected(rows: Vec<RowError>) -> Self {
+        let mut api = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "import_rejected",
+            crate::app::ImportError::summary(&rows),
+        );
+        api.field = rows.first().map(|r| r.field.clone());
+        api.broken = Some(Broken::Rows(rows));
+        api
+    }
+
+    fn body(self) -> ErrorBody {
+        let (errors, rows) = match self.broken {
+            Some(Broken::Rules(e)) => (Some(e), None),
+            Some(Broken::Rows(r)) => (None, Some(r)),
+            None => (None, None),
+        };
+        let errors = errors.as_ref();
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+                rule: errors.map(|e| e.first().rule),
+                details: errors.map(|e| {
+                    e.0.iter()
+                        .map(|e| ErrorItem {
+                            field: e.field,
+                            rule: e.rule,
+                            message: e.message.clone(),
+                        })
+                        .collect()
+                }),
+                rows,
+            },
+        }
+    }
 }
 
 impl From<AppError> for ApiError {
@@ -71,7 +162,7 @@ impl From<AppError> for ApiError {
                     first.message.clone(),
                 )
                 .field(first.field);
-                api.errors = Some(errors);
+                api.broken = Some(Broken::Rules(errors));
                 api
             }
             AppError::Conflict { field, message } => {
@@ -114,24 +205,15 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({
-            "code": self.code,
-            "message": self.message,
-            "field": self.field,
-        });
-        if let Some(errors) = &self.errors {
-            error["rule"] = json!(errors.first().rule);
-            error["details"] = errors
-                .0
-                .iter()
-                .map(|e| json!({"field": e.field, "rule": e.rule, "message": e.message}))
-                .collect();
+        let (status, retry_after) = (self.status, self.retry_after);
+        let mut response = (status, Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, seconds.into());
         }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: the scheme the client must use.
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -167,9 +167,126 @@ pub fn query_number(
         .transpose()
 }
 
+/// An optional time query parameter: an RFC 3339 time with any offset (`Z`, `+02:00`,
+/// `-05:00`; years 0000–9999, before 1970 too) or unix milliseconds. A malformed one is a 400
+/// naming it.
+pub fn query_time(
+    q: &std::collections::HashMap<String, String>,
+    key: &str,
+) -> Result<Option<i64>, ApiError> {
+    let Some(v) = q.get(key).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    rfc3339_ms(v).map(Some).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!(
+                "{key} must be an RFC 3339 time (2026-11-28T10:00:00Z or 2026-11-28T10:00:00-05:00) or unix milliseconds."
+            ),
+        )
+        .field(key)
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`t`/`z` and a space for `T` allowed, as RFC 3339
+/// permits) → unix milliseconds; `None` for anything else, a leap second included.
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0;
+    if at(i, b".") {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let first3 = format!("{:0<3}", &s[i + 1..i + 1 + digits.min(3)]);
+        millis = first3.parse::<i64>().ok()?;
+        i += 1 + digits;
+    }
+    let offset_minutes = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let total = h * 60 + m;
+            if *sign == b'-' { -total } else { total }
+        }
+        _ => return None,
+    };
+    // Days from 1970-01-01 of the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_values;
+    use super::{rfc3339_ms, without_values};
+
+    #[test]
+    fn rfc3339_times_with_offsets_and_before_1970() {
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_ms("2026-11-28T10:00:00Z"), Some(1_795_860_000_000));
+        assert_eq!(
+            rfc3339_ms("2026-11-28T10:00:00-05:00"),
+            Some(1_795_860_000_000 + 5 * 3_600_000)
+        );
+        assert_eq!(
+            rfc3339_ms("2026-11-28t15:30:00.25+05:30"),
+            Some(1_795_860_000_000 + 250)
+        );
+        assert_eq!(rfc3339_ms("1969-12-31T23:59:59.999Z"), Some(-1));
+        assert_eq!(rfc3339_ms("1900-03-01T00:00:00Z"), Some(-2_203_891_200_000));
+        assert_eq!(rfc3339_ms("2024-02-29 00:00:00Z"), Some(1_709_164_800_000));
+        for bad in [
+            "2026-11-28",
+            "2026-11-28T10:00:00",
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-28T24:00:00Z",
+            "2026-11-28T10:00:00.Z",
+            "2026-11-28T10:00:00+5:00",
+            "2026-11-28T10:00:00+05:00junk",
+            "２026-11-28T10:00:00Z",
+        ] {
+            assert_eq!(rfc3339_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn type_errors_name_the_expected_type_but_never_the_value() {

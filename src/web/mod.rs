@@ -36,7 +36,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::app::App;
 pub use admin::{MAX_PER_ACCOUNT, MAX_PER_CLIENT, paths as admin_paths};
 pub use error::ApiError;
-pub use openapi::{ROUTES, api_routes};
+pub use openapi::{api_routes, openapi_value};
 
 /// The largest request body accepted.
 pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -45,7 +45,7 @@ pub type SharedApp = Arc<App>;
 
 /// The whole HTTP application.
 pub fn router(app: SharedApp) -> Router {
-    let api = api::routes()
+    let api = Router::from(api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::require_token,

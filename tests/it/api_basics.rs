@@ -13,21 +13,31 @@ fn concrete(path: &str) -> String {
 async fn every_api_route_requires_a_token() {
     let app = TestApp::spawn().await;
     app.create_credential(&valid_credential(1)).await;
-    for (method, path, ..) in mailroom::web::api_routes() {
-        let r = app.anonymous(&method.to_uppercase(), &concrete(path)).await;
+    let routes = mailroom::web::api_routes();
+    assert!(routes.len() > 40, "{routes:?}");
+    for (method, path) in routes {
+        let r = app
+            .anonymous(&method.to_uppercase(), &concrete(&path))
+            .await;
         assert_eq!(r.status, 401, "{method} {path} without a token: {}", r.text);
         assert_eq!(r.error_code(), "unauthorized", "{method} {path}");
         let bad = app
             .client
             .request(
                 reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                format!("{}{}", app.base, concrete(path)),
+                format!("{}{}", app.base, concrete(&path)),
             )
             .bearer_auth("mrt_not-a-real-token")
             .send()
             .await
             .unwrap();
         assert_eq!(bad.status(), 401, "{method} {path} with a wrong token");
+        // RFC 6750: a 401 names the scheme to use.
+        assert_eq!(
+            bad.headers()["www-authenticate"],
+            "Bearer",
+            "{method} {path}"
+        );
     }
     // Nothing was changed by the rejected requests.
     let list = app.get("/api/v1/credentials").await;
@@ -63,21 +73,193 @@ async fn openapi_describes_every_route() {
     let doc = app.get("/api/v1/openapi.json").await;
     assert_eq!(doc.status, 200);
     assert_eq!(doc.body["openapi"], "3.1.0");
-    for (method, path, ..) in mailroom::web::api_routes() {
-        assert!(
-            doc.body["paths"][path][method].is_object(),
-            "{method} {path} missing from openapi.json"
+    // The document served is the one the router was built with.
+    assert_eq!(&doc.body, mailroom::web::openapi_value());
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, item) in paths {
+        for m in ["GET", "POST", "PATCH", "PUT", "DELETE"] {
+            let documented = item[m.to_lowercase()].is_object();
+            let r = app
+                .raw(m, &concrete(path), "application/json", b"{}".to_vec())
+                .await;
+            // Every documented operation is answered…
+            assert_ne!(r.body["error"]["message"], "Route not found.", "{m} {path}");
+            // …and the router answers no method the document leaves out.
+            assert_eq!(r.status == 405, !documented, "{m} {path}: {}", r.text);
+        }
+    }
+    for preset in ["/api/v1/providers", "/api/v1/providers/detect"] {
+        assert!(paths[preset]["get"]["operationId"].is_string(), "{preset}");
+    }
+}
+
+/// A 201 names the new record in `Location`, and following it finds the record.
+#[tokio::test]
+async fn creates_answer_with_the_new_records_location() {
+    let app = TestApp::spawn().await;
+    let ws = app
+        .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
+        .await;
+    let cred = app
+        .client
+        .post(format!("{}/api/v1/credentials", app.base))
+        .bearer_auth(&app.token)
+        .json(&valid_credential(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cred.status(), 201);
+    let cred_location = cred.headers()["location"].to_str().unwrap().to_string();
+    let cred: serde_json::Value = cred.json().await.unwrap();
+    assert_eq!(cred_location, format!("/api/v1/credentials/{}", cred["id"]));
+    let creates = [
+        ("/api/v1/workspaces", json!({"name": "Benefits"})),
+        (
+            "/api/v1/clients",
+            json!({"name": "Acme", "default_workspace_id": ws.body["id"]}),
+        ),
+        (
+            &*format!("/api/v1/credentials/{}/aliases", cred["id"]),
+            json!({"email_alias": "payroll@example.com", "workspace_id": ws.body["id"]}),
+        ),
+    ];
+    for (path, body) in creates {
+        let r = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&app.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{path}");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let made: serde_json::Value = r.json().await.unwrap();
+        let found = app.get(&location).await;
+        assert_eq!(
+            (found.status, &found.body),
+            (200, &made),
+            "{path} → {location}"
         );
     }
-    // And every listed route is one the router really answers.
-    for (method, path, ..) in mailroom::web::api_routes() {
-        let m = method.to_uppercase();
-        let r = app
-            .raw(&m, &concrete(path), "application/json", b"{}".to_vec())
-            .await;
-        assert_ne!(r.status, 405, "{m} {path}");
-        assert_ne!(r.body["error"]["message"], "Route not found.", "{m} {path}");
+    let found = app.get(&cred_location).await;
+    assert_eq!((found.status, &found.body["id"]), (200, &cred["id"]));
+}
+
+/// `PATCH {}` is an edit of no field: 200 with the record's fields as they were; like any edit
+/// it is stamped (`updated_at`, `updated_by`) and in the audit log.
+#[tokio::test]
+async fn an_empty_patch_changes_no_field() {
+    let app = TestApp::spawn().await;
+    let cred = app.create_credential(&valid_credential(1)).await;
+    let ws = app
+        .post("/api/v1/workspaces", &json!({"name": "Payroll"}))
+        .await
+        .body;
+    for (path, before) in [
+        (format!("/api/v1/credentials/{}", cred["id"]), cred),
+        (format!("/api/v1/workspaces/{}", ws["id"]), ws),
+    ] {
+        let r = app.patch(&path, &json!({})).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let after = app.get(&path).await.body;
+        for (field, value) in before.as_object().unwrap() {
+            if field != "updated_at" && field != "last_test" && field != "health" {
+                assert_eq!(&after[field], value, "{path} {field}");
+            }
+        }
+        let audit = app.get("/api/v1/audit?limit=1").await.body["items"][0].clone();
+        assert_eq!(audit["target_id"], before["id"], "{path}: {audit}");
+        assert!(
+            audit["action"].as_str().unwrap().ends_with("update"),
+            "{audit}"
+        );
     }
+}
+
+/// The built-in project type is the aliases' default: it cannot be deleted.
+#[tokio::test]
+async fn the_built_in_project_type_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let types = app.get("/api/v1/project-types").await.body["items"].clone();
+    let built_in = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Client Service Case")
+        .unwrap()["id"]
+        .clone();
+    let r = app
+        .delete(&format!("/api/v1/project-types/{built_in}"))
+        .await;
+    assert_eq!((r.status, r.error_code()), (409, "conflict"), "{}", r.text);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Client Service Case")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/project-types/{built_in}"))
+            .await
+            .status,
+        200
+    );
+    // Another project type still can be.
+    let other = app
+        .post("/api/v1/project-types", &json!({"name": "Complaint"}))
+        .await;
+    let r = app
+        .delete(&format!("/api/v1/project-types/{}", other.body["id"]))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+/// `since` and `until` take RFC 3339 times with any offset, and dates before 1970.
+#[tokio::test]
+async fn case_time_filters_take_offsets_and_dates_before_1970() {
+    use crate::dovecot::{Dovecot, USER};
+    use crate::processing::{connect_mailbox, deliver, email};
+    let d = Dovecot::start();
+    let app = TestApp::spawn().await;
+    let (cred, ..) = connect_mailbox(&app, &d, true).await;
+    deliver(&d, "one.mr", &email(1, USER, "", "hello"), false);
+    let poll = app
+        .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    assert_eq!(poll.body["cases_created"], 1, "{}", poll.text);
+    let case = app.get("/api/v1/cases").await.body["items"][0].clone();
+    let created = case["created_at"].as_i64().unwrap();
+    // An instant written five hours behind UTC.
+    let at = |ms: i64| {
+        let t =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis((ms - 5 * 3_600_000) as u64);
+        humantime::format_rfc3339_millis(t)
+            .to_string()
+            .replace('Z', "-05:00")
+    };
+    let count = |query: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&format!("/api/v1/cases?{query}")).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text);
+            r.body["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count(format!("since={}", at(created))).await, 1);
+    assert_eq!(count(format!("since={}", at(created + 1))).await, 0);
+    assert_eq!(count(format!("until={}", at(created))).await, 0);
+    assert_eq!(count(format!("until={}", at(created + 1))).await, 1);
+    assert_eq!(count("since=1969-07-20T20:17:00Z".into()).await, 1);
+    assert_eq!(count("until=1969-07-20T20:17:00%2B01:00".into()).await, 0);
+    assert_eq!(count("since=2999-01-01T00:00:00%2B02:00".into()).await, 0);
+    let bad = app.get("/api/v1/cases?since=yesterday").await;
+    assert_eq!(
+        (bad.status, bad.error_field()),
+        (400, "since"),
+        "{}",
+        bad.text
+    );
 }
 
 #[tokio::test]

@@ -82,7 +82,7 @@ impl Default for ProcessingOptions {
 }
 
 /// What one poll did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PollReport {
     pub credential_id: i64,
     pub uidvalidity: u32,
