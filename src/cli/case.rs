@@ -93,7 +93,7 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
                         c.case.sender.clone().unwrap_or_default(),
                         c.case.subject.clone(),
                         c.case.workspace_id.to_string(),
-                        c.case.status.clone(),
+                        c.case.status.to_string(),
                         c.case.attachment_count.to_string(),
                     ]
                 })

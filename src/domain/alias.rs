@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::case::{CasePriority, CaseStatus};
 use super::email::EmailAddress;
 use super::validation::{Collector, ValidationError, ValidationErrors, optional_id, required_id};
 
@@ -82,9 +83,36 @@ impl FieldMappings {
                     ),
                 ));
             }
+            let v = match name.as_str() {
+                "status" => CaseStatus::parse(v)?.as_str(),
+                "priority" => CasePriority::parse(v)?.as_str(),
+                _ => v,
+            };
             out.insert(name.clone(), v.to_string());
         }
         Ok(Self(out))
+    }
+
+    /// Presets as stored: a status or priority in its one text form, and one that an older
+    /// version accepted as free text but is no case value dropped (cases get the default).
+    pub fn from_stored(mut map: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        for (name, value) in map.iter_mut() {
+            match name.as_str() {
+                "status" => {
+                    *value = CaseStatus::parse(value)
+                        .map_or("", CaseStatus::as_str)
+                        .into()
+                }
+                "priority" => {
+                    *value = CasePriority::parse(value)
+                        .map_or("", CasePriority::as_str)
+                        .into()
+                }
+                _ => {}
+            }
+        }
+        map.retain(|_, v| !v.is_empty());
+        map
     }
 
     pub fn as_map(&self) -> &BTreeMap<String, String> {

@@ -4,6 +4,7 @@
 //! names the offending field and rule. Must not do I/O or know about HTTP, SQL or the CLI.
 
 mod alias;
+mod case;
 mod credential;
 mod email;
 mod health;
@@ -22,6 +23,7 @@ pub use credential::{
     parse_password, password_required,
 };
 pub use email::{EmailAddress, quoted_string};
+pub use case::{CasePriority, CaseStatus};
 pub use health::HealthState;
 pub use oauth_app::{
     AuthMethod, Flow, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, parse_endpoint,

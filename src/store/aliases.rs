@@ -7,7 +7,7 @@ use super::audit::write_audit;
 use super::exceptions::write_exception;
 use super::rows::{Columns, Conflicts, Table, from_row, not_valid};
 use super::{AuditEntry, ExceptionEntry, Store, StoreError, StoreResult, with_pool};
-use crate::domain::{AliasFields, RawAlias};
+use crate::domain::{AliasFields, FieldMappings, RawAlias};
 
 #[derive(Debug, Clone)]
 pub struct AliasRow {
@@ -61,7 +61,11 @@ from_row!(AliasRow, |r| {
         always_use_default_workspace: Some(r.try_get("always_use_default_workspace")?),
         include_attachments: Some(r.try_get("include_attachments")?),
         reply_template_id: Some(r.try_get("reply_template_id")?),
-        field_mappings: Some(serde_json::from_str(&mappings).ok()),
+        field_mappings: Some(
+            serde_json::from_str(&mappings)
+                .ok()
+                .map(FieldMappings::from_stored),
+        ),
     };
     let fields = AliasFields::parse(&raw, None)
         .map_err(|e| not_valid(format!("alias {id} in the database is not valid: {e}")))?;

@@ -15,6 +15,7 @@ use super::{
     ExceptionEntry, MissingUid, NewOriginal, RetryOf, Store, StoreError, StoreResult, now_ms,
     with_pool,
 };
+use crate::domain::{CasePriority, CaseStatus};
 
 /// A case to create from one email.
 #[derive(Debug, Clone)]
@@ -33,8 +34,8 @@ pub struct NewCase {
     pub sender_name: Option<String>,
     pub recipients: serde_json::Value,
     pub sent_at: Option<i64>,
-    pub status: String,
-    pub priority: String,
+    pub status: CaseStatus,
+    pub priority: CasePriority,
     pub fields: serde_json::Value,
     pub automatic: Option<String>,
     pub routing: serde_json::Value,
@@ -131,8 +132,8 @@ pub struct CaseRow {
     pub recipients: serde_json::Value,
     pub sent_at: Option<i64>,
     pub communication_method: String,
-    pub status: String,
-    pub priority: String,
+    pub status: CaseStatus,
+    pub priority: CasePriority,
     pub fields: serde_json::Value,
     pub automatic: Option<String>,
     pub routing: serde_json::Value,
@@ -218,8 +219,8 @@ macro_rules! case_from_row {
             recipients: json(r.try_get("recipients")?),
             sent_at: r.try_get("sent_at")?,
             communication_method: r.try_get("communication_method")?,
-            status: r.try_get("status")?,
-            priority: r.try_get("priority")?,
+            status: CaseStatus::from_stored(&r.try_get::<String, _>("status")?),
+            priority: CasePriority::from_stored(&r.try_get::<String, _>("priority")?),
             fields: json(r.try_get("fields")?),
             automatic: r.try_get("automatic")?,
             routing: json(r.try_get("routing")?),
@@ -341,8 +342,8 @@ impl Store {
                         .bind(c.sender_name.take())
                         .bind(c.recipients.to_string())
                         .bind(c.sent_at)
-                        .bind(std::mem::take(&mut c.status))
-                        .bind(std::mem::take(&mut c.priority))
+                        .bind(c.status.as_str())
+                        .bind(c.priority.as_str())
                         .bind(c.fields.to_string())
                         .bind(c.automatic.take())
                         .bind(c.routing.to_string())

@@ -364,4 +364,33 @@ CREATE TABLE oauth_sign_ins (
 CREATE INDEX oauth_sign_ins_expires_at ON oauth_sign_ins (expires_at)
 "#,
     ),
+    (
+        // Case status and priority are fixed values now (domain::CaseStatus, CasePriority);
+        // older versions took free text from field mappings. Known spellings become the one
+        // text form; any other text is kept in the case's fields (former_status,
+        // former_priority) and the case gets the default.
+        "0009_case_status_priority",
+        r#"
+UPDATE cases SET status = CASE LOWER(TRIM(status))
+    WHEN 'new' THEN 'New' WHEN 'open' THEN 'Open' WHEN 'in progress' THEN 'In Progress'
+    WHEN 'in_progress' THEN 'In Progress' WHEN 'in-progress' THEN 'In Progress'
+    WHEN 'pending' THEN 'Pending' WHEN 'resolved' THEN 'Resolved' WHEN 'closed' THEN 'Closed'
+    ELSE status END;
+UPDATE cases SET
+    fields = '{"former_status":"' || REPLACE(REPLACE(status, '\', '\\'), '"', '\"') || '"'
+        || CASE WHEN fields = '{}' THEN '}' ELSE ',' || SUBSTR(fields, 2) END
+    WHERE status NOT IN ('New', 'Open', 'In Progress', 'Pending', 'Resolved', 'Closed')
+    AND fields LIKE '{%}';
+UPDATE cases SET status = 'New'
+    WHERE status NOT IN ('New', 'Open', 'In Progress', 'Pending', 'Resolved', 'Closed');
+UPDATE cases SET priority = CASE LOWER(TRIM(priority))
+    WHEN 'low' THEN 'Low' WHEN 'medium' THEN 'Medium' WHEN 'high' THEN 'High'
+    WHEN 'urgent' THEN 'Urgent' ELSE priority END;
+UPDATE cases SET
+    fields = '{"former_priority":"' || REPLACE(REPLACE(priority, '\', '\\'), '"', '\"') || '"'
+        || CASE WHEN fields = '{}' THEN '}' ELSE ',' || SUBSTR(fields, 2) END
+    WHERE priority NOT IN ('Low', 'Medium', 'High', 'Urgent') AND fields LIKE '{%}';
+UPDATE cases SET priority = 'Medium' WHERE priority NOT IN ('Low', 'Medium', 'High', 'Urgent')
+"#,
+    ),
 ];

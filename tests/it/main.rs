@@ -12,6 +12,7 @@ mod admin_ui_aliases;
 mod aliases;
 mod api_basics;
 mod browser;
+mod case_values;
 mod cli;
 mod connection_test;
 mod crash;

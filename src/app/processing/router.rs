@@ -11,10 +11,10 @@ use serde_json::json;
 use super::{MISSING_KEY_INFO, OWN_MESSAGE_ID_DOMAIN, message_key};
 use crate::app::routing::{alias_rule, client_rule};
 use crate::app::{AppResult, StoreResultExt};
-use crate::domain::EmailAddress;
 use crate::domain::routing::{
     self, ClientRule, ContactRule, Decision, Envelope, MailboxRule, RoutingBook,
 };
+use crate::domain::{CasePriority, CaseStatus, EmailAddress};
 use crate::ingest::{ParseError, ParsedEmail, automatic_reason};
 use crate::store::NewOriginal;
 use crate::store::{
@@ -75,8 +75,8 @@ pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
         sender_name: None,
         recipients: json!({}),
         sent_at: None,
-        status: "New".into(),
-        priority: "Medium".into(),
+        status: CaseStatus::default(),
+        priority: CasePriority::default(),
         fields: json!({}),
         automatic: None,
         routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
@@ -401,8 +401,9 @@ pub(crate) fn fill_case(
     if let Some(alias) = c.alias_id.and_then(|id| aliases.get(&id)) {
         for (k, v) in alias.fields.field_mappings.as_map() {
             match k.as_str() {
-                "status" => c.status = v.clone(),
-                "priority" => c.priority = v.clone(),
+                // Checked when the alias was saved (and read back as stored).
+                "status" => c.status = CaseStatus::from_stored(v),
+                "priority" => c.priority = CasePriority::from_stored(v),
                 _ => {
                     fields.insert(k.clone(), json!(v));
                 }

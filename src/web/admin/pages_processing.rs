@@ -291,8 +291,8 @@ async fn cases(
             sender: c.case.sender.unwrap_or_default(),
             credential: name_of(&credentials, c.case.credential_id),
             workspace: name_of(&workspaces, c.case.workspace_id),
-            status: c.case.status,
-            priority: c.case.priority,
+            status: c.case.status.to_string(),
+            priority: c.case.priority.to_string(),
             attachments: c.case.attachment_count,
         })
         .collect();
@@ -394,8 +394,8 @@ async fn case_details(
     if let Some(m) = &c.message_id {
         facts.push(("Message-ID".into(), m.clone()));
     }
-    facts.push(("Status".into(), c.status.clone()));
-    facts.push(("Priority".into(), c.priority.clone()));
+    facts.push(("Status".into(), c.status.to_string()));
+    facts.push(("Priority".into(), c.priority.to_string()));
     facts.push((
         "Communication Method".into(),
         c.communication_method.clone(),
