@@ -115,6 +115,21 @@ case_value!(
         Urgent => "Urgent",
     }
 );
+/// The OpenAPI schema of a value: a string, one of `ALL`.
+macro_rules! case_value_schema {
+    ($($name:ident),+) => {$(
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($name::ALL.iter().map(|v| v.as_str())))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    )+};
+}
+case_value_schema!(CaseStatus, CasePriority);
 
 #[cfg(test)]
 mod tests {

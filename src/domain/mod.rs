@@ -17,13 +17,13 @@ mod secret;
 mod validation;
 
 pub use alias::{AliasFields, FIELD_MAPPING_NAMES, FieldMappings, RawAlias};
+pub use case::{CasePriority, CaseStatus};
 pub use credential::{
     CaBundle, ConfigurationName, CredentialEdit, CredentialFields, CredentialPatch, Description,
     Host, LoginName, NewCredential, PasswordChange, PinnedSha256, Port, RawCredential, Security,
     parse_password, password_required,
 };
 pub use email::{EmailAddress, quoted_string};
-pub use case::{CasePriority, CaseStatus};
 pub use health::HealthState;
 pub use oauth_app::{
     AuthMethod, Flow, OAuthAppEdit, OAuthAppFields, Provider, RawOAuthApp, parse_endpoint,
