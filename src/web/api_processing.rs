@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -100,27 +100,7 @@ async fn attachment(
     let (row, bytes) = app
         .case_attachment(path_id(&case, "Case")?, path_id(&att, "Attachment")?)
         .await?;
-    let safe_name: String = row
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe_name}\""),
-            ),
-        ],
-        bytes,
-    ))
+    Ok(download("application/octet-stream", &row.name, bytes))
 }
 
 /// The original email, byte for byte as the server sent it
@@ -135,16 +115,28 @@ async fn original(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id(&raw, "Case")?;
     let bytes = app.case_original(id).await?;
-    Ok((
+    Ok(download("message/rfc822", &format!("case-{id}.eml"), bytes))
+}
+
+/// Bytes as a download, never shown inline (the content is a sender's); the file name keeps
+/// only letters, digits and `.-_ `.
+fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
+    let name: String = name
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{name}\"");
+    (
         [
-            (header::CONTENT_TYPE, "message/rfc822".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"case-{id}.eml\""),
-            ),
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         bytes,
-    ))
+    )
+        .into_response()
 }
 
 /// Retry an exception-log entry (routing again)

@@ -371,7 +371,8 @@ fn not_null(property: &mut Value) {
     }
 }
 
-/// The answers every operation can give besides its own: 401 (with `WWW-Authenticate`), 500;
+/// Path ids are at least 1. The answers every operation can give besides its own: 401 (with
+/// `WWW-Authenticate`), 500;
 /// 404 where the path names a record; 400/413/415/422 where a body is read; 400 for a query.
 fn common_answers(op: &mut Value) {
     let error = |description: &str| {
@@ -383,6 +384,17 @@ fn common_answers(op: &mut Value) {
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p["in"] == place))
     };
+    // Ids are positive whole numbers (anything else is simply not found).
+    for p in op
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if p["in"] == "path" && p["schema"]["type"] == "integer" {
+            p["schema"]["minimum"] = json!(1);
+        }
+    }
     let (path, query, body) = (
         has(op, "path"),
         has(op, "query"),
@@ -528,7 +540,7 @@ fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "pinned_sha256",
-            json!({"description":
+            json!({"pattern": "^[: ]*(?:[0-9A-Fa-f][: ]*){64}$|^[: ]*$", "description":
             "SHA-256 of the one server certificate to accept: 64 hexadecimal digits, colons allowed between pairs; empty clears."}),
         ),
         ("auth_method", json!({"enum": ["password", "oauth2", null]})),
