@@ -1,11 +1,12 @@
 //! OAuth2 tokens of credentials: an `imap::TokenSource` per credential over `oauth::TokenClient`
 //! (the access token in memory only, refreshed ahead of expiry and once more when the server
-//! rejects it; a rotated refresh token sealed and stored at once), the "sign in again" state
-//! for failures a person must fix, and the authorization-code sign-in (PKCE S256, a `state`
-//! bound to who started it, single use, 10 minutes; kept in the database with the verifier
-//! sealed, so another process or node can finish it).
+//! rejects it; a rotated refresh token sealed and stored before the access token is used; a
+//! refresh token refused as spent is tried once more as stored, when another process rotated
+//! it meanwhile), the client-credentials source of unsaved values for Test Connection, the
+//! words for a token the mail server refuses, and the "sign in again" state for failures a
+//! person must fix (health, exception log, metric). The sign-in itself is `oauth_sign_in`.
 //!
-//! Must not know HTTP: the web layer passes the redirect URI and the binding in.
+//! Must not know HTTP.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -125,11 +126,22 @@ impl CredentialTokens {
                     .await?
             }
             Flow::AuthorizationCode => {
-                let refresh = self.refresh_token().await?;
-                let t = self
-                    .client
-                    .refresh(&self.app, &refresh, &self.scopes)
-                    .await?;
+                let mut refresh = self.refresh_token().await?;
+                let t = match self.client.refresh(&self.app, &refresh, &self.scopes).await {
+                    // Another node (or another source here) may have rotated it meanwhile:
+                    // the stored one then differs from the one presented, and is tried once.
+                    Err(e) if e.needs_person() => {
+                        let stored = self.refresh_token().await;
+                        let Some(stored) = stored.ok().filter(|s| s != &refresh) else {
+                            return Err(e);
+                        };
+                        refresh = stored;
+                        self.client
+                            .refresh(&self.app, &refresh, &self.scopes)
+                            .await?
+                    }
+                    other => other?,
+                };
                 if let Some(rotated) = &t.refresh_token
                     && rotated != &refresh
                 {

@@ -72,6 +72,9 @@ pub struct AuthState {
     pub next_token_answer: Option<(u16, Value)>,
     /// Refresh tokens presented after they were spent (rotated away or revoked).
     pub spent_refresh_presented: usize,
+    /// The next `/token` request is recorded in `grants`, then waits for this before it is
+    /// answered.
+    held_token_request: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 pub struct AuthServer {
@@ -149,6 +152,7 @@ impl AuthServer {
             grants: Vec::new(),
             next_token_answer: None,
             spent_refresh_presented: 0,
+            held_token_request: None,
         }));
         let app = Router::new()
             .route("/authorize", get(authorize))
@@ -249,6 +253,19 @@ impl AuthServer {
             || st.refresh.get(token).is_some_and(|r| !r.revoked)
     }
 
+    /// The next `/token` request waits (after it is counted in `grants`) until the returned
+    /// sender is used or dropped.
+    pub fn hold_next_token_request(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.state.lock().unwrap().held_token_request = Some(rx);
+        tx
+    }
+
+    /// How many `/token` requests arrived.
+    pub fn token_requests(&self) -> usize {
+        self.state.lock().unwrap().grants.len()
+    }
+
     /// How many times a spent (rotated or revoked) refresh token was presented.
     pub fn spent_refresh_presented(&self) -> usize {
         self.state.lock().unwrap().spent_refresh_presented
@@ -333,8 +350,15 @@ async fn authorize(
 async fn token(State(state): State<Arc<Mutex<AuthState>>>, body: axum::body::Bytes) -> Response {
     let f = parse_form(&body);
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let hold = {
+        let mut st = state.lock().unwrap();
+        st.grants.push(get("grant_type"));
+        st.held_token_request.take()
+    };
+    if let Some(release) = hold {
+        let _ = release.await;
+    }
     let mut st = state.lock().unwrap();
-    st.grants.push(get("grant_type"));
     if let Some((status, body)) = st.next_token_answer.take() {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
     }

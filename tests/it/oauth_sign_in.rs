@@ -221,6 +221,40 @@ async fn sign_in_again_is_cleared_by_a_good_test_an_app_edit_or_a_sign_in_and_ne
     assert_eq!(s.auth.spent_refresh_presented(), 0);
 }
 
+#[tokio::test]
+async fn a_refresh_token_another_node_rotated_meanwhile_is_taken_up_not_sign_in_again() {
+    let s = delegated(CLIENT_ID, CLIENT_SECRET).await;
+    assert_eq!(sign_in(&s.app, s.cred).await, 303);
+    let other = std::sync::Arc::new(
+        App::open(Settings::new(s.app.data_path(), s.app.database_url.clone()))
+            .await
+            .unwrap(),
+    );
+    // The other node presents the stored refresh token; the provider holds its answer...
+    let release = s.auth.hold_next_token_request();
+    let asked = s.auth.token_requests();
+    let (node, cred) = (other.clone(), s.cred);
+    let held = tokio::spawn(async move { node.poll_once(cred, |_, _| {}).await.map(|_| ()) });
+    until("the other node's token request", || async {
+        s.auth.token_requests() > asked
+    })
+    .await;
+    // ...while this node rotates that same refresh token and stores the new one.
+    let polled = s
+        .app
+        .post(&format!("/api/v1/credentials/{cred}/poll"), &json!({}))
+        .await;
+    assert_eq!(polled.status, 200, "{}", polled.text);
+    // The provider refuses the other node's spent token: it takes up the stored one.
+    release.send(()).unwrap();
+    let r = held.await.unwrap();
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    let h = health(&s.app, cred).await;
+    assert_eq!(h["state"], "healthy", "{h}");
+    assert_eq!(s.auth.spent_refresh_presented(), 1, "the race itself");
+    other.close().await;
+}
+
 /// Dovecot ends the user's sessions, as Microsoft 365 does when the access token of a session
 /// expires (`* BYE Session invalidated - AccessTokenExpired`).
 fn end_sessions(d: &Dovecot) {
