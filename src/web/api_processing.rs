@@ -4,16 +4,15 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::SharedApp;
 use super::api::Items;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{path_id, query_number, query_time};
+use super::{SharedApp, download};
 use crate::app::processing::PollReport;
 use crate::app::{CaseView, Principal, RetryOutcome};
 use crate::store::CaseFilter;
@@ -116,27 +115,6 @@ async fn original(
     let id = path_id(&raw, "Case")?;
     let bytes = app.case_original(id).await?;
     Ok(download("message/rfc822", &format!("case-{id}.eml"), bytes))
-}
-
-/// Bytes as a download, never shown inline (the content is a sender's); the file name keeps
-/// only letters, digits and `.-_ `.
-fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
-    let name: String = name
-        .chars()
-        .map(|c| match c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-            true => c,
-            false => '_',
-        })
-        .collect();
-    let disposition = format!("attachment; filename=\"{name}\"");
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response()
 }
 
 /// Retry an exception-log entry (routing again)

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -93,6 +93,27 @@ pub fn router(app: SharedApp) -> Router {
             .into_response()
         }))
         .with_state(app)
+}
+
+/// Bytes as a download, never shown inline (the content is a sender's; every answer carries
+/// `nosniff`); the file name keeps only letters, digits and `.-_ `. For the API and the pages.
+pub(crate) fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
+    let name: String = name
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{name}\"");
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::pages_common::{FieldErrors, Frame, error_page, optional_id, parse_id, render};
+use super::pages_common::{
+    ErrorPage, FieldErrors, Frame, OrPage, Page, error_page, optional_id, path_id, render,
+};
 use super::session::Admin;
 use crate::app::{AliasView, AppError, CredentialView, RouteRequest, RouteView};
 use crate::domain::{FIELD_MAPPING_NAMES, RawAlias};
@@ -45,6 +47,23 @@ pub struct Choice {
     pub name: String,
 }
 
+impl Choice {
+    pub fn new(id: i64, name: impl Into<String>) -> Self {
+        Self {
+            id: id.to_string(),
+            name: name.into(),
+        }
+    }
+
+    /// The name of `id` among `list`, or `#id (deleted)`.
+    pub fn name_of(list: &[Choice], id: i64) -> String {
+        let id = id.to_string();
+        list.iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| format!("#{id} (deleted)"), |c| c.name.clone())
+    }
+}
+
 /// The reference data the alias form picks from, and names for ids.
 struct Pickers {
     workspaces: Vec<Choice>,
@@ -56,35 +75,18 @@ impl Pickers {
     async fn load(app: &SharedApp) -> Result<Self, AppError> {
         let named = |rows: Vec<crate::app::NamedView>| {
             rows.into_iter()
-                .map(|r| Choice {
-                    id: r.id.to_string(),
-                    name: r.name,
-                })
+                .map(|r| Choice::new(r.id, r.name))
                 .collect()
+        };
+        let client = |c: crate::store::ClientRow| match c.client_number {
+            Some(n) => Choice::new(c.id, format!("{} ({n})", c.name)),
+            None => Choice::new(c.id, c.name),
         };
         Ok(Self {
             workspaces: named(app.list_named(NamedKind::Workspace).await?),
             project_types: named(app.list_named(NamedKind::ProjectType).await?),
-            clients: app
-                .list_clients()
-                .await?
-                .into_iter()
-                .map(|c| Choice {
-                    id: c.id.to_string(),
-                    name: match c.client_number {
-                        Some(n) => format!("{} ({n})", c.name),
-                        None => c.name,
-                    },
-                })
-                .collect(),
+            clients: app.list_clients().await?.into_iter().map(client).collect(),
         })
-    }
-
-    fn name(list: &[Choice], id: i64) -> String {
-        let id = id.to_string();
-        list.iter()
-            .find(|c| c.id == id)
-            .map_or_else(|| format!("#{id}"), |c| c.name.clone())
     }
 }
 
@@ -135,11 +137,11 @@ pub async fn section(app: &SharedApp, credential_id: i64) -> String {
                     id: a.id,
                     email_alias: a.email_alias.clone(),
                     is_default: a.is_default,
-                    workspace: Pickers::name(&p.workspaces, a.workspace_id),
-                    project_type: Pickers::name(&p.project_types, a.project_type_id),
+                    workspace: Choice::name_of(&p.workspaces, a.workspace_id),
+                    project_type: Choice::name_of(&p.project_types, a.project_type_id),
                     client: a
                         .client_id
-                        .map_or_else(String::new, |id| Pickers::name(&p.clients, id)),
+                        .map_or_else(String::new, |id| Choice::name_of(&p.clients, id)),
                     include_attachments: a.include_attachments,
                     reply: reply_label(a.reply_template_id),
                     always_use_default_workspace: a.always_use_default_workspace,
@@ -417,22 +419,28 @@ async fn alias_of(app: &SharedApp, cid: i64, alias_id: i64) -> Result<AliasView,
     Ok(a)
 }
 
-/// The credential id and the alias id of a path, or the not-found page.
-fn ids(admin: &Admin, cid: &str, aid: Option<&str>) -> Result<(i64, Option<i64>), Box<Response>> {
-    let not_found = |what, back: &str| Box::new(error_page(admin, AppError::NotFound(what), back));
-    let c = parse_id(cid).ok_or_else(|| not_found("credential", "/admin/email-integration"))?;
-    let a = match aid {
-        None => None,
-        Some(a) => Some(parse_id(a).ok_or_else(|| not_found("alias", &credential_back(c)))?),
-    };
-    Ok((c, a))
+/// The credential id of a path, or the not-found page.
+fn credential_id(admin: &Admin, cid: &str) -> Result<i64, ErrorPage> {
+    path_id(admin, cid, "credential", "/admin/email-integration")
 }
 
-async fn new_form(State(app): State<SharedApp>, admin: Admin, Path(cid): Path<String>) -> Response {
-    match ids(&admin, &cid, None) {
-        Ok((cid, _)) => form_page(&app, &admin, cid, None, None, FieldErrors::default()).await,
-        Err(r) => *r,
-    }
+/// The credential id and the alias id of a path, or the not-found page.
+fn alias_ids(admin: &Admin, cid: &str, aid: &str) -> Result<(i64, i64), ErrorPage> {
+    let cid = credential_id(admin, cid)?;
+    Ok((cid, path_id(admin, aid, "alias", &credential_back(cid))?))
+}
+
+/// Where a saved alias leads: its credential's alias list.
+fn saved(cid: i64) -> Response {
+    Redirect::to(&format!(
+        "/admin/email-integration/{cid}?flash=saved#aliases"
+    ))
+    .into_response()
+}
+
+async fn new_form(State(app): State<SharedApp>, admin: Admin, Path(cid): Path<String>) -> Page {
+    let cid = credential_id(&admin, &cid)?;
+    Ok(form_page(&app, &admin, cid, None, None, FieldErrors::default()).await)
 }
 
 async fn new_submit(
@@ -440,35 +448,28 @@ async fn new_submit(
     admin: Admin,
     Path(cid): Path<String>,
     Form(form): Form<AliasForm>,
-) -> Response {
-    let cid = match ids(&admin, &cid, None) {
-        Ok((c, _)) => c,
-        Err(r) => return *r,
-    };
-    match app
-        .create_alias(&admin.session.actor, cid, &form.to_raw())
-        .await
-    {
-        Ok(_) => Redirect::to(&format!(
-            "/admin/email-integration/{cid}?flash=saved#aliases"
-        ))
-        .into_response(),
-        Err(e) => match FieldErrors::from_app(e, "email_alias") {
-            Ok(errors) => form_page(&app, &admin, cid, None, Some(form.values()), errors).await,
-            Err(e) => error_page(&admin, e, &credential_back(cid)),
+) -> Page {
+    let cid = credential_id(&admin, &cid)?;
+    let raw = form.to_raw();
+    Ok(
+        match app.create_alias(&admin.session.actor, cid, &raw).await {
+            Ok(_) => saved(cid),
+            Err(e) => {
+                let errors = FieldErrors::from_app(e, "email_alias")
+                    .or_page(&admin, &credential_back(cid))?;
+                form_page(&app, &admin, cid, None, Some(form.values()), errors).await
+            }
         },
-    }
+    )
 }
 
 async fn edit_form(
     State(app): State<SharedApp>,
     admin: Admin,
     Path((cid, aid)): Path<(String, String)>,
-) -> Response {
-    match ids(&admin, &cid, Some(&aid)) {
-        Ok((cid, aid)) => form_page(&app, &admin, cid, aid, None, FieldErrors::default()).await,
-        Err(r) => *r,
-    }
+) -> Page {
+    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
+    Ok(form_page(&app, &admin, cid, Some(aid), None, FieldErrors::default()).await)
 }
 
 async fn edit_submit(
@@ -476,30 +477,20 @@ async fn edit_submit(
     admin: Admin,
     Path((cid, aid)): Path<(String, String)>,
     Form(form): Form<AliasForm>,
-) -> Response {
-    let (cid, aid) = match ids(&admin, &cid, Some(&aid)) {
-        Ok((c, Some(a))) => (c, a),
-        Ok(_) => unreachable!("an alias id was given"),
-        Err(r) => return *r,
-    };
-    if let Err(e) = alias_of(&app, cid, aid).await {
-        return error_page(&admin, e, &credential_back(cid));
-    }
-    match app
-        .update_alias(&admin.session.actor, aid, &form.to_raw())
-        .await
-    {
-        Ok(_) => Redirect::to(&format!(
-            "/admin/email-integration/{cid}?flash=saved#aliases"
-        ))
-        .into_response(),
-        Err(e) => match FieldErrors::from_app(e, "email_alias") {
-            Ok(errors) => {
+) -> Page {
+    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
+    let back = credential_back(cid);
+    alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
+    let raw = form.to_raw();
+    Ok(
+        match app.update_alias(&admin.session.actor, aid, &raw).await {
+            Ok(_) => saved(cid),
+            Err(e) => {
+                let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &back)?;
                 form_page(&app, &admin, cid, Some(aid), Some(form.values()), errors).await
             }
-            Err(e) => error_page(&admin, e, &credential_back(cid)),
         },
-    }
+    )
 }
 
 #[derive(Template)]
@@ -514,57 +505,31 @@ async fn delete_page(
     State(app): State<SharedApp>,
     admin: Admin,
     Path((cid, aid)): Path<(String, String)>,
-) -> Response {
-    let (cid, aid) = match ids(&admin, &cid, Some(&aid)) {
-        Ok((c, Some(a))) => (c, a),
-        Ok(_) => unreachable!("an alias id was given"),
-        Err(r) => return *r,
+) -> Page {
+    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
+    let back = credential_back(cid);
+    let credential = app.get_credential(cid).await.or_page(&admin, &back)?;
+    let alias = alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
+    let frame = Frame::of(&admin);
+    let page = AliasDeletePage {
+        frame,
+        credential,
+        alias,
     };
-    let loaded = async {
-        Ok::<_, AppError>((
-            app.get_credential(cid).await?,
-            alias_of(&app, cid, aid).await?,
-        ))
-    }
-    .await;
-    match loaded {
-        Ok((credential, alias)) => {
-            let f = Frame::of(&admin);
-            render(
-                StatusCode::OK,
-                &AliasDeletePage {
-                    frame: f,
-                    credential,
-                    alias,
-                },
-            )
-        }
-        Err(e) => error_page(&admin, e, &credential_back(cid)),
-    }
+    Ok(render(StatusCode::OK, &page))
 }
 
 async fn delete_submit(
     State(app): State<SharedApp>,
     admin: Admin,
     Path((cid, aid)): Path<(String, String)>,
-) -> Response {
-    let (cid, aid) = match ids(&admin, &cid, Some(&aid)) {
-        Ok((c, Some(a))) => (c, a),
-        Ok(_) => unreachable!("an alias id was given"),
-        Err(r) => return *r,
-    };
-    let result = async {
-        alias_of(&app, cid, aid).await?;
-        app.delete_alias(&admin.session.actor, aid).await
-    }
-    .await;
-    match result {
-        Ok(()) => Redirect::to(&format!(
-            "/admin/email-integration/{cid}?flash=alias-deleted#aliases"
-        ))
-        .into_response(),
-        Err(e) => error_page(&admin, e, &credential_back(cid)),
-    }
+) -> Page {
+    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
+    let back = credential_back(cid);
+    alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
+    (app.delete_alias(&admin.session.actor, aid).await).or_page(&admin, &back)?;
+    let to = format!("/admin/email-integration/{cid}?flash=alias-deleted#aliases");
+    Ok(Redirect::to(&to).into_response())
 }
 
 // ---------------------------------------------------------------- routing dry run
@@ -624,10 +589,7 @@ async fn dry_run(
     let credentials = match app.list_credentials().await {
         Ok(list) => list
             .into_iter()
-            .map(|c| Choice {
-                id: c.id.to_string(),
-                name: format!("{} ({})", c.configuration_name, c.mailbox),
-            })
+            .map(|c| Choice::new(c.id, format!("{} ({})", c.configuration_name, c.mailbox)))
             .collect(),
         Err(e) => return error_page(&admin, e, "/admin/email-integration"),
     };

@@ -131,9 +131,45 @@ pub fn error_page(admin: &Admin, e: AppError, back: &str) -> Response {
     }
 }
 
+/// What a page handler answers: the page, or the message page that says why not.
+pub type Page = Result<Response, ErrorPage>;
+
+/// A message page in place of the one asked for (boxed: a `Response` is large).
+pub struct ErrorPage(Box<Response>);
+
+impl IntoResponse for ErrorPage {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl From<Response> for ErrorPage {
+    fn from(r: Response) -> Self {
+        Self(Box::new(r))
+    }
+}
+
+/// `error_page` with `?`: `app.get_case(id).await.or_page(&admin, "/admin/cases")?`.
+pub trait OrPage<T> {
+    fn or_page(self, admin: &Admin, back: &str) -> Result<T, ErrorPage>;
+}
+
+impl<T> OrPage<T> for Result<T, AppError> {
+    fn or_page(self, admin: &Admin, back: &str) -> Result<T, ErrorPage> {
+        self.map_err(|e| error_page(admin, e, back).into())
+    }
+}
+
 /// A positive id from a path segment.
 pub fn parse_id(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// The id of a `what` in a path segment, or its not-found page (with a link `back`).
+pub fn path_id(admin: &Admin, raw: &str, what: &'static str, back: &str) -> Result<i64, ErrorPage> {
+    parse_id(raw)
+        .ok_or(AppError::NotFound(what))
+        .or_page(admin, back)
 }
 
 /// An optional id from a form or query value: empty is `None`, anything else must be an id.

@@ -10,16 +10,18 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::pages_aliases::Choice;
-use super::pages_common::{Frame, error_page, optional_id, parse_id, render};
+use super::pages_common::{
+    Frame, OrPage, Page, error_page, optional_id, parse_id, path_id, render,
+};
 use super::session::Admin;
 use crate::app::{AppError, CaseView};
 use crate::store::{CaseFilter, NamedKind};
-use crate::web::SharedApp;
+use crate::web::{SharedApp, download};
 
 pub fn routes() -> super::Routes {
     super::Routes::default()
@@ -84,22 +86,10 @@ const EMAIL_DETAILS: &[(&str, &str)] = &[
 ];
 
 async fn credential_names(app: &SharedApp) -> Result<Vec<Choice>, AppError> {
-    Ok(app
-        .list_credentials()
-        .await?
-        .into_iter()
-        .map(|c| Choice {
-            id: c.id.to_string(),
-            name: c.configuration_name,
-        })
+    let credentials = app.list_credentials().await?.into_iter();
+    Ok(credentials
+        .map(|c| Choice::new(c.id, c.configuration_name))
         .collect())
-}
-
-fn name_of(list: &[Choice], id: i64) -> String {
-    let id = id.to_string();
-    list.iter()
-        .find(|c| c.id == id)
-        .map_or_else(|| format!("#{id} (deleted)"), |c| c.name.clone())
 }
 
 // ---------------------------------------------------------------- exception log
@@ -170,7 +160,7 @@ async fn exceptions_page(
             at: r.at,
             credential: r
                 .credential_id
-                .map_or_else(String::new, |id| name_of(&credentials, id)),
+                .map_or_else(String::new, |id| Choice::name_of(&credentials, id)),
             source: r.source,
             message: r.message,
             details: detail_lines(&r.details, EMAIL_DETAILS),
@@ -208,11 +198,9 @@ async fn exceptions(
     exceptions_page(&app, &admin, &q, None).await
 }
 
-async fn retry(State(app): State<SharedApp>, admin: Admin, Path(id): Path<String>) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("exception"), "/admin/exceptions");
-    };
-    match app.retry_exception(&admin.session.actor, id).await {
+async fn retry(State(app): State<SharedApp>, admin: Admin, Path(id): Path<String>) -> Page {
+    let id = path_id(&admin, &id, "exception", "/admin/exceptions")?;
+    Ok(match app.retry_exception(&admin.session.actor, id).await {
         Ok(outcome) => Redirect::to(&format!(
             "/admin/exceptions?retried={}&case={}#exception-{}",
             outcome.exception_id, outcome.case_id, outcome.exception_id
@@ -222,7 +210,7 @@ async fn retry(State(app): State<SharedApp>, admin: Admin, Path(id): Path<String
             exceptions_page(&app, &admin, &HashMap::new(), Some((id, message))).await
         }
         Err(e) => error_page(&admin, e, "/admin/exceptions"),
-    }
+    })
 }
 
 // ---------------------------------------------------------------- cases
@@ -251,15 +239,8 @@ struct CasesPage {
 }
 
 async fn names(app: &SharedApp) -> Result<(Vec<Choice>, Vec<Choice>), AppError> {
-    let workspaces = app
-        .list_named(NamedKind::Workspace)
-        .await?
-        .into_iter()
-        .map(|w| Choice {
-            id: w.id.to_string(),
-            name: w.name,
-        })
-        .collect();
+    let workspaces = app.list_named(NamedKind::Workspace).await?.into_iter();
+    let workspaces = workspaces.map(|w| Choice::new(w.id, w.name)).collect();
     Ok((credential_names(app).await?, workspaces))
 }
 
@@ -289,8 +270,8 @@ async fn cases(
             created: c.created,
             subject: c.case.subject,
             sender: c.case.sender.unwrap_or_default(),
-            credential: name_of(&credentials, c.case.credential_id),
-            workspace: name_of(&workspaces, c.case.workspace_id),
+            credential: Choice::name_of(&credentials, c.case.credential_id),
+            workspace: Choice::name_of(&workspaces, c.case.workspace_id),
             status: c.case.status.to_string(),
             priority: c.case.priority.to_string(),
             attachments: c.case.attachment_count,
@@ -329,29 +310,20 @@ struct CasePage {
     has_original: bool,
 }
 
-async fn case_details(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
-    };
-    let loaded = async { Ok::<_, AppError>((app.get_case(id).await?, names(&app).await?)) }.await;
-    let (case, (credentials, workspaces)) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(&admin, e, "/admin/cases"),
-    };
+async fn case_details(State(app): State<SharedApp>, admin: Admin, Path(id): Path<String>) -> Page {
+    let id = path_id(&admin, &id, "case", "/admin/cases")?;
+    let case = app.get_case(id).await.or_page(&admin, "/admin/cases")?;
+    let (credentials, workspaces) = names(&app).await.or_page(&admin, "/admin/cases")?;
     let c = &case.case;
     let mut facts = vec![
         ("Created".to_string(), case.created.clone()),
         (
             "Credential".to_string(),
-            name_of(&credentials, c.credential_id),
+            Choice::name_of(&credentials, c.credential_id),
         ),
         (
             "Workspace".to_string(),
-            name_of(&workspaces, c.workspace_id),
+            Choice::name_of(&workspaces, c.workspace_id),
         ),
     ];
     if let Ok(t) = app
@@ -427,7 +399,7 @@ async fn case_details(
         .collect();
     let has_original = c.original_sha256.is_some();
     let f = Frame::of(&admin);
-    render(
+    Ok(render(
         StatusCode::OK,
         &CasePage {
             frame: f,
@@ -438,73 +410,34 @@ async fn case_details(
             attachments,
             has_original,
         },
-    )
+    ))
 }
 
-/// Attachment bytes as a download (never rendered inline: the content is the sender's).
+/// Attachment bytes as a download.
 async fn attachment(
     State(app): State<SharedApp>,
     admin: Admin,
     Path((case_id, attachment_id)): Path<(String, String)>,
-) -> Response {
-    let (Some(case_id), Some(attachment_id)) = (parse_id(&case_id), parse_id(&attachment_id))
-    else {
-        return error_page(&admin, AppError::NotFound("attachment"), "/admin/cases");
-    };
-    match app.case_attachment(case_id, attachment_id).await {
-        Ok((row, bytes)) => {
-            let safe_name: String = row
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{safe_name}\""),
-                    ),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                ],
-                bytes,
-            )
-                .into_response()
-        }
-        Err(e) => error_page(&admin, e, &format!("/admin/cases/{case_id}")),
-    }
+) -> Page {
+    let back = "/admin/cases";
+    let case_id = path_id(&admin, &case_id, "attachment", back)?;
+    let attachment_id = path_id(&admin, &attachment_id, "attachment", back)?;
+    let back = format!("/admin/cases/{case_id}");
+    let (row, bytes) =
+        (app.case_attachment(case_id, attachment_id).await).or_page(&admin, &back)?;
+    Ok(download("application/octet-stream", &row.name, bytes))
 }
 
-/// The original email as a download (never rendered: the content is the sender's).
-async fn original(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(case_id): Path<String>,
-) -> Response {
-    let Some(case_id) = parse_id(&case_id) else {
-        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
-    };
-    match app.case_original(case_id).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "message/rfc822".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"case-{case_id}.eml\""),
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => error_page(&admin, e, &format!("/admin/cases/{case_id}")),
-    }
+/// The original email as a download.
+async fn original(State(app): State<SharedApp>, admin: Admin, Path(case_id): Path<String>) -> Page {
+    let case_id = path_id(&admin, &case_id, "case", "/admin/cases")?;
+    let back = format!("/admin/cases/{case_id}");
+    let bytes = app.case_original(case_id).await.or_page(&admin, &back)?;
+    Ok(download(
+        "message/rfc822",
+        &format!("case-{case_id}.eml"),
+        bytes,
+    ))
 }
 
 #[derive(Template)]
@@ -525,27 +458,13 @@ struct SourcePage {
 const SOURCE_SHOWN: usize = 2_000_000;
 
 /// The original email as text, escaped, in a page.
-async fn source(
-    State(app): State<SharedApp>,
-    admin: Admin,
-    Path(case_id): Path<String>,
-) -> Response {
-    let Some(case_id) = parse_id(&case_id) else {
-        return error_page(&admin, AppError::NotFound("case"), "/admin/cases");
-    };
-    let loaded = async {
-        Ok::<_, AppError>((
-            app.get_case(case_id).await?,
-            app.case_original(case_id).await?,
-        ))
-    }
-    .await;
-    let (case, bytes) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(&admin, e, &format!("/admin/cases/{case_id}")),
-    };
+async fn source(State(app): State<SharedApp>, admin: Admin, Path(case_id): Path<String>) -> Page {
+    let case_id = path_id(&admin, &case_id, "case", "/admin/cases")?;
+    let back = format!("/admin/cases/{case_id}");
+    let case = app.get_case(case_id).await.or_page(&admin, &back)?;
+    let bytes = app.case_original(case_id).await.or_page(&admin, &back)?;
     let f = Frame::of(&admin);
-    render(
+    Ok(render(
         StatusCode::OK,
         &SourcePage {
             frame: f,
@@ -556,5 +475,5 @@ async fn source(
             truncated: bytes.len() > SOURCE_SHOWN,
             source: String::from_utf8_lossy(&bytes[..bytes.len().min(SOURCE_SHOWN)]).into_owned(),
         },
-    )
+    ))
 }
