@@ -3,8 +3,8 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::cli_actor;
-use super::output::{print_json, print_table};
+use super::output::{print_fields, print_list, print_one};
+use super::{Format, Shown, cli_actor};
 use crate::app::{AliasView, App};
 use crate::domain::RawAlias;
 
@@ -14,8 +14,8 @@ pub enum AliasCommand {
     List {
         #[arg(long)]
         credential: Option<i64>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Add an alias to a credential.
     Add {
@@ -23,21 +23,16 @@ pub enum AliasCommand {
         credential: i64,
         #[command(flatten)]
         fields: AliasArgs,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(Shown),
     /// Edit an alias: only the options given change.
     Edit {
-        id: i64,
+        #[command(flatten)]
+        alias: Shown,
         #[command(flatten)]
         fields: AliasArgs,
-        #[arg(long)]
-        json: bool,
     },
     Delete {
         id: i64,
@@ -107,98 +102,85 @@ impl AliasArgs {
 }
 
 fn print_alias(a: &AliasView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(a);
-    }
-    let mappings: Vec<String> = a
-        .field_mappings
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let rows = [
-        ("ID", a.id.to_string()),
-        ("Credential", a.credential_id.to_string()),
-        ("Email Alias", a.email_alias.clone()),
-        ("Default Alias", yes_no(a.is_default)),
-        ("Workspace", a.workspace_id.to_string()),
-        ("Project Type", a.project_type_id.to_string()),
-        ("Client", a.client_id.map_or("-".into(), |c| c.to_string())),
-        (
-            "Always use Default Workspace",
-            yes_no(a.always_use_default_workspace),
-        ),
-        ("Include Attachments", yes_no(a.include_attachments)),
-        (
-            "Reply Template",
-            a.reply_template_id
-                .map_or("No Reply".into(), |t| t.to_string()),
-        ),
-        ("Field mappings", mappings.join(", ")),
-        ("Updated", format!("{} by {}", a.updated_at, a.updated_by)),
-    ];
-    for (k, v) in rows {
-        println!("{k:<29} {v}");
-    }
-    Ok(())
+    print_one(a, json, |a| {
+        let mappings: Vec<String> = a
+            .field_mappings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let reply = a.reply_template_id.map(|t| t.to_string());
+        print_fields(
+            29,
+            &[
+                ("ID", a.id.to_string()),
+                ("Credential", a.credential_id.to_string()),
+                ("Email Alias", a.email_alias.clone()),
+                ("Default Alias", yes_no(a.is_default)),
+                ("Workspace", a.workspace_id.to_string()),
+                ("Project Type", a.project_type_id.to_string()),
+                ("Client", or_dash(a.client_id)),
+                (
+                    "Always use Default Workspace",
+                    yes_no(a.always_use_default_workspace),
+                ),
+                ("Include Attachments", yes_no(a.include_attachments)),
+                ("Reply Template", reply.unwrap_or("No Reply".into())),
+                ("Field mappings", mappings.join(", ")),
+                ("Updated", format!("{} by {}", a.updated_at, a.updated_by)),
+            ],
+        );
+    })
 }
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+/// An optional id, or "-".
+fn or_dash(id: Option<i64>) -> String {
+    id.map_or("-".into(), |i| i.to_string())
+}
+
 pub async fn run(app: &App, cmd: AliasCommand) -> anyhow::Result<()> {
     let actor = cli_actor();
     match cmd {
-        AliasCommand::List { credential, json } => {
+        AliasCommand::List { credential, format } => {
+            let header = [
+                "ID",
+                "CREDENTIAL",
+                "EMAIL ALIAS",
+                "DEFAULT",
+                "WORKSPACE",
+                "PROJECT TYPE",
+                "CLIENT",
+            ];
             let items = app.list_aliases(credential).await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.id.to_string(),
-                        a.credential_id.to_string(),
-                        a.email_alias.clone(),
-                        if a.is_default {
-                            "default".into()
-                        } else {
-                            String::new()
-                        },
-                        a.workspace_id.to_string(),
-                        a.project_type_id.to_string(),
-                        a.client_id.map_or("-".into(), |c| c.to_string()),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "ID",
-                    "CREDENTIAL",
-                    "EMAIL ALIAS",
-                    "DEFAULT",
-                    "WORKSPACE",
-                    "PROJECT TYPE",
-                    "CLIENT",
-                ],
-                &rows,
-            );
-            Ok(())
+            print_list(&items, format.json, &header, |a| {
+                vec![
+                    a.id.to_string(),
+                    a.credential_id.to_string(),
+                    a.email_alias.clone(),
+                    if a.is_default { "default" } else { "" }.to_string(),
+                    a.workspace_id.to_string(),
+                    a.project_type_id.to_string(),
+                    or_dash(a.client_id),
+                ]
+            })
         }
         AliasCommand::Add {
             credential,
             fields,
-            json,
+            format,
         } => {
             let raw = fields.into_raw(None)?;
-            print_alias(&app.create_alias(&actor, credential, &raw).await?, json)
+            let created = app.create_alias(&actor, credential, &raw).await?;
+            print_alias(&created, format.json)
         }
-        AliasCommand::Show { id, json } => print_alias(&app.get_alias(id).await?, json),
-        AliasCommand::Edit { id, fields, json } => {
-            let current = app.get_alias(id).await?;
+        AliasCommand::Show(s) => print_alias(&app.get_alias(s.id).await?, s.json),
+        AliasCommand::Edit { alias, fields } => {
+            let current = app.get_alias(alias.id).await?;
             let raw = fields.into_raw(Some(&current))?;
-            print_alias(&app.update_alias(&actor, id, &raw).await?, json)
+            print_alias(&app.update_alias(&actor, alias.id, &raw).await?, alias.json)
         }
         AliasCommand::Delete { id } => {
             app.delete_alias(&actor, id).await?;

@@ -6,8 +6,9 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::output::{print_json, print_table};
-use crate::app::{App, ReparseOutcome};
+use super::output::{print_list, print_one};
+use super::{Format, Shown};
+use crate::app::{App, CaseView, ReparseOutcome};
 use crate::store::{CaseFilter, OriginalStats};
 
 #[derive(Debug, Subcommand)]
@@ -22,15 +23,11 @@ pub enum CaseCommand {
         workspace: Option<i64>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// One case with its attachments.
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(Shown),
     /// The original email of a case, byte for byte, to standard output or a file.
     Original {
         id: i64,
@@ -46,21 +43,18 @@ pub enum CaseCommand {
         /// Every case whose original is kept.
         #[arg(long)]
         all: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// How many original emails are kept and the space they take (as received, as stored).
-    Originals {
-        #[arg(long)]
-        json: bool,
-    },
+    Originals(Format),
     /// Apply the retention of originals now: cases older than the given days (default
     /// `MAILROOM_KEEP_ORIGINALS_DAYS`; unset keeps them for ever) let go of their original.
     PruneOriginals {
         #[arg(long)]
         keep_days: Option<u64>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
 }
 
@@ -71,7 +65,7 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
             alias,
             workspace,
             limit,
-            json,
+            format,
         } => {
             let filter = CaseFilter {
                 credential_id: credential,
@@ -80,67 +74,29 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
                 limit: limit.clamp(1, 10_000),
                 ..CaseFilter::default()
             };
+            let header = [
+                "ID",
+                "CREATED",
+                "FROM",
+                "SUBJECT",
+                "WORKSPACE",
+                "STATUS",
+                "ATTACHMENTS",
+            ];
             let items = app.list_cases(&filter).await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.case.id.to_string(),
-                        c.created.clone(),
-                        c.case.sender.clone().unwrap_or_default(),
-                        c.case.subject.clone(),
-                        c.case.workspace_id.to_string(),
-                        c.case.status.to_string(),
-                        c.case.attachment_count.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "ID",
-                    "CREATED",
-                    "FROM",
-                    "SUBJECT",
-                    "WORKSPACE",
-                    "STATUS",
-                    "ATTACHMENTS",
-                ],
-                &rows,
-            );
-            Ok(())
+            print_list(&items, format.json, &header, |c| {
+                vec![
+                    c.case.id.to_string(),
+                    c.created.clone(),
+                    c.case.sender.clone().unwrap_or_default(),
+                    c.case.subject.clone(),
+                    c.case.workspace_id.to_string(),
+                    c.case.status.to_string(),
+                    c.case.attachment_count.to_string(),
+                ]
+            })
         }
-        CaseCommand::Show { id, json } => {
-            let c = app.get_case(id).await?;
-            if json {
-                return print_json(&c);
-            }
-            println!(
-                "Case {} ({}, priority {})",
-                c.case.id, c.case.status, c.case.priority
-            );
-            println!("Subject:   {}", c.case.subject);
-            println!("From:      {}", c.case.sender.clone().unwrap_or_default());
-            println!("Workspace: {}", c.case.workspace_id);
-            println!("Created:   {}", c.created);
-            if let Some(a) = &c.acknowledgement {
-                let mut line = a.clone();
-                if let Some(first) = line.get_mut(0..1) {
-                    first.make_ascii_uppercase();
-                }
-                println!("{line}");
-            }
-            for a in &c.case.attachments {
-                println!(
-                    "Attachment {}: {} ({} bytes, {})",
-                    a.id, a.name, a.size, a.content_type
-                );
-            }
-            println!("\n{}", c.case.issue);
-            Ok(())
-        }
+        CaseCommand::Show(s) => print_one(&app.get_case(s.id).await?, s.json, print_case),
         CaseCommand::Original { id, output } => {
             let bytes = app.case_original(id).await?;
             match output {
@@ -155,22 +111,14 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        CaseCommand::Reparse { id, all, json } => reparse(app, id, all, json).await,
-        CaseCommand::Originals { json } => {
-            let stats = app.original_stats().await?;
-            if json {
-                return print_json(&stats);
-            }
-            print_stats(&stats);
-            Ok(())
+        CaseCommand::Reparse { id, all, format } => reparse(app, id, all, format.json).await,
+        CaseCommand::Originals(format) => {
+            print_one(&app.original_stats().await?, format.json, print_stats)
         }
-        CaseCommand::PruneOriginals { keep_days, json } => {
+        CaseCommand::PruneOriginals { keep_days, format } => {
             let days = keep_days.or(app.processing_options().keep_originals_days);
             let report = app.prune_originals(days).await?;
-            if json {
-                return print_json(&report);
-            }
-            match days {
+            print_one(&report, format.json, |report| match days {
                 None => println!(
                     "Originals are kept for ever (MAILROOM_KEEP_ORIGINALS_DAYS is not set): nothing pruned."
                 ),
@@ -178,11 +126,38 @@ pub async fn run(app: &App, cmd: CaseCommand) -> anyhow::Result<()> {
                     "Kept originals of the last {d} days: {} cases let go of theirs, {} originals deleted.",
                     report.cases_released, report.originals_deleted
                 ),
+            })?;
+            if !format.json {
+                print_stats(&report.after);
             }
-            print_stats(&report.after);
             Ok(())
         }
     }
+}
+
+fn print_case(c: &CaseView) {
+    println!(
+        "Case {} ({}, priority {})",
+        c.case.id, c.case.status, c.case.priority
+    );
+    println!("Subject:   {}", c.case.subject);
+    println!("From:      {}", c.case.sender.clone().unwrap_or_default());
+    println!("Workspace: {}", c.case.workspace_id);
+    println!("Created:   {}", c.created);
+    if let Some(a) = &c.acknowledgement {
+        let mut line = a.clone();
+        if let Some(first) = line.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        println!("{line}");
+    }
+    for a in &c.case.attachments {
+        println!(
+            "Attachment {}: {} ({} bytes, {})",
+            a.id, a.name, a.size, a.content_type
+        );
+    }
+    println!("\n{}", c.case.issue);
 }
 
 fn print_stats(s: &OriginalStats) {
@@ -200,12 +175,7 @@ fn print_stats(s: &OriginalStats) {
 async fn reparse(app: &App, id: Option<i64>, all: bool, json: bool) -> anyhow::Result<()> {
     let actor = super::cli_actor();
     if let (Some(id), false) = (id, all) {
-        let o = app.reparse_case(&actor, id).await?;
-        if json {
-            return print_json(&o);
-        }
-        print_outcome(&o);
-        return Ok(());
+        return print_one(&app.reparse_case(&actor, id).await?, json, print_outcome);
     }
     let report = app
         .reparse_all_cases(&actor, |r| {
@@ -218,15 +188,14 @@ async fn reparse(app: &App, id: Option<i64>, all: bool, json: bool) -> anyhow::R
             }
         })
         .await?;
-    if json {
-        return print_json(&report);
-    }
-    println!(
-        "Re-parsed {} cases: {} changed, {} failed.",
-        report.cases,
-        report.changed.len(),
-        report.failed.len()
-    );
+    print_one(&report, json, |report| {
+        println!(
+            "Re-parsed {} cases: {} changed, {} failed.",
+            report.cases,
+            report.changed.len(),
+            report.failed.len()
+        )
+    })?;
     if report.failed.is_empty() {
         Ok(())
     } else {

@@ -2,101 +2,58 @@
 //! `mailroom credential test ID` (stored password, or a typed one with other values): print each step with its time, then the
 //! outcome; exit non-zero when the test fails. Never prints the password.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
-use super::cli_actor;
-use super::output::{print_json, read_password, with_password_if_needed};
+use super::credential::ServerArgs;
+use super::output::{print_one, read_password, with_password_if_needed};
+use super::{Format, cli_actor};
 use crate::app::{App, ConnectionOverrides, ConnectionTestView};
 use crate::domain::RawCredential;
 
-/// `mailroom connection-test`: test unsaved values.
+/// The values a Test Connection runs with, and how it prints. For `mailroom connection-test`
+/// they are all there is (`--mailbox` and `--host` required); for `mailroom credential test ID`
+/// they are tested in place of the stored ones (and not saved).
 #[derive(Debug, Args)]
-pub struct ConnectionTestArgs {
-    /// Mailbox address (also the IMAP login unless --username is given).
-    #[arg(long)]
-    mailbox: String,
-    /// Separate IMAP login name.
-    #[arg(long)]
-    username: Option<String>,
-    /// IMAP host name or IP address, alone.
-    #[arg(long)]
-    host: String,
-    /// IMAP port (default 993).
-    #[arg(long)]
-    port: Option<i64>,
-    /// tls (default), starttls or none.
-    #[arg(long)]
-    security: Option<String>,
-    /// File with PEM certificates to trust for this server.
-    #[arg(long)]
-    ca_bundle: Option<PathBuf>,
-    /// SHA-256 fingerprint of the server certificate to accept.
-    #[arg(long)]
-    pinned_sha256: Option<String>,
-    /// Read the password from standard input instead of a prompt.
+pub struct TestArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Read the mailbox password from standard input instead of a prompt (a stored password is
+    /// only sent where it was saved for: other connection values need it again).
     #[arg(long)]
     password_stdin: bool,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: Format,
 }
 
-/// `mailroom credential test ID`: test a stored credential, optionally with edited values.
-#[derive(Debug, Args)]
-pub struct CredentialTestArgs {
-    id: i64,
-    /// Test another host than the stored one (not saved).
-    #[arg(long)]
-    host: Option<String>,
-    /// Test another port (not saved).
-    #[arg(long)]
-    port: Option<i64>,
-    /// Test another security mode: tls, starttls or none (not saved).
-    #[arg(long)]
-    security: Option<String>,
-    /// Test another login name (not saved).
-    #[arg(long)]
-    username: Option<String>,
-    /// Read the mailbox password from standard input (needed with other connection values:
-    /// the stored password is only sent where it was saved for).
-    #[arg(long)]
-    password_stdin: bool,
-    #[arg(long)]
-    json: bool,
-}
-
-fn read_ca_bundle(path: Option<PathBuf>) -> anyhow::Result<Option<String>> {
-    path.map(|p| {
-        std::fs::read_to_string(&p)
-            .with_context(|| format!("reading the CA bundle {}", p.display()))
-    })
-    .transpose()
-}
-
-pub async fn run_form(app: &App, args: ConnectionTestArgs) -> anyhow::Result<()> {
+pub async fn run_form(app: &App, args: TestArgs) -> anyhow::Result<()> {
     let raw = RawCredential {
-        mailbox: Some(args.mailbox),
-        username: args.username,
         password: Some(read_password(args.password_stdin, "Password", false)?),
-        host: Some(args.host),
-        port: args.port,
-        security: args.security,
-        ca_bundle: read_ca_bundle(args.ca_bundle)?,
-        pinned_sha256: args.pinned_sha256,
-        ..RawCredential::default()
+        ..args.server.into_raw()?
     };
     let view = app.test_connection(&cli_actor(), &raw).await?;
-    finish(&view, args.json)
+    finish(&view, args.format.json)
 }
 
-pub async fn run_stored(app: &App, args: CredentialTestArgs) -> anyhow::Result<()> {
+pub async fn run_stored(app: &App, id: i64, args: TestArgs) -> anyhow::Result<()> {
+    let RawCredential {
+        mailbox,
+        username,
+        host,
+        port,
+        security,
+        ca_bundle,
+        pinned_sha256,
+        ..
+    } = args.server.into_raw()?;
     let overrides = ConnectionOverrides {
-        host: args.host,
-        port: args.port,
-        security: args.security,
-        username: args.username,
+        mailbox,
+        username,
+        host,
+        port,
+        security,
+        ca_bundle,
+        pinned_sha256,
         ..ConnectionOverrides::default()
     };
     let actor = cli_actor();
@@ -106,18 +63,14 @@ pub async fn run_stored(app: &App, args: CredentialTestArgs) -> anyhow::Result<(
             ..overrides.clone()
         };
         let actor = &actor;
-        async move { app.test_stored_credential(actor, args.id, &overrides).await }
+        async move { app.test_stored_credential(actor, id, &overrides).await }
     })
     .await?;
-    finish(&view, args.json)
+    finish(&view, args.format.json)
 }
 
 fn finish(view: &ConnectionTestView, json: bool) -> anyhow::Result<()> {
-    if json {
-        print_json(view)?;
-    } else {
-        print_report(view);
-    }
+    print_one(view, json, print_report)?;
     if view.report.ok {
         Ok(())
     } else {

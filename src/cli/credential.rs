@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::cli_actor;
 use super::output::{
-    print_json, print_table, read_password, read_stdin_lines, with_password_if_needed,
+    advance, print_fields, print_list, print_one, progress_bar, read_password, read_stdin_lines,
+    with_password_if_needed,
 };
+use super::{Format, Shown, cli_actor};
 use crate::app::{App, CredentialView};
 use crate::domain::RawCredential;
 
@@ -21,24 +22,18 @@ pub enum CredentialCommand {
         /// Read the password from standard input instead of a prompt.
         #[arg(long)]
         password_stdin: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// List credentials.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(Format),
     /// Show one credential.
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(Shown),
     /// Edit fields. Changing the host, port, security, login name or trust needs the mailbox
     /// password again: it is asked for, or read with --password-stdin.
     Edit {
-        id: i64,
+        #[command(flatten)]
+        credential: Shown,
         #[command(flatten)]
         fields: FieldArgs,
         /// Read the mailbox password from standard input (needed when the edit changes where
@@ -51,19 +46,18 @@ pub enum CredentialCommand {
         /// Pause processing of this credential.
         #[arg(long)]
         disable: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Delete a credential.
     Delete { id: i64 },
     /// Process new mail of this credential now (a progress bar for a large backlog).
-    Poll {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Poll(Shown),
     /// Test Connection with the stored password; prints each step, exits non-zero on failure.
-    Test(super::connection::CredentialTestArgs),
+    /// Values given are tested in place of the stored ones (not saved).
+    Test {
+        id: i64,
+        #[command(flatten)]
+        values: super::connection::TestArgs,
+    },
     /// OAuth2 sign-in: prints the provider's authorization URL to open in a browser; then
     /// reads the address the browser was sent back to (…/admin/oauth/callback?code=…&state=…,
     /// pasted on standard input) and stores the refresh token sealed.
@@ -76,20 +70,21 @@ pub enum CredentialCommand {
     },
     /// Change Password: asks twice, or reads one line (or two, new then confirm) from stdin.
     SetPassword {
-        id: i64,
+        #[command(flatten)]
+        credential: Shown,
         #[arg(long)]
         password_stdin: bool,
-        #[arg(long)]
-        json: bool,
     },
 }
 
+/// Where and how a mailbox is reached: the values a credential and a Test Connection of
+/// unsaved values share.
 #[derive(Debug, Args)]
-pub struct FieldArgs {
+pub struct ServerArgs {
     /// Mailbox address (also the IMAP login unless --username is given).
     #[arg(long)]
     mailbox: Option<String>,
-    /// Separate IMAP login name ("" clears it on edit).
+    /// Separate IMAP login name ("" clears it).
     #[arg(long)]
     username: Option<String>,
     /// IMAP host name or IP address, alone.
@@ -101,27 +96,17 @@ pub struct FieldArgs {
     /// tls (default), starttls or none.
     #[arg(long)]
     security: Option<String>,
-    /// Configuration Name (shown in lists).
-    #[arg(long, alias = "name")]
-    configuration_name: Option<String>,
-    #[arg(long)]
-    description: Option<String>,
-    /// File with PEM certificates to trust for this server ("" on edit clears).
+    /// File with PEM certificates to trust for this server ("" clears it).
     #[arg(long)]
     ca_bundle: Option<PathBuf>,
     /// SHA-256 fingerprint of the server certificate to accept.
     #[arg(long)]
     pinned_sha256: Option<String>,
-    /// password (default) or oauth2 (no password; sign in with `credential sign-in`).
-    #[arg(long)]
-    auth_method: Option<String>,
-    /// The OAuth app an oauth2 credential signs in through.
-    #[arg(long)]
-    oauth_app: Option<i64>,
 }
 
-impl FieldArgs {
-    fn into_raw(self) -> anyhow::Result<RawCredential> {
+impl ServerArgs {
+    /// The form of these values, the CA bundle read from its file.
+    pub fn into_raw(self) -> anyhow::Result<RawCredential> {
         let ca_bundle = match self.ca_bundle {
             Some(p) if p.as_os_str().is_empty() => Some(String::new()),
             Some(p) => Some(
@@ -136,65 +121,81 @@ impl FieldArgs {
             host: self.host,
             port: self.port,
             security: self.security,
-            configuration_name: self.configuration_name,
-            description: self.description,
             ca_bundle,
             pinned_sha256: self.pinned_sha256,
-            auth_method: self.auth_method,
-            oauth_app_id: self.oauth_app,
             ..RawCredential::default()
         })
     }
 }
 
+#[derive(Debug, Args)]
+pub struct FieldArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Configuration Name (shown in lists).
+    #[arg(long, alias = "name")]
+    configuration_name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// password (default) or oauth2 (no password; sign in with `credential sign-in`).
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// The OAuth app an oauth2 credential signs in through.
+    #[arg(long)]
+    oauth_app: Option<i64>,
+}
+
+impl FieldArgs {
+    fn into_raw(self) -> anyhow::Result<RawCredential> {
+        Ok(RawCredential {
+            configuration_name: self.configuration_name,
+            description: self.description,
+            auth_method: self.auth_method,
+            oauth_app_id: self.oauth_app,
+            ..self.server.into_raw()?
+        })
+    }
+}
+
 fn print_credential(c: &CredentialView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(c);
-    }
-    let rows = [
-        ("ID", c.id.to_string()),
-        ("Configuration Name", c.configuration_name.clone()),
-        ("Mailbox", c.mailbox.clone()),
-        ("Login", c.login_name.clone()),
-        ("Host", format!("{}:{}", c.host, c.port)),
-        ("Security", c.security.to_string()),
-        ("Description", c.description.clone()),
-        ("Enabled", c.enabled.to_string()),
-        ("Sign-in", c.auth_method.to_string()),
-        (
-            "Password",
-            if c.has_password {
-                "set (hidden)"
-            } else {
-                "none"
-            }
-            .to_string(),
-        ),
-        (
-            "OAuth2",
-            match c.oauth_app_id {
-                None => "-".to_string(),
-                Some(a) if c.has_refresh_token => format!("app {a}, signed in"),
-                Some(a) => format!("app {a}, not signed in"),
-            },
-        ),
-        ("Health", c.health.state.to_string()),
-        ("Aliases", c.aliases_count.to_string()),
-        (
-            "Last test",
-            c.last_test.as_ref().map_or("never".into(), |t| {
-                format!("{} {} {}", t.at, t.category, t.message)
-            }),
-        ),
-        ("Updated", format!("{} by {}", c.updated_at, c.updated_by)),
-    ];
-    for (k, v) in rows {
-        println!("{k:<20} {v}");
-    }
-    for w in &c.warnings {
-        println!("warning: {w}");
-    }
-    Ok(())
+    print_one(c, json, |c| {
+        let password = if c.has_password {
+            "set (hidden)"
+        } else {
+            "none"
+        };
+        let oauth = match c.oauth_app_id {
+            None => "-".to_string(),
+            Some(a) if c.has_refresh_token => format!("app {a}, signed in"),
+            Some(a) => format!("app {a}, not signed in"),
+        };
+        let last_test = c.last_test.as_ref().map_or("never".into(), |t| {
+            format!("{} {} {}", t.at, t.category, t.message)
+        });
+        print_fields(
+            20,
+            &[
+                ("ID", c.id.to_string()),
+                ("Configuration Name", c.configuration_name.clone()),
+                ("Mailbox", c.mailbox.clone()),
+                ("Login", c.login_name.clone()),
+                ("Host", format!("{}:{}", c.host, c.port)),
+                ("Security", c.security.to_string()),
+                ("Description", c.description.clone()),
+                ("Enabled", c.enabled.to_string()),
+                ("Sign-in", c.auth_method.to_string()),
+                ("Password", password.to_string()),
+                ("OAuth2", oauth),
+                ("Health", c.health.state.to_string()),
+                ("Aliases", c.aliases_count.to_string()),
+                ("Last test", last_test),
+                ("Updated", format!("{} by {}", c.updated_at, c.updated_by)),
+            ],
+        );
+        for w in &c.warnings {
+            println!("warning: {w}");
+        }
+    })
 }
 
 pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
@@ -203,62 +204,48 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
         CredentialCommand::Add {
             fields,
             password_stdin,
-            json,
+            format,
         } => {
             let mut raw = fields.into_raw()?;
             if raw.auth_method.as_deref() != Some("oauth2") {
                 raw.password = Some(read_password(password_stdin, "Password", true)?);
             }
             let c = app.create_credential(&actor, &raw).await?;
-            print_credential(&c, json)
+            print_credential(&c, format.json)
         }
-        CredentialCommand::List { json } => {
+        CredentialCommand::List(format) => {
+            let header = [
+                "ID",
+                "NAME",
+                "MAILBOX",
+                "HOST:PORT",
+                "SECURITY",
+                "HEALTH",
+                "ALIASES",
+                "LAST TEST",
+            ];
             let items = app.list_credentials().await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.id.to_string(),
-                        c.configuration_name.clone(),
-                        c.mailbox.clone(),
-                        format!("{}:{}", c.host, c.port),
-                        c.security.to_string(),
-                        c.health.state.to_string(),
-                        c.aliases_count.to_string(),
-                        c.last_test
-                            .as_ref()
-                            .map_or("never".into(), |t| t.category.clone()),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "ID",
-                    "NAME",
-                    "MAILBOX",
-                    "HOST:PORT",
-                    "SECURITY",
-                    "HEALTH",
-                    "ALIASES",
-                    "LAST TEST",
-                ],
-                &rows,
-            );
-            Ok(())
+            print_list(&items, format.json, &header, |c| {
+                let last_test = c.last_test.as_ref();
+                vec![
+                    c.id.to_string(),
+                    c.configuration_name.clone(),
+                    c.mailbox.clone(),
+                    format!("{}:{}", c.host, c.port),
+                    c.security.to_string(),
+                    c.health.state.to_string(),
+                    c.aliases_count.to_string(),
+                    last_test.map_or("never".into(), |t| t.category.clone()),
+                ]
+            })
         }
-        CredentialCommand::Show { id, json } => {
-            print_credential(&app.get_credential(id).await?, json)
-        }
+        CredentialCommand::Show(s) => print_credential(&app.get_credential(s.id).await?, s.json),
         CredentialCommand::Edit {
-            id,
+            credential: Shown { id, json },
             fields,
             enable,
             disable,
             password_stdin,
-            json,
         } => {
             let mut raw = fields.into_raw()?;
             raw.enabled = match (enable, disable) {
@@ -277,30 +264,27 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             .await?;
             print_credential(&c, json)
         }
-        CredentialCommand::Test(args) => super::connection::run_stored(app, args).await,
-        CredentialCommand::Poll { id, json } => {
-            let bar = indicatif::ProgressBar::hidden().with_style(
-                indicatif::ProgressStyle::with_template("processing {bar:30} {pos}/{len} emails")
-                    .expect("valid template"),
-            );
+        CredentialCommand::Test { id, values } => {
+            super::connection::run_stored(app, id, values).await
+        }
+        CredentialCommand::Poll(Shown { id, json }) => {
+            let bar = progress_bar("processing {bar:30} {pos}/{len} emails");
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             let report = app
                 .poll_once(id, |done, total| {
                     if total >= 100 && bar.is_hidden() {
                         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     }
-                    bar.set_length(total);
-                    bar.set_position(done);
+                    advance(&bar, done, total);
                 })
                 .await?;
             bar.finish_and_clear();
-            if json {
-                return print_json(&report);
-            }
-            println!(
-                "Credential {id}: {} new email(s), {} case(s) created, {} exception(s), {} duplicate(s) skipped.",
-                report.backlog, report.cases_created, report.exceptions, report.duplicates
-            );
-            Ok(())
+            print_one(&report, json, |r| {
+                println!(
+                    "Credential {id}: {} new email(s), {} case(s) created, {} exception(s), {} duplicate(s) skipped.",
+                    r.backlog, r.cases_created, r.exceptions, r.duplicates
+                )
+            })
         }
         CredentialCommand::SignIn { id, redirect_uri } => {
             super::oauth_app::sign_in(app, &actor, id, redirect_uri).await
@@ -311,9 +295,8 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CredentialCommand::SetPassword {
-            id,
+            credential: Shown { id, json },
             password_stdin,
-            json,
         } => {
             let (new, confirm) = if password_stdin {
                 let mut lines = read_stdin_lines()?.into_iter();
@@ -328,14 +311,11 @@ pub async fn run(app: &App, cmd: CredentialCommand) -> anyhow::Result<()> {
             let c = app
                 .change_password(&actor, id, new.as_ref(), confirm.as_ref())
                 .await?;
-            if json {
-                print_json(&c)
-            } else {
+            print_one(&c, json, |_| {
                 println!(
                     "Password changed for credential {id}. Test the connection with the new password."
-                );
-                Ok(())
-            }
+                )
+            })
         }
     }
 }

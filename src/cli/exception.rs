@@ -2,7 +2,8 @@
 
 use clap::Subcommand;
 
-use super::output::{print_json, print_table};
+use super::Format;
+use super::output::print_list;
 use crate::app::App;
 
 #[derive(Debug, Subcommand)]
@@ -13,8 +14,8 @@ pub enum ExceptionCommand {
         credential: Option<i64>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Run routing again on the email kept with an entry (after adding an alias).
     Retry { id: i64 },
@@ -25,26 +26,19 @@ pub async fn run(app: &App, cmd: ExceptionCommand) -> anyhow::Result<()> {
         ExceptionCommand::List {
             credential,
             limit,
-            json,
+            format,
         } => {
+            let header = ["ID", "AT", "CREDENTIAL", "SOURCE", "MESSAGE"];
             let items = app.list_exceptions(limit, None, credential).await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.id.to_string(),
-                        e.at.clone(),
-                        e.credential_id.map_or("-".into(), |c| c.to_string()),
-                        e.source.clone(),
-                        e.message.clone(),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "AT", "CREDENTIAL", "SOURCE", "MESSAGE"], &rows);
-            Ok(())
+            print_list(&items, format.json, &header, |e| {
+                vec![
+                    e.id.to_string(),
+                    e.at.clone(),
+                    e.credential_id.map_or("-".into(), |c| c.to_string()),
+                    e.source.clone(),
+                    e.message.clone(),
+                ]
+            })
         }
         ExceptionCommand::Retry { id } => {
             let r = app.retry_exception(&super::cli_actor(), id).await?;

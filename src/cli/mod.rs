@@ -21,7 +21,7 @@ mod user;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
 use crate::config::{DEFAULT_DATA_DIR, Settings};
@@ -65,7 +65,11 @@ pub enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Test Connection on values that are not saved (the password is read from stdin or a prompt).
-    ConnectionTest(connection::ConnectionTestArgs),
+    #[command(
+        mut_arg("mailbox", |a| a.required(true)),
+        mut_arg("host", |a| a.required(true))
+    )]
+    ConnectionTest(connection::TestArgs),
     /// Aliases: the recipient addresses of a credential and where their mail goes.
     #[command(subcommand)]
     Alias(alias::AliasCommand),
@@ -86,6 +90,23 @@ pub enum Command {
     /// OAuth apps (Microsoft 365, Google, …) that oauth2 credentials sign in through.
     #[command(subcommand)]
     OauthApp(oauth_app::OAuthAppCommand),
+}
+
+/// `[--json]`: how a command prints what it shows.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Format {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ID [--json]`: the one row a command shows.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Shown {
+    pub id: i64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The actor the audit log records for CLI changes.

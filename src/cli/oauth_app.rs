@@ -4,24 +4,17 @@
 
 use clap::{Args, Subcommand};
 
-use super::cli_actor;
-use super::output::{print_json, print_table, read_password};
+use super::output::{print_fields, print_list, print_one, read_password};
+use super::{Format, Shown, cli_actor};
 use crate::app::{App, OAuthAppView};
 use crate::domain::RawOAuthApp;
 
 #[derive(Debug, Subcommand)]
 pub enum OAuthAppCommand {
     /// List OAuth apps.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(Format),
     /// Show one OAuth app (never its client secret).
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(Shown),
     /// Add an OAuth app; the client secret is asked for (empty: none, a public client), or read
     /// with --client-secret-stdin.
     Add {
@@ -33,12 +26,13 @@ pub enum OAuthAppCommand {
         /// Add no client secret (a public client that uses PKCE only).
         #[arg(long, conflicts_with = "client_secret_stdin")]
         no_client_secret: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Edit fields; a new client secret with --client-secret-stdin or --ask-client-secret.
     Edit {
-        id: i64,
+        #[command(flatten)]
+        oauth_app: Shown,
         #[command(flatten)]
         fields: AppArgs,
         /// Read a new client secret from standard input.
@@ -47,8 +41,6 @@ pub enum OAuthAppCommand {
         /// Ask for a new client secret at the terminal.
         #[arg(long, conflicts_with = "client_secret_stdin")]
         ask_client_secret: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Delete an OAuth app (refused while a credential uses it).
     Delete { id: i64 },
@@ -101,75 +93,62 @@ fn set(b: bool) -> String {
 }
 
 fn print_app(a: &OAuthAppView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(a);
-    }
-    let rows = [
-        ("ID", a.id.to_string()),
-        ("Name", a.name.clone()),
-        ("Provider", a.provider.to_string()),
-        ("Flow", a.flow.to_string()),
-        ("Client ID", a.client_id.clone()),
-        ("Client secret", set(a.has_client_secret)),
-        ("Tenant", a.tenant.clone().unwrap_or_default()),
-        ("Authorize URL", a.authorize_url.clone().unwrap_or_default()),
-        ("Token URL", a.token_url.clone()),
-        ("Scopes", a.scopes.clone()),
-        ("Updated", format!("{} by {}", a.updated_at, a.updated_by)),
-    ];
-    for (k, v) in rows {
-        println!("{k:<15} {v}");
-    }
-    Ok(())
+    print_one(a, json, |a| {
+        print_fields(
+            15,
+            &[
+                ("ID", a.id.to_string()),
+                ("Name", a.name.clone()),
+                ("Provider", a.provider.to_string()),
+                ("Flow", a.flow.to_string()),
+                ("Client ID", a.client_id.clone()),
+                ("Client secret", set(a.has_client_secret)),
+                ("Tenant", a.tenant.clone().unwrap_or_default()),
+                ("Authorize URL", a.authorize_url.clone().unwrap_or_default()),
+                ("Token URL", a.token_url.clone()),
+                ("Scopes", a.scopes.clone()),
+                ("Updated", format!("{} by {}", a.updated_at, a.updated_by)),
+            ],
+        )
+    })
 }
 
 pub async fn run(app: &App, cmd: OAuthAppCommand) -> anyhow::Result<()> {
     let actor = cli_actor();
     match cmd {
-        OAuthAppCommand::List { json } => {
+        OAuthAppCommand::List(format) => {
+            let header = ["ID", "NAME", "PROVIDER", "FLOW", "CLIENT ID", "SECRET"];
             let items = app.list_oauth_apps().await?;
-            if json {
-                return print_json(&items);
-            }
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.id.to_string(),
-                        a.name.clone(),
-                        a.provider.to_string(),
-                        a.flow.to_string(),
-                        a.client_id.clone(),
-                        set(a.has_client_secret),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["ID", "NAME", "PROVIDER", "FLOW", "CLIENT ID", "SECRET"],
-                &rows,
-            );
-            Ok(())
+            print_list(&items, format.json, &header, |a| {
+                vec![
+                    a.id.to_string(),
+                    a.name.clone(),
+                    a.provider.to_string(),
+                    a.flow.to_string(),
+                    a.client_id.clone(),
+                    set(a.has_client_secret),
+                ]
+            })
         }
-        OAuthAppCommand::Show { id, json } => print_app(&app.get_oauth_app(id).await?, json),
+        OAuthAppCommand::Show(s) => print_app(&app.get_oauth_app(s.id).await?, s.json),
         OAuthAppCommand::Add {
             fields,
             client_secret_stdin,
             no_client_secret,
-            json,
+            format,
         } => {
             let mut raw = fields.into_raw();
             if !no_client_secret {
                 raw.client_secret =
                     Some(read_password(client_secret_stdin, "Client secret", false)?);
             }
-            print_app(&app.create_oauth_app(&actor, &raw).await?, json)
+            print_app(&app.create_oauth_app(&actor, &raw).await?, format.json)
         }
         OAuthAppCommand::Edit {
-            id,
+            oauth_app: Shown { id, json },
             fields,
             client_secret_stdin,
             ask_client_secret,
-            json,
         } => {
             let mut raw = fields.into_raw();
             if client_secret_stdin || ask_client_secret {

@@ -1,9 +1,12 @@
-//! Printing for the CLI: errors with their cause chain, JSON, tables, and reading passwords
-//! from a prompt or standard input (never from a flag).
+//! Printing for the CLI: errors with their cause chain; what a command shows, as JSON with
+//! `--json` or as text (`print_list`: a table, `print_one`: the command's own text,
+//! `print_fields`: labelled lines); progress bars; and reading passwords from a prompt or
+//! standard input (never from a flag).
 
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::app::AppError;
@@ -25,6 +28,50 @@ pub fn print_error(e: &anyhow::Error) {
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// One value: JSON with `--json`, else as `text` prints it for people.
+pub fn print_one<T: Serialize>(value: &T, json: bool, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        return print_json(value);
+    }
+    text(value);
+    Ok(())
+}
+
+/// A list: JSON with `--json`, else a table under `header` with `row` of each item.
+pub fn print_list<T: Serialize>(
+    items: &[T],
+    json: bool,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    print_one(&items, json, |items| {
+        let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+        print_table(header, &rows);
+    })
+}
+
+/// `label value` lines, the labels padded to `width`.
+pub fn print_fields(width: usize, rows: &[(&str, String)]) {
+    for (label, value) in rows {
+        println!("{label:<width$} {value}");
+    }
+}
+
+/// A progress bar on standard error drawn with `template` (indicatif's), for `advance`.
+pub fn progress_bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Moves `bar` on: `done` of `total`.
+pub fn advance(bar: &ProgressBar, done: u64, total: u64) {
+    bar.set_length(total);
+    bar.set_position(done);
 }
 
 /// Prints rows as left-aligned columns under a header.

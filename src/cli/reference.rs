@@ -13,11 +13,10 @@ use std::pin::Pin;
 use anyhow::{Context, bail};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
 use super::cli_actor;
-use super::output::{print_json, print_table};
+use super::output::{advance, print_fields, print_list, print_one, progress_bar};
 use crate::app::{App, ImportError, ImportItem, ImportReport, RecordView, iso_time};
 use crate::domain::{Field, Kind, Record, Spec, Visit, record_specs, visit_records};
 
@@ -352,16 +351,6 @@ fn csv_rows(spec: &Spec, text: &str) -> anyhow::Result<Vec<ImportItem>> {
     Ok(rows)
 }
 
-/// A progress bar on standard error (hidden when it is not a terminal).
-fn progress_bar(what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("Importing {what}"));
-    bar
-}
-
 /// Runs an import with a progress bar and prints the outcome.
 async fn import<F, Fut>(spec: &Spec, args: ImportArgs, run: F) -> anyhow::Result<()>
 where
@@ -369,31 +358,16 @@ where
     Fut: std::future::Future<Output = Result<ImportReport, ImportError>>,
 {
     let rows = read_rows(spec, &args.file, args.format)?;
-    let bar = progress_bar(spec.plural);
+    let bar = progress_bar("{msg} [{bar:40}] {pos}/{len} ({elapsed})");
+    bar.set_message(format!("Importing {}", spec.plural));
     let b = bar.clone();
-    let result = run(
-        rows,
-        Box::new(move |done, total| {
-            b.set_length(total);
-            b.set_position(done);
-        }),
-    )
-    .await;
+    let result = run(rows, Box::new(move |done, total| advance(&b, done, total))).await;
     bar.finish_and_clear();
     match result {
-        Ok(report) => {
-            if args.json {
-                print_json(&report)
-            } else {
-                println!(
-                    "Imported {} {} from {}.",
-                    report.imported,
-                    spec.plural,
-                    args.file.display()
-                );
-                Ok(())
-            }
-        }
+        Ok(report) => print_one(&report, args.json, |report| {
+            let file = args.file.display();
+            println!("Imported {} {} from {file}.", report.imported, spec.plural)
+        }),
         Err(ImportError::Rejected(errors)) => {
             for e in &errors {
                 eprintln!("{}: {e}", args.file.display());
@@ -411,35 +385,26 @@ fn shown(v: &crate::domain::Value) -> String {
 }
 
 fn print_record(v: &RecordView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(v);
-    }
-    let RecordView(r) = v;
-    let mut rows = vec![("ID", r.id.to_string())];
-    let fields = r.spec.fields.iter().zip(&r.values);
-    rows.extend(fields.map(|(f, value)| (f.label, shown(value))));
-    let updated = iso_time(r.stamps.updated_at);
-    rows.push(("Updated", format!("{updated} by {}", r.stamps.updated_by)));
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (k, value) in rows {
-        println!("{k:<width$} {value}");
-    }
-    Ok(())
+    print_one(v, json, |RecordView(r)| {
+        let mut rows = vec![("ID", r.id.to_string())];
+        let fields = r.spec.fields.iter().zip(&r.values);
+        rows.extend(fields.map(|(f, value)| (f.label, shown(value))));
+        let updated = iso_time(r.stamps.updated_at);
+        rows.push(("Updated", format!("{updated} by {}", r.stamps.updated_by)));
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        print_fields(width, &rows);
+    })
 }
 
-fn print_list(spec: &Spec, items: &[RecordView]) {
+fn print_records(spec: &Spec, items: &[RecordView], json: bool) -> anyhow::Result<()> {
     let labels: Vec<String> = spec.fields.iter().map(|f| f.label.to_uppercase()).collect();
     let mut header = vec!["ID"];
     header.extend(labels.iter().map(String::as_str));
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|RecordView(r)| {
-            let mut row = vec![r.id.to_string()];
-            row.extend(r.values.iter().map(shown));
-            row
-        })
-        .collect();
-    print_table(&header, &rows);
+    print_list(items, json, &header, |RecordView(r)| {
+        let mut row = vec![r.id.to_string()];
+        row.extend(r.values.iter().map(shown));
+        row
+    })
 }
 
 /// Runs a command of the kind of record it names.
@@ -477,14 +442,7 @@ async fn run_record<R: Record>(app: &App, action: Action) -> anyhow::Result<()> 
     let spec = R::SPEC;
     let actor = cli_actor();
     match action {
-        Action::List { json } => {
-            let items = app.list_records(spec).await?;
-            if json {
-                return print_json(&items);
-            }
-            print_list(spec, &items);
-            Ok(())
-        }
+        Action::List { json } => print_records(spec, &app.list_records(spec).await?, json),
         Action::Add { form: f, json } => {
             print_record(&app.create_record::<R>(&actor, &form::<R>(f)?).await?, json)
         }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::output::print_json;
+use super::Format;
+use super::output::print_one;
 use crate::app::{App, RouteRequest, RouteView};
 
 #[derive(Debug, Args)]
@@ -35,8 +36,8 @@ pub struct RouteArgs {
     /// Match only the aliases of this credential (as if its mailbox received the email).
     #[arg(long)]
     credential: Option<i64>,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: Format,
 }
 
 fn print_view(v: &RouteView) {
@@ -99,10 +100,9 @@ pub async fn run(app: &App, args: RouteArgs) -> anyhow::Result<()> {
         from: Some(args.from),
         body,
     };
-    let view = app.resolve_route(&req).await?;
-    if args.json {
-        return print_json(&view);
-    }
-    print_view(&view);
-    Ok(())
+    print_one(
+        &app.resolve_route(&req).await?,
+        args.format.json,
+        print_view,
+    )
 }

@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
-use super::cli_actor;
-use super::output::{print_json, print_table};
+use super::output::{print_list, print_one};
+use super::{Format, cli_actor};
 use crate::app::{App, iso_time};
 
 #[derive(Debug, Subcommand)]
@@ -12,13 +12,10 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(Format),
     Revoke {
         id: i64,
     },
@@ -26,39 +23,28 @@ pub enum TokenCommand {
 
 pub async fn run(app: &App, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { name, json } => {
+        TokenCommand::Create { name, format } => {
             let t = app.create_token(&cli_actor(), &name).await?;
-            if json {
-                print_json(&t)
-            } else {
+            print_one(&t, format.json, |t| {
                 println!("{}", t.token);
                 eprintln!(
                     "API token {:?} (id {}) created. It is shown only this once.",
                     t.name, t.id
                 );
-                Ok(())
-            }
+            })
         }
-        TokenCommand::List { json } => {
-            let tokens = app.list_tokens().await?;
-            if json {
-                return print_json(&tokens);
-            }
-            let rows: Vec<Vec<String>> = tokens
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.id.to_string(),
-                        t.name.clone(),
-                        iso_time(t.created_at),
-                        t.last_used_at.map_or("never".into(), iso_time),
-                        t.revoked_at
-                            .map_or("active".into(), |at| format!("revoked {}", iso_time(at))),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "NAME", "CREATED", "LAST USED", "STATE"], &rows);
-            Ok(())
+        TokenCommand::List(format) => {
+            let header = ["ID", "NAME", "CREATED", "LAST USED", "STATE"];
+            print_list(&app.list_tokens().await?, format.json, &header, |t| {
+                vec![
+                    t.id.to_string(),
+                    t.name.clone(),
+                    iso_time(t.created_at),
+                    t.last_used_at.map_or("never".into(), iso_time),
+                    t.revoked_at
+                        .map_or("active".into(), |at| format!("revoked {}", iso_time(at))),
+                ]
+            })
         }
         TokenCommand::Revoke { id } => {
             let t = app.revoke_token(&cli_actor(), id).await?;
