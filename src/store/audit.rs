@@ -2,9 +2,9 @@
 //! the change, in the same transaction. Details never hold secret values.
 
 use serde::Serialize;
-use sqlx::Row;
 
-use super::{Store, StoreResult, now_ms, with_pool};
+use super::rows::from_row;
+use super::{Store, StoreResult, with_pool};
 
 /// What a change writes to the audit log.
 #[derive(Debug, Clone)]
@@ -69,6 +69,11 @@ macro_rules! write_audit {
 }
 pub(crate) use write_audit;
 
+/// A JSON column (stored as text) as a value; text that is not JSON reads as null.
+pub(super) fn json_text(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRow {
     pub id: i64,
@@ -80,6 +85,19 @@ pub struct AuditRow {
     pub summary: String,
     pub details: serde_json::Value,
 }
+
+from_row!(AuditRow, |r| {
+    Ok(AuditRow {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        target_type: r.try_get("target_type")?,
+        target_id: r.try_get("target_id")?,
+        summary: r.try_get("summary")?,
+        details: json_text(r.try_get("details")?),
+    })
+});
 
 impl Store {
     /// Writes one entry on its own (for events that change nothing else, such as a login).
@@ -96,34 +114,12 @@ impl Store {
         limit: i64,
         before_id: Option<i64>,
     ) -> StoreResult<Vec<AuditRow>> {
-        let before = before_id.unwrap_or(i64::MAX);
-        let _ = now_ms;
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT id, at, actor, action, target_type, target_id, summary, details \
-                 FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(before)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let details: String = r.try_get("details")?;
-                    Ok(AuditRow {
-                        id: r.try_get("id")?,
-                        at: r.try_get("at")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target_type: r.try_get("target_type")?,
-                        target_id: r.try_get("target_id")?,
-                        summary: r.try_get("summary")?,
-                        details: serde_json::from_str(&details).unwrap_or_default(),
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        self.rows(
+            "SELECT id, at, actor, action, target_type, target_id, summary, details \
+             FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            &[before_id.unwrap_or(i64::MAX).into(), limit.into()],
+        )
+        .await
     }
 }
 

@@ -6,11 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
+use super::audit::json_text;
 use super::exceptions::write_retry;
 use super::missing::write_missing;
 use super::originals::write_originals;
+use super::rows::from_row;
 use super::{
     ExceptionEntry, MissingUid, NewOriginal, RetryOf, Store, StoreError, StoreResult, now_ms,
     with_pool,
@@ -198,40 +200,46 @@ const CASE_COLUMNS: &str = "id, credential_id, alias_id, workspace_id, project_t
     original_sha256, \
     (SELECT COUNT(*) FROM case_attachments a WHERE a.case_id = cases.id) AS attachment_count";
 
-macro_rules! case_from_row {
-    ($r:expr) => {{
-        let r = &$r;
-        let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
-        CaseRow {
-            id: r.try_get("id")?,
-            credential_id: r.try_get("credential_id")?,
-            alias_id: r.try_get("alias_id")?,
-            workspace_id: r.try_get("workspace_id")?,
-            project_type_id: r.try_get("project_type_id")?,
-            client_id: r.try_get("client_id")?,
-            contact_id: r.try_get("contact_id")?,
-            message_id: r.try_get("message_id")?,
-            subject: r.try_get("subject")?,
-            issue: r.try_get("issue")?,
-            issue_html: r.try_get("issue_html")?,
-            sender: r.try_get("sender")?,
-            sender_name: r.try_get("sender_name")?,
-            recipients: json(r.try_get("recipients")?),
-            sent_at: r.try_get("sent_at")?,
-            communication_method: r.try_get("communication_method")?,
-            status: CaseStatus::from_stored(&r.try_get::<String, _>("status")?),
-            priority: CasePriority::from_stored(&r.try_get::<String, _>("priority")?),
-            fields: json(r.try_get("fields")?),
-            automatic: r.try_get("automatic")?,
-            routing: json(r.try_get("routing")?),
-            uid: r.try_get("uid")?,
-            created_at: r.try_get("created_at")?,
-            original_sha256: r.try_get("original_sha256")?,
-            attachment_count: r.try_get("attachment_count")?,
-            attachments: Vec::new(),
-        }
-    }};
-}
+from_row!(CaseRow, |r| {
+    Ok(CaseRow {
+        id: r.try_get("id")?,
+        credential_id: r.try_get("credential_id")?,
+        alias_id: r.try_get("alias_id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        project_type_id: r.try_get("project_type_id")?,
+        client_id: r.try_get("client_id")?,
+        contact_id: r.try_get("contact_id")?,
+        message_id: r.try_get("message_id")?,
+        subject: r.try_get("subject")?,
+        issue: r.try_get("issue")?,
+        issue_html: r.try_get("issue_html")?,
+        sender: r.try_get("sender")?,
+        sender_name: r.try_get("sender_name")?,
+        recipients: json_text(r.try_get("recipients")?),
+        sent_at: r.try_get("sent_at")?,
+        communication_method: r.try_get("communication_method")?,
+        status: CaseStatus::from_stored(r.try_get("status")?),
+        priority: CasePriority::from_stored(r.try_get("priority")?),
+        fields: json_text(r.try_get("fields")?),
+        automatic: r.try_get("automatic")?,
+        routing: json_text(r.try_get("routing")?),
+        uid: r.try_get("uid")?,
+        created_at: r.try_get("created_at")?,
+        original_sha256: r.try_get("original_sha256")?,
+        attachment_count: r.try_get("attachment_count")?,
+        attachments: Vec::new(),
+    })
+});
+
+from_row!(AttachmentRow, |r| {
+    Ok(AttachmentRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        content_type: r.try_get("content_type")?,
+        sha256: r.try_get("sha256")?,
+        size: r.try_get("size")?,
+    })
+});
 
 impl Store {
     /// The folder's checkpoint: (UIDVALIDITY, highest processed UID).
@@ -529,28 +537,24 @@ impl Store {
     }
 
     pub async fn list_cases(&self, f: &CaseFilter) -> StoreResult<Vec<CaseRow>> {
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        self.rows(
+            format!(
                 "SELECT {CASE_COLUMNS} FROM cases WHERE \
                  ($1 IS NULL OR credential_id = $1) AND ($2 IS NULL OR alias_id = $2) AND \
                  ($3 IS NULL OR workspace_id = $3) AND ($4 IS NULL OR created_at >= $4) AND \
                  ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7"
-            )))
-            .bind(f.credential_id)
-            .bind(f.alias_id)
-            .bind(f.workspace_id)
-            .bind(f.since)
-            .bind(f.until)
-            .bind(f.before_id.unwrap_or(i64::MAX))
-            .bind(f.limit)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(case_from_row!(r));
-            }
-            Ok(out)
-        })
+            ),
+            &[
+                f.credential_id.into(),
+                f.alias_id.into(),
+                f.workspace_id.into(),
+                f.since.into(),
+                f.until.into(),
+                f.before_id.unwrap_or(i64::MAX).into(),
+                f.limit.into(),
+            ],
+        )
+        .await
     }
 
     pub async fn count_cases(&self, credential_id: Option<i64>) -> StoreResult<i64> {
@@ -566,32 +570,21 @@ impl Store {
 
     /// One case with its attachment list.
     pub async fn get_case(&self, id: i64) -> StoreResult<CaseRow> {
-        with_pool!(self, |pool| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(pool)
+        let mut case: CaseRow = self
+            .row(
+                format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"),
+                &[id.into()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        case.attachments = self
+            .rows(
+                "SELECT id, name, content_type, sha256, size FROM case_attachments \
+                 WHERE case_id = $1 ORDER BY id",
+                &[id.into()],
+            )
             .await?;
-            let Some(row) = row else {
-                return Err(StoreError::NotFound);
-            };
-            let mut case = case_from_row!(row);
-            let atts = sqlx::query("SELECT id, name, content_type, sha256, size FROM case_attachments WHERE case_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(pool)
-                .await?;
-            for a in atts {
-                case.attachments.push(AttachmentRow {
-                    id: a.try_get("id")?,
-                    name: a.try_get("name")?,
-                    content_type: a.try_get("content_type")?,
-                    sha256: a.try_get("sha256")?,
-                    size: a.try_get("size")?,
-                });
-            }
-            Ok(case)
-        })
+        Ok(case)
     }
 
     /// The bytes of one attachment of one case.
@@ -612,16 +605,7 @@ impl Store {
             let Some(r) = row else {
                 return Err(StoreError::NotFound);
             };
-            Ok((
-                AttachmentRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    content_type: r.try_get("content_type")?,
-                    sha256: r.try_get("sha256")?,
-                    size: r.try_get("size")?,
-                },
-                r.try_get("bytes")?,
-            ))
+            Ok((AttachmentRow::from_row(&r)?, r.try_get("bytes")?))
         })
     }
 }
@@ -636,27 +620,26 @@ pub struct ExceptionMessage {
     pub resolved_case_id: Option<i64>,
 }
 
+from_row!(ExceptionMessage, |r| {
+    Ok(ExceptionMessage {
+        exception_id: r.try_get("exception_id")?,
+        credential_id: r.try_get("credential_id")?,
+        raw: r.try_get("raw")?,
+        uid: r.try_get("uid")?,
+        resolved_case_id: r.try_get("resolved_case_id")?,
+    })
+});
+
 impl Store {
     pub async fn exception_message(&self, exception_id: i64) -> StoreResult<ExceptionMessage> {
-        with_pool!(self, |pool| {
-            let row = sqlx::query(
-                "SELECT m.exception_id, e.credential_id, m.raw, m.uid, m.resolved_case_id \
-                 FROM exception_messages m JOIN exceptions e ON e.id = m.exception_id WHERE m.exception_id = $1",
-            )
-            .bind(exception_id)
-            .fetch_optional(pool)
-            .await?;
-            let Some(r) = row else {
-                return Err(StoreError::NotFound);
-            };
-            Ok(ExceptionMessage {
-                exception_id: r.try_get("exception_id")?,
-                credential_id: r.try_get("credential_id")?,
-                raw: r.try_get("raw")?,
-                uid: r.try_get("uid")?,
-                resolved_case_id: r.try_get("resolved_case_id")?,
-            })
-        })
+        self.row(
+            "SELECT m.exception_id, e.credential_id, m.raw, m.uid, m.resolved_case_id \
+             FROM exception_messages m JOIN exceptions e ON e.id = m.exception_id \
+             WHERE m.exception_id = $1",
+            &[exception_id.into()],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)
     }
 
     /// Retry succeeded: creates the case (unless the same email already has one), then marks the
@@ -776,27 +759,13 @@ impl Store {
     pub async fn exception_retry_states(
         &self,
         ids: &[i64],
-    ) -> StoreResult<std::collections::HashMap<i64, Option<i64>>> {
-        let mut out = std::collections::HashMap::new();
-        let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
-            return Ok(out);
-        };
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT exception_id, resolved_case_id FROM exception_messages \
-                 WHERE exception_id >= $1 AND exception_id <= $2",
+    ) -> StoreResult<HashMap<i64, Option<i64>>> {
+        let rows: Vec<(i64, Option<i64>)> = self
+            .rows_of_exceptions(
+                "SELECT exception_id, resolved_case_id FROM exception_messages",
+                ids,
             )
-            .bind(min)
-            .bind(max)
-            .fetch_all(pool)
             .await?;
-            for r in rows {
-                let id: i64 = r.try_get("exception_id")?;
-                if ids.contains(&id) {
-                    out.insert(id, r.try_get("resolved_case_id")?);
-                }
-            }
-        });
-        Ok(out)
+        Ok(rows.into_iter().collect())
     }
 }

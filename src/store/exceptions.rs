@@ -3,8 +3,9 @@
 //! there is one. Must not hold secret values.
 
 use serde::Serialize;
-use sqlx::Row;
 
+use super::audit::json_text;
+use super::rows::from_row;
 use super::{Store, StoreResult, with_pool};
 
 /// What goes into the exception log.
@@ -49,6 +50,18 @@ pub struct ExceptionRow {
     pub details: serde_json::Value,
 }
 
+from_row!(ExceptionRow, |r| {
+    Ok(ExceptionRow {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        credential_id: r.try_get("credential_id")?,
+        alias_id: r.try_get("alias_id")?,
+        source: r.try_get("source")?,
+        message: r.try_get("message")?,
+        details: json_text(r.try_get("details")?),
+    })
+});
+
 impl Store {
     /// Writes one entry on its own.
     pub async fn record_exception(&self, entry: &ExceptionEntry) -> StoreResult<()> {
@@ -65,33 +78,16 @@ impl Store {
         before_id: Option<i64>,
         credential_id: Option<i64>,
     ) -> StoreResult<Vec<ExceptionRow>> {
-        let before = before_id.unwrap_or(i64::MAX);
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT id, at, credential_id, alias_id, source, message, details FROM exceptions \
-                 WHERE id < $1 AND ($2 IS NULL OR credential_id = $2) ORDER BY id DESC LIMIT $3",
-            )
-            .bind(before)
-            .bind(credential_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let details: String = r.try_get("details")?;
-                    Ok(ExceptionRow {
-                        id: r.try_get("id")?,
-                        at: r.try_get("at")?,
-                        credential_id: r.try_get("credential_id")?,
-                        alias_id: r.try_get("alias_id")?,
-                        source: r.try_get("source")?,
-                        message: r.try_get("message")?,
-                        details: serde_json::from_str(&details).unwrap_or_default(),
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        self.rows(
+            "SELECT id, at, credential_id, alias_id, source, message, details FROM exceptions \
+             WHERE id < $1 AND ($2 IS NULL OR credential_id = $2) ORDER BY id DESC LIMIT $3",
+            &[
+                before_id.unwrap_or(i64::MAX).into(),
+                credential_id.into(),
+                limit.into(),
+            ],
+        )
+        .await
     }
 }
 

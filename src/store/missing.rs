@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
+use super::rows::{FromEitherRow, from_row};
 use super::{ExceptionEntry, Store, StoreResult, with_pool};
 
 /// A UID the server did not return in this batch.
@@ -40,6 +39,27 @@ pub struct MissingMessage {
     pub resolved_case_id: Option<i64>,
 }
 
+from_row!(MissingMessage, |r| {
+    Ok(MissingMessage {
+        credential_id: r.try_get("credential_id")?,
+        folder: r.try_get("folder")?,
+        uidvalidity: r.try_get("uidvalidity")?,
+        uid: r.try_get("uid")?,
+        misses: r.try_get("misses")?,
+        last_error: r.try_get("last_error")?,
+        resolved_at: r.try_get("resolved_at")?,
+        resolved_case_id: r.try_get("resolved_case_id")?,
+    })
+});
+
+from_row!(PendingMissing, |r| {
+    Ok(PendingMissing {
+        uidvalidity: r.try_get("uidvalidity")?,
+        uid: r.try_get("uid")?,
+        misses: r.try_get("misses")?,
+    })
+});
+
 impl Store {
     /// The UIDs of a folder still to be fetched again (not set aside), every UIDVALIDITY.
     pub async fn pending_missing(
@@ -47,26 +67,12 @@ impl Store {
         credential_id: i64,
         folder: &str,
     ) -> StoreResult<Vec<PendingMissing>> {
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT uidvalidity, uid, misses FROM missing_messages WHERE credential_id = $1 \
-                 AND folder = $2 AND exception_id IS NULL ORDER BY uidvalidity, uid",
-            )
-            .bind(credential_id)
-            .bind(folder)
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(PendingMissing {
-                        uidvalidity: r.try_get("uidvalidity")?,
-                        uid: r.try_get("uid")?,
-                        misses: r.try_get("misses")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        self.rows(
+            "SELECT uidvalidity, uid, misses FROM missing_messages WHERE credential_id = $1 \
+             AND folder = $2 AND exception_id IS NULL ORDER BY uidvalidity, uid",
+            &[credential_id.into(), folder.into()],
+        )
+        .await
     }
 
     /// Forgets pending UIDs that are no longer worth fetching: those of another UIDVALIDITY
@@ -108,26 +114,12 @@ impl Store {
 
     /// The set-aside UID an exception-log entry reports, if it reports one.
     pub async fn missing_message(&self, exception_id: i64) -> StoreResult<Option<MissingMessage>> {
-        with_pool!(self, |pool| {
-            let row = sqlx::query(
-                "SELECT credential_id, folder, uidvalidity, uid, misses, last_error, resolved_at, \
-                 resolved_case_id FROM missing_messages WHERE exception_id = $1",
-            )
-            .bind(exception_id)
-            .fetch_optional(pool)
-            .await?;
-            let Some(r) = row else { return Ok(None) };
-            Ok(Some(MissingMessage {
-                credential_id: r.try_get("credential_id")?,
-                folder: r.try_get("folder")?,
-                uidvalidity: r.try_get("uidvalidity")?,
-                uid: r.try_get("uid")?,
-                misses: r.try_get("misses")?,
-                last_error: r.try_get("last_error")?,
-                resolved_at: r.try_get("resolved_at")?,
-                resolved_case_id: r.try_get("resolved_case_id")?,
-            }))
-        })
+        self.row(
+            "SELECT credential_id, folder, uidvalidity, uid, misses, last_error, resolved_at, \
+             resolved_case_id FROM missing_messages WHERE exception_id = $1",
+            &[exception_id.into()],
+        )
+        .await
     }
 
     /// For each exception id that set a UID aside: `None` while it can be retried, the case it
@@ -136,29 +128,36 @@ impl Store {
         &self,
         ids: &[i64],
     ) -> StoreResult<HashMap<i64, Option<i64>>> {
-        let mut out = HashMap::new();
-        let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
-            return Ok(out);
-        };
-        with_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT exception_id, resolved_at, resolved_case_id FROM missing_messages \
-                 WHERE exception_id >= $1 AND exception_id <= $2",
+        let rows: Vec<(i64, Option<i64>, Option<i64>)> = self
+            .rows_of_exceptions(
+                "SELECT exception_id, resolved_at, resolved_case_id FROM missing_messages",
+                ids,
             )
-            .bind(min)
-            .bind(max)
-            .fetch_all(pool)
             .await?;
-            for r in rows {
-                let id: i64 = r.try_get("exception_id")?;
-                let resolved: Option<i64> = r.try_get("resolved_at")?;
-                let case: Option<i64> = r.try_get("resolved_case_id")?;
-                if ids.contains(&id) && (resolved.is_none() || case.is_some()) {
-                    out.insert(id, case);
-                }
-            }
-        });
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .filter(|(_, resolved, case)| resolved.is_none() || case.is_some())
+            .map(|(id, _, case)| (id, case))
+            .collect())
+    }
+
+    /// The rows `select` (a statement without WHERE on a table with `exception_id`) reads for
+    /// the exception ids `ids`.
+    pub(super) async fn rows_of_exceptions<T: FromEitherRow>(
+        &self,
+        select: &str,
+        ids: &[i64],
+    ) -> StoreResult<Vec<T>> {
+        let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<T> = self
+            .rows(
+                format!("{select} WHERE exception_id >= $1 AND exception_id <= $2"),
+                &[(*min).into(), (*max).into()],
+            )
+            .await?;
+        Ok(rows)
     }
 }
 
