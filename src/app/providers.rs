@@ -208,48 +208,51 @@ mod tests {
     /// Answers from tables; a name in `fail` fails like an unreachable nameserver.
     #[derive(Default)]
     struct Stub {
-        mx: HashMap<&'static str, Vec<(u16, &'static str)>>,
-        srv: HashMap<&'static str, Vec<(u16, &'static str)>>,
+        mx: Table,
+        srv: Table,
         fail: Vec<&'static str>,
         asked: std::sync::Mutex<Vec<String>>,
     }
 
+    type Table = HashMap<&'static str, Vec<(u16, &'static str)>>;
+
     impl Stub {
-        fn check(&self, name: &str) -> Result<(), DnsError> {
+        /// The rows `table` holds for `name`, or the failure `fail` asks for.
+        fn look_up(&self, table: &Table, name: &str) -> Result<Vec<(u16, &'static str)>, DnsError> {
             self.asked.lock().unwrap().push(name.to_string());
             if self.fail.contains(&name) {
                 return Err(DnsError(
                     "the DNS server 10.0.0.53:53 did not answer within 2 seconds".into(),
                 ));
             }
-            Ok(())
+            Ok(table.get(name).cloned().unwrap_or_default())
         }
     }
 
     impl Resolver for Stub {
         async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
-            self.check(domain)?;
-            let list = self.mx.get(domain).cloned().unwrap_or_default();
-            Ok(list
+            let mx = |(preference, exchange): (u16, &str)| Mx {
+                preference,
+                exchange: exchange.into(),
+            };
+            Ok(self
+                .look_up(&self.mx, domain)?
                 .into_iter()
-                .map(|(preference, exchange)| Mx {
-                    preference,
-                    exchange: exchange.into(),
-                })
+                .map(mx)
                 .collect())
         }
 
         async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
-            self.check(name)?;
-            let list = self.srv.get(name).cloned().unwrap_or_default();
-            Ok(list
+            let srv = |(port, target): (u16, &str)| Srv {
+                priority: 0,
+                weight: 1,
+                port,
+                target: target.into(),
+            };
+            Ok(self
+                .look_up(&self.srv, name)?
                 .into_iter()
-                .map(|(port, target)| Srv {
-                    priority: 0,
-                    weight: 1,
-                    port,
-                    target: target.into(),
-                })
+                .map(srv)
                 .collect())
         }
     }

@@ -140,29 +140,15 @@ fn rcode_words(code: u8) -> String {
 
 impl Resolver for SystemResolver {
     async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
-        let mut mx: Vec<Mx> = self
-            .ask(domain, TYPE_MX)
-            .await?
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Mx(m) => Some(m),
-                Record::Srv(_) => None,
-            })
-            .collect();
+        let answer = self.ask(domain, TYPE_MX).await?.into_iter();
+        let mut mx: Vec<Mx> = answer.filter_map(Record::mx).collect();
         mx.sort_by_key(|m| m.preference);
         Ok(mx)
     }
 
     async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
-        let mut srv: Vec<Srv> = self
-            .ask(name, TYPE_SRV)
-            .await?
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Srv(s) => Some(s),
-                Record::Mx(_) => None,
-            })
-            .collect();
+        let answer = self.ask(name, TYPE_SRV).await?.into_iter();
+        let mut srv: Vec<Srv> = answer.filter_map(Record::srv).collect();
         srv.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
         Ok(srv)
     }

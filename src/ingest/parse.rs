@@ -264,12 +264,20 @@ impl ParsedEmail {
 mod tests {
     use super::*;
 
+    fn parsed(raw: &[u8]) -> ParsedEmail {
+        ParsedEmail::parse(raw).expect("an email")
+    }
+
+    /// The sender's address and display name.
+    fn sender(p: &ParsedEmail) -> (Option<&str>, Option<&str>) {
+        (p.from.as_deref(), p.from_name.as_deref())
+    }
+
     #[test]
     fn reads_the_fields_of_a_case() {
         let raw = b"From: Ann Lee <ann@client.example>\r\nTo: Payroll <payroll@example.com>\r\nCc: hr@example.com\r\nDelivered-To: payroll+newhire@example.com\r\nSubject: New hire\r\nDate: Tue, 1 Sep 2026 10:00:00 +0000\r\nMessage-ID: <abc@client.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHello WSID=12\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"w4.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
-        let p = ParsedEmail::parse(raw).unwrap();
-        assert_eq!(p.from.as_deref(), Some("ann@client.example"));
-        assert_eq!(p.from_name.as_deref(), Some("Ann Lee"));
+        let p = parsed(raw);
+        assert_eq!(sender(&p), (Some("ann@client.example"), Some("Ann Lee")));
         assert_eq!(p.to, ["payroll@example.com"]);
         assert_eq!(p.cc, ["hr@example.com"]);
         assert_eq!(p.delivered_to, ["payroll+newhire@example.com"]);
@@ -285,7 +293,7 @@ mod tests {
     #[test]
     fn html_only_mail_becomes_text() {
         let raw = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>";
-        let p = ParsedEmail::parse(raw).unwrap();
+        let p = parsed(raw);
         assert!(
             p.text.contains("Hello") && p.text.contains("there") && !p.text.contains("<b>"),
             "{}",
@@ -296,9 +304,8 @@ mod tests {
     #[test]
     fn a_header_that_appears_twice_is_read_from_its_first_occurrence() {
         let raw = b"From: Ann Lee <ann@client.example>\r\nTo: payroll@example.com\r\nCc: hr@example.com\r\nSubject: New hire\r\nDate: Tue, 1 Sep 2026 10:00:00 +0000\r\nMessage-ID: <first@client.example>\r\nFrom: Mallory <mallory@evil.example>\r\nSubject: Wire the money\r\nTo: attacker@evil.example\r\nCc: spy@evil.example\r\nDate: Wed, 2 Sep 2026 10:00:00 +0000\r\nMessage-ID: <second@evil.example>\r\n\r\nHello\r\n";
-        let p = ParsedEmail::parse(raw).unwrap();
-        assert_eq!(p.from.as_deref(), Some("ann@client.example"));
-        assert_eq!(p.from_name.as_deref(), Some("Ann Lee"));
+        let p = parsed(raw);
+        assert_eq!(sender(&p), (Some("ann@client.example"), Some("Ann Lee")));
         assert_eq!(p.subject, "New hire");
         assert_eq!(p.to, ["payroll@example.com"]);
         assert_eq!(p.cc, ["hr@example.com"]);
@@ -311,15 +318,14 @@ mod tests {
     #[test]
     fn a_second_from_without_a_name_does_not_lend_the_first_its_name() {
         let raw = b"From: ann@client.example\r\nFrom: Mallory <mallory@evil.example>\r\nSubject: x\r\n\r\nbody";
-        let p = ParsedEmail::parse(raw).unwrap();
-        assert_eq!(p.from.as_deref(), Some("ann@client.example"));
-        assert_eq!(p.from_name, None);
+        let p = parsed(raw);
+        assert_eq!(sender(&p), (Some("ann@client.example"), None));
     }
 
     #[test]
     fn a_quoted_local_part_is_kept() {
         let raw = b"From: \"john smith\"@example.org\r\nTo: \"pay roll\"@example.com, Payroll <payroll@example.com>\r\nSubject: x\r\n\r\nbody";
-        let p = ParsedEmail::parse(raw).unwrap();
+        let p = parsed(raw);
         assert_eq!(p.from.as_deref(), Some("\"john smith\"@example.org"));
         assert_eq!(
             p.from_name, None,
@@ -328,17 +334,18 @@ mod tests {
         assert_eq!(p.to, ["\"pay roll\"@example.com", "payroll@example.com"]);
 
         let raw = b"From: John Smith <\"john smith\"@example.org>\r\nSubject: x\r\n\r\nbody";
-        let p = ParsedEmail::parse(raw).unwrap();
-        assert_eq!(p.from.as_deref(), Some("\"john smith\"@example.org"));
-        assert_eq!(p.from_name.as_deref(), Some("John Smith"));
+        let p = parsed(raw);
+        assert_eq!(
+            sender(&p),
+            (Some("\"john smith\"@example.org"), Some("John Smith"))
+        );
     }
 
     #[test]
     fn encoded_display_names_and_groups_still_read() {
         let raw = b"From: =?utf-8?Q?J=C3=BCrgen_M=C3=BCller?= <j@example.org>\r\nTo: undisclosed-recipients:;\r\nCc: Team: a@example.org, b@example.org;\r\nSubject: =?utf-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nbody";
-        let p = ParsedEmail::parse(raw).unwrap();
-        assert_eq!(p.from.as_deref(), Some("j@example.org"));
-        assert_eq!(p.from_name.as_deref(), Some("Jürgen Müller"));
+        let p = parsed(raw);
+        assert_eq!(sender(&p), (Some("j@example.org"), Some("Jürgen Müller")));
         assert!(p.to.is_empty());
         assert_eq!(p.cc, ["a@example.org", "b@example.org"]);
         assert_eq!(p.subject, "Grüße");
