@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::audit::write_audit;
-use super::rows::{Columns, Table, from_row};
+use super::rows::{Columns, Table, from_columns};
 use super::{AuditEntry, Store, StoreError, StoreResult, now_ms, with_pool};
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,24 +25,20 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
-from_row!(TokenRow, |r| {
-    Ok(TokenRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        created_at: r.try_get("created_at")?,
-        created_by: r.try_get("created_by")?,
-        last_used_at: r.try_get("last_used_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
+from_columns!(TokenRow {
+    id,
+    name,
+    created_at,
+    created_by,
+    last_used_at,
+    revoked_at
 });
 
-from_row!(UserRow, |r| {
-    Ok(UserRow {
-        id: r.try_get("id")?,
-        username: r.try_get("username")?,
-        password_hash: r.try_get("password_hash")?,
-        created_at: r.try_get("created_at")?,
-    })
+from_columns!(UserRow {
+    id,
+    username,
+    password_hash,
+    created_at
 });
 
 const TOKENS: Table = Table {

@@ -1,6 +1,7 @@
 //! What the tables' code shares, so each table file says only what is its own: a row's values
 //! as `Columns` (column names and typed values, bound in order) from which the INSERT and
-//! UPDATE texts are built; `from_row!`, one row mapping for both backends' rows; a `Table`
+//! UPDATE texts are built; `from_row!`, one row mapping for both backends' rows (`from_columns!`
+//! where each field is read from the column of its name); a `Table`
 //! (name, columns read, order, unique indexes); and the reads (`rows`, `row`, `select`,
 //! `by_id`) and audited writes (`insert_audited`, `insert_sealed`, `update_audited`,
 //! `delete_audited`) that are the same for every table.
@@ -191,6 +192,19 @@ macro_rules! from_row {
     };
 }
 pub(crate) use from_row;
+
+/// `from_row!` for a struct each of whose fields is read from the column of its name:
+/// `from_columns!(TokenRow { id, name, created_at })`.
+macro_rules! from_columns {
+    ($t:ident { $($field:ident),* $(,)? }) => {
+        $crate::store::rows::from_row!($t, |r| {
+            Ok($t {
+                $($field: r.try_get(stringify!($field))?,)*
+            })
+        });
+    };
+}
+pub(crate) use from_columns;
 
 /// The error of a stored row that does not parse into its domain type.
 pub fn not_valid(what: String) -> sqlx::Error {

@@ -1,5 +1,6 @@
 //! The schema, as ordered named steps. Written once; `{id}` and `{blob}` become each backend's
-//! type. Never edit a released step: append a new one with a new name.
+//! type, `{stamps}` the four columns of who made and last changed a row. Never change what a
+//! released step does: append a new one with a new name.
 
 #[derive(Clone, Copy)]
 pub enum Dialect {
@@ -16,9 +17,18 @@ pub fn statements(step: &str, dialect: Dialect) -> Vec<String> {
     step.split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.replace("{id}", id).replace("{blob}", blob))
+        .map(|s| {
+            let s = s.replace("{stamps}", STAMPS);
+            s.replace("{id}", id).replace("{blob}", blob)
+        })
         .collect()
 }
+
+/// Who made and last changed a row (`store::Stamps`), in the indentation of the steps.
+const STAMPS: &str = "created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL";
 
 /// (unique name, statements separated by `;`), applied in this order.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -42,10 +52,7 @@ CREATE TABLE credentials (
     password_key_id TEXT NOT NULL,
     password_nonce {blob} NOT NULL,
     password_sealed {blob} NOT NULL,
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL,
+    {stamps},
     last_test_at BIGINT,
     last_test_ok BOOLEAN,
     last_test_category TEXT,
@@ -109,20 +116,14 @@ CREATE TABLE workspaces (
     id {id},
     name TEXT NOT NULL,
     name_key TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX workspaces_name_key ON workspaces (name_key);
 CREATE TABLE project_types (
     id {id},
     name TEXT NOT NULL,
     name_key TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX project_types_name_key ON project_types (name_key);
 INSERT INTO project_types (name, name_key, created_at, created_by, updated_at, updated_by)
@@ -133,10 +134,7 @@ CREATE TABLE clients (
     client_number TEXT,
     client_number_key TEXT,
     default_workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX clients_client_number_key ON clients (client_number_key);
 CREATE INDEX clients_default_workspace_id ON clients (default_workspace_id);
@@ -153,10 +151,7 @@ CREATE TABLE contacts (
     name TEXT NOT NULL,
     client_id BIGINT REFERENCES clients (id),
     workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX contacts_email_key ON contacts (email_key);
 CREATE INDEX contacts_client_id ON contacts (client_id);
@@ -174,10 +169,7 @@ CREATE TABLE aliases (
     include_attachments BOOLEAN NOT NULL,
     reply_template_id BIGINT,
     field_mappings TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX aliases_email_alias_key ON aliases (email_alias_key);
 CREATE UNIQUE INDEX aliases_one_default ON aliases (credential_id) WHERE is_default;
@@ -333,10 +325,7 @@ CREATE TABLE oauth_apps (
     secret_key_id TEXT NOT NULL,
     secret_nonce {blob} NOT NULL,
     secret_sealed {blob} NOT NULL,
-    created_at BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    updated_by TEXT NOT NULL
+    {stamps}
 );
 CREATE UNIQUE INDEX oauth_apps_name_key ON oauth_apps (name_key);
 ALTER TABLE credentials ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'password';

@@ -1,7 +1,7 @@
 //! Administrator sessions for the web UI: stored by the SHA-256 of the cookie value, with the
 //! CSRF token of the session and an expiry. The cookie value itself is never stored.
 
-use super::rows::from_row;
+use super::rows::from_columns;
 use super::{Store, StoreResult, now_ms, with_pool};
 
 #[derive(Debug, Clone)]
@@ -12,13 +12,11 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-from_row!(SessionRow, |r| {
-    Ok(SessionRow {
-        user_id: r.try_get("user_id")?,
-        username: r.try_get("username")?,
-        csrf_token: r.try_get("csrf_token")?,
-        expires_at: r.try_get("expires_at")?,
-    })
+from_columns!(SessionRow {
+    user_id,
+    username,
+    csrf_token,
+    expires_at
 });
 
 impl Store {
