@@ -106,10 +106,15 @@ impl ApiError {
         )
     }
 
-    /// A refused import: 422 listing every bad row.
+    /// A refused import listing every bad row: 409 when the rows only repeat values stored
+    /// records have (as one create answers), else 422.
     pub fn import_rejected(rows: Vec<RowError>) -> Self {
+        let taken = !rows.is_empty() && rows.iter().all(|r| r.rule == "conflict");
         let mut api = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            match taken {
+                true => StatusCode::CONFLICT,
+                false => StatusCode::UNPROCESSABLE_ENTITY,
+            },
             "import_rejected",
             crate::app::ImportError::summary(&rows),
         );

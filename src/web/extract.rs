@@ -54,47 +54,71 @@ where
     }
 }
 
+/// Reads the JSON first (syntax errors: 400), then the type (shape errors: 422 naming the
+/// field). A number with a zero fraction (`993.0`) is that whole number, as JSON Schema counts
+/// it. The text read is wiped afterwards: it may hold a password.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let text = inner.to_string();
-                let message = without_values(text.split(" at line ").next().unwrap_or(&text));
-                let field = unknown_field(&message).or((path != ".").then_some(path));
-                let code = if message.starts_with("unknown field") {
-                    "unknown_field"
-                } else {
-                    "invalid_type"
-                };
-                let mut err = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    code,
-                    match &field {
-                        Some(f) => format!("{f}: {message}."),
-                        None => format!("{message}."),
-                    },
-                );
-                err.field = field;
-                err
-            }
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("The body is not valid JSON: {inner}."),
-            ),
-        }
-    })?;
-    de.end().map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("The body is not valid JSON: {e}."),
         )
     })?;
-    Ok(value)
+    whole_numbers(&mut value);
+    let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let text = e.into_inner().to_string();
+        let message = without_values(text.split(" at line ").next().unwrap_or(&text));
+        let field = unknown_field(&message).or((path != ".").then_some(path));
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_type"
+        };
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            match &field {
+                Some(f) => format!("{f}: {message}."),
+                None => format!("{message}."),
+            },
+        );
+        err.field = field;
+        err
+    });
+    wipe(&mut value);
+    typed
+}
+
+/// `993.0` → `993` (a float that is a whole number in the range where floats are exact).
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *n = (f as i64).into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+/// Zeroes every string of a parsed body.
+fn wipe(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    use zeroize::Zeroize;
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        _ => {}
+    }
 }
 
 /// serde's wording without the value that was sent (it may be a password typed into the wrong
@@ -193,7 +217,7 @@ pub fn query_time(
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`t`/`z` and a space for `T` allowed, as RFC 3339
-/// permits) → unix milliseconds; `None` for anything else, a leap second included.
+/// permits) → unix milliseconds; `None` for anything else.
 fn rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
@@ -216,7 +240,8 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
         1..=12 => 31,
         _ => return None,
     };
-    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+    // A leap second (`:60`) reads as the next second.
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let mut i = 19;
@@ -256,7 +281,19 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{rfc3339_ms, without_values};
+    use super::{parse_json, rfc3339_ms, without_values};
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_whole_numbers() {
+        let v: Option<u16> = parse_json(b"993.0").unwrap();
+        assert_eq!(v, Some(993));
+        let v: Vec<i64> = parse_json(b"[-5.0, 7, 1e3]").unwrap();
+        assert_eq!(v, [-5, 7, 1000]);
+        let e = parse_json::<i64>(b"993.5").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (422, "invalid_type"));
+        let e = parse_json::<i64>(b"{").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "invalid_json"));
+    }
 
     #[test]
     fn rfc3339_times_with_offsets_and_before_1970() {
@@ -273,12 +310,14 @@ mod tests {
         assert_eq!(rfc3339_ms("1969-12-31T23:59:59.999Z"), Some(-1));
         assert_eq!(rfc3339_ms("1900-03-01T00:00:00Z"), Some(-2_203_891_200_000));
         assert_eq!(rfc3339_ms("2024-02-29 00:00:00Z"), Some(1_709_164_800_000));
+        assert_eq!(rfc3339_ms("2016-12-31T23:59:60Z"), Some(1_483_228_800_000));
         for bad in [
             "2026-11-28",
             "2026-11-28T10:00:00",
             "2026-02-29T00:00:00Z",
             "2026-13-01T00:00:00Z",
             "2026-11-28T24:00:00Z",
+            "2026-11-28T10:00:61Z",
             "2026-11-28T10:00:00.Z",
             "2026-11-28T10:00:00+5:00",
             "2026-11-28T10:00:00+05:00junk",

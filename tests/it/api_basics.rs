@@ -215,6 +215,39 @@ async fn the_built_in_project_type_cannot_be_deleted() {
     assert_eq!(r.status, 204, "{}", r.text);
 }
 
+/// An import that only repeats values stored records have answers 409, as a create does; one
+/// whose rows are wrong in themselves answers 422. Either way nothing is imported.
+#[tokio::test]
+async fn an_import_of_taken_names_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/workspaces", &json!({"name": "North"}))
+        .await;
+    let taken = app
+        .post("/api/v1/workspaces/import", &json!([{"name": "north"}]))
+        .await;
+    assert_eq!(
+        (taken.status, taken.error_code()),
+        (409, "import_rejected"),
+        "{}",
+        taken.text
+    );
+    assert_eq!(taken.body["error"]["rows"][0]["rule"], "conflict");
+    let twice = app
+        .post(
+            "/api/v1/workspaces/import",
+            &json!([{"name": "South"}, {"name": "SOUTH"}]),
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.error_code()),
+        (422, "import_rejected"),
+        "{}",
+        twice.text
+    );
+    let items = app.get("/api/v1/workspaces").await.body["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+}
+
 /// `since` and `until` take RFC 3339 times with any offset, and dates before 1970.
 #[tokio::test]
 async fn case_time_filters_take_offsets_and_dates_before_1970() {
