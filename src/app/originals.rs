@@ -219,25 +219,15 @@ pub(crate) fn kept_original(raw: &[u8], sha256: &str) -> NewOriginal {
 fn skeleton(row: &CaseRow) -> NewCase {
     NewCase {
         alias_id: row.alias_id,
-        workspace_id: row.workspace_id,
-        project_type_id: row.project_type_id,
         client_id: row.client_id,
         contact_id: row.contact_id,
         message_id: row.message_id.clone(),
-        subject: String::new(),
-        issue: String::new(),
-        issue_html: None,
-        sender: None,
-        sender_name: None,
-        recipients: json!({}),
-        sent_at: None,
         status: row.status,
         priority: row.priority,
         fields: row.fields.clone(),
         automatic: row.automatic.clone(),
         routing: row.routing.clone(),
-        attachments: Vec::new(),
-        original: None,
+        ..NewCase::routed(row.workspace_id, row.project_type_id)
     }
 }
 

@@ -46,6 +46,35 @@ pub struct NewCase {
     pub original: Option<NewOriginal>,
 }
 
+impl NewCase {
+    /// A case routed to a workspace and project type, before an email fills it: New, Medium,
+    /// no content, no other record.
+    pub fn routed(workspace_id: i64, project_type_id: i64) -> Self {
+        Self {
+            alias_id: None,
+            workspace_id,
+            project_type_id,
+            client_id: None,
+            contact_id: None,
+            message_id: None,
+            subject: String::new(),
+            issue: String::new(),
+            issue_html: None,
+            sender: None,
+            sender_name: None,
+            recipients: serde_json::json!({}),
+            sent_at: None,
+            status: CaseStatus::default(),
+            priority: CasePriority::default(),
+            fields: serde_json::json!({}),
+            automatic: None,
+            routing: serde_json::Value::Null,
+            attachments: Vec::new(),
+            original: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAttachment {
     pub name: String,
@@ -642,9 +671,6 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    /// Retry succeeded: creates the case (unless the same email already has one), then marks the
-    /// exception resolved. Idempotent: after a crash in between, the next Retry finds the case
-    /// by its key instead of creating a second one. Returns the case id.
     /// Commits the case of a retried exception, resolves the exception and writes the Retry's
     /// audit entry, all in one transaction. The case id, or None when no case resulted.
     pub async fn resolve_exception_with_case(
@@ -730,9 +756,7 @@ impl Store {
             .await?)
         })
     }
-}
 
-impl Store {
     /// Cases created from `sender` (lower-case address) for a credential since `since_ms`.
     pub async fn recent_cases_from(
         &self,

@@ -103,14 +103,7 @@ impl App {
         let mut session = MailSession::connect(&self.mail_target(&row, &opts), &password)
             .await
             .map_err(|e| AppError::Upstream(e.message))?;
-        let lock = self
-            .poll_locks
-            .lock()
-            .expect("poll locks")
-            .entry(row.id)
-            .or_default()
-            .clone();
-        let _one_poll_at_a_time = lock.lock().await;
+        let _turn = self.one_poll_at_a_time(row.id).await;
         let status = session.select(&m.folder).await.map_err(upstream)?;
         if i64::from(status.uidvalidity) != m.uidvalidity {
             return Err(conflict(format!(

@@ -126,6 +126,19 @@ impl App {
         }
     }
 
+    /// Waits for this credential's turn, held while the guard lives: a worker's poll, a "poll
+    /// now" and a Retry that fetches never work on the same folder at once.
+    async fn one_poll_at_a_time(&self, credential_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .poll_locks
+            .lock()
+            .expect("poll locks")
+            .entry(credential_id)
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
     /// Connects and logs in for processing. Any failure — a password that cannot be opened,
     /// the connection, the login — is a failed poll: counted in the metrics and recorded in the
     /// credential's health with its back-off, so neither the workers nor "poll now" spin.
@@ -222,14 +235,7 @@ impl App {
         opts: &ProcessingOptions,
         mut progress: impl FnMut(u64, u64),
     ) -> AppResult<PollReport> {
-        let lock = self
-            .poll_locks
-            .lock()
-            .expect("poll locks")
-            .entry(row.id)
-            .or_default()
-            .clone();
-        let _one_poll_at_a_time = lock.lock().await;
+        let _turn = self.one_poll_at_a_time(row.id).await;
         let status = session.select(INBOX).await.map_err(upstream)?;
         let checkpoint = self
             .store

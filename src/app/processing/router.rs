@@ -63,25 +63,10 @@ pub(super) fn case_skeleton(d: &Decision) -> Option<NewCase> {
     }
     Some(NewCase {
         alias_id: d.alias_id,
-        workspace_id,
-        project_type_id,
         client_id: d.client_id,
         contact_id: d.contact_id,
-        message_id: None,
-        subject: String::new(),
-        issue: String::new(),
-        issue_html: None,
-        sender: None,
-        sender_name: None,
-        recipients: json!({}),
-        sent_at: None,
-        status: CaseStatus::default(),
-        priority: CasePriority::default(),
-        fields: json!({}),
-        automatic: None,
         routing: serde_json::to_value(&d.reasons).unwrap_or_default(),
-        attachments: Vec::new(),
-        original: None,
+        ..NewCase::routed(workspace_id, project_type_id)
     })
 }
 
