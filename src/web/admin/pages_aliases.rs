@@ -344,10 +344,6 @@ struct AliasFormPage {
 }
 
 impl AliasFormPage {
-    fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-
     fn action(&self) -> String {
         match self.alias_id {
             Some(a) => format!(
@@ -565,12 +561,6 @@ struct DryRunPage {
     credentials: Vec<Choice>,
     errors: FieldErrors,
     result: Option<RouteView>,
-}
-
-impl DryRunPage {
-    fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
 }
 
 async fn dry_run(

@@ -122,10 +122,6 @@ struct RecordPage {
 }
 
 impl RecordPage {
-    fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-
     fn is_editing(&self, id: impl std::borrow::Borrow<i64>) -> bool {
         self.editing == Some(*id.borrow())
     }
