@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
+use super::credentials::audit_changes;
 use super::{App, AppError, AppResult, StoreResultExt, iso_time};
 use crate::domain::{AliasFields, RawAlias, ValidationError, ValidationErrors};
 use crate::store::{AliasRow, AuditEntry};
@@ -189,18 +190,10 @@ impl App {
         let f = current.fields.apply(raw)?;
         self.check_alias(current.credential_id, &f, Some(id))
             .await?;
-        let (before, after) = (audit_fields(&current.fields), audit_fields(&f));
-        let mut changes = serde_json::Map::new();
-        if let (Some(b), Some(a)) = (before.as_object(), after.as_object()) {
-            for (k, vb) in b {
-                if a[k] != *vb {
-                    changes.insert(k.clone(), json!({"from": vb, "to": a[k]}));
-                }
-            }
-        }
+        let changes = audit_changes(audit_fields(&current.fields), audit_fields(&f));
         let audit = AuditEntry::new(actor, "alias.update", "alias")
             .summary(format!("edited alias {}", f.email_alias))
-            .details(serde_json::Value::Object(changes));
+            .details(changes);
         let row = self
             .store
             .update_alias(id, &f, audit)

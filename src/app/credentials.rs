@@ -129,11 +129,13 @@ fn audit_fields(f: &CredentialFields) -> serde_json::Value {
     })
 }
 
-/// The fields whose values differ, as `{field: {from, to}}`.
-fn audit_changes(before: &CredentialFields, after: &CredentialFields) -> serde_json::Value {
-    let (a, b) = (audit_fields(before), audit_fields(after));
+/// The fields whose values differ between two sets of audit details, as `{field: {from, to}}`.
+pub(super) fn audit_changes(
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+    if let (Some(a), Some(b)) = (before.as_object(), after.as_object()) {
         for (k, va) in a {
             let vb = &b[k];
             if va != vb {
@@ -144,6 +146,14 @@ fn audit_changes(before: &CredentialFields, after: &CredentialFields) -> serde_j
     serde_json::Value::Object(out)
 }
 
+/// The audit entry of a created or deleted credential: a summary naming it, and its values.
+fn audit_entry(actor: &str, action: &'static str, done: &str, f: &CredentialFields) -> AuditEntry {
+    let name = f.configuration_name.as_str();
+    AuditEntry::new(actor, action, "credential")
+        .summary(format!("{done} credential {name:?} for {}", f.mailbox))
+        .details(audit_fields(f))
+}
+
 impl App {
     pub async fn create_credential(
         &self,
@@ -152,13 +162,7 @@ impl App {
     ) -> AppResult<CredentialView> {
         let new = NewCredential::parse(raw)?;
         self.check_oauth_app(&new.fields).await?;
-        let audit = AuditEntry::new(actor, "credential.create", "credential")
-            .summary(format!(
-                "created credential {:?} for {}",
-                new.fields.configuration_name.as_str(),
-                new.fields.mailbox
-            ))
-            .details(audit_fields(&new.fields));
+        let audit = audit_entry(actor, "credential.create", "created", &new.fields);
         self.refresh_keys()?;
         let sealer = self.sealer();
         let oauth2 = new.fields.auth_method == crate::domain::AuthMethod::OAuth2;
@@ -237,7 +241,7 @@ impl App {
         let edit = CredentialPatch::new(raw).apply(&current.fields)?;
         let fields = edit.fields;
         self.check_oauth_app(&fields).await?;
-        let mut changes = audit_changes(&current.fields, &fields);
+        let mut changes = audit_changes(audit_fields(&current.fields), audit_fields(&fields));
         if edit.password.is_some() {
             changes["password"] = json!("replaced");
         }
@@ -277,13 +281,7 @@ impl App {
 
     pub async fn delete_credential(&self, actor: &str, id: i64) -> AppResult<()> {
         let current = self.credential_row(id).await?;
-        let audit = AuditEntry::new(actor, "credential.delete", "credential")
-            .summary(format!(
-                "deleted credential {:?} for {}",
-                current.fields.configuration_name.as_str(),
-                current.fields.mailbox
-            ))
-            .details(audit_fields(&current.fields));
+        let audit = audit_entry(actor, "credential.delete", "deleted", &current.fields);
         // Refused while aliases belong to it: nothing deleted, the refusal in the exception log.
         let name = current.fields.configuration_name.as_str().to_string();
         let refusal_message = |aliases: &[String]| {
