@@ -184,7 +184,7 @@ fn common_answers(op: &mut Value) {
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p["in"] == place))
     };
-    // Times are RFC 3339 or unix milliseconds.
+    // Times are RFC 3339 or unix milliseconds (empty: no filter).
     for p in op
         .get_mut("parameters")
         .and_then(Value::as_array_mut)
@@ -193,7 +193,7 @@ fn common_answers(op: &mut Value) {
     {
         if p["name"] == "since" || p["name"] == "until" {
             p["schema"] = json!({"anyOf": [{"type": "string", "format": "date-time"},
-                {"type": "string", "pattern": "^-?[0-9]{1,18}$"}]});
+                {"type": "string", "pattern": "^-?[0-9]{1,18}$"}, {"const": ""}]});
         }
     }
     // Ids are positive whole numbers (anything else is simply not found).

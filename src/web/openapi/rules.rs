@@ -175,7 +175,7 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "tenant",
-            json!({"description": "Microsoft: the directory id (GUID) or domain (not common); other providers ignore it."}),
+            json!({"pattern": LINE, "description": "Microsoft: the directory id (GUID) or domain (not common); other providers ignore it."}),
         ),
         (
             "authorize_url",
@@ -196,6 +196,14 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         let rule = json!({"items": {"type": "string", "format": "email"}, "description": "Addresses (`Name <a@b>` allowed). At least one recipient among to, cc, delivered_to and x_original_to."});
         merge(schemas, "RouteRequest", list, &rule, &mut missed);
     }
+    let credential = json!({"minimum": 1, "description": "A credential that exists."});
+    merge(
+        schemas,
+        "RouteRequest",
+        "credential_id",
+        &credential,
+        &mut missed,
+    );
     let from = json!({"format": "email", "description": "The sender (required): an address, `Name <a@b>` allowed."});
     merge(schemas, "RouteRequest", "from", &from, &mut missed);
     if let Some(r) = schemas
