@@ -280,76 +280,52 @@ pub(super) async fn decide_cached(
     r: &mut Router,
     envelope: &Envelope,
 ) -> AppResult<Decision> {
+    const WHAT: &str = "routing data";
     let tokens = routing::scan_tokens(&envelope.body);
     let mut workspace_ids = Vec::new();
     for id in tokens.workspace_ids() {
-        let exists = match r.workspaces.get(&id) {
-            Some(e) => *e,
-            None => {
-                let e = match store.get_named(NamedKind::Workspace, id).await {
-                    Ok(_) => true,
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(e).app_err("routing data"),
-                };
-                r.workspaces.insert(id, e);
-                e
+        let exists = cached(&mut r.workspaces, id, async {
+            match store.get_named(NamedKind::Workspace, id).await {
+                Ok(_) => Ok(true),
+                Err(StoreError::NotFound) => Ok(false),
+                Err(e) => Err(e).app_err(WHAT),
             }
-        };
+        })
+        .await?;
         if exists {
             workspace_ids.push(id);
         }
     }
     let mut clients: Vec<ClientRule> = Vec::new();
     for number in tokens.client_numbers() {
-        let found = match r.clients_by_number.get(&number) {
-            Some(c) => c.clone(),
-            None => {
-                let c = store
-                    .client_by_number(&number)
-                    .await
-                    .app_err("routing data")?
-                    .map(|c| client_rule(&c));
-                r.clients_by_number.insert(number, c.clone());
-                c
-            }
-        };
+        let found = cached(&mut r.clients_by_number, number.clone(), async {
+            let client = store.client_by_number(&number).await.app_err(WHAT)?;
+            Ok(client.map(|c| client_rule(&c)))
+        })
+        .await?;
         clients.extend(found);
     }
     let mut contacts = Vec::new();
     if let Some(from) = &envelope.from {
-        let contact = match r.contacts.get(from.key()) {
-            Some(c) => c.clone(),
-            None => {
-                let c = store
-                    .contact_by_email(from.key())
-                    .await
-                    .app_err("routing data")?
-                    .and_then(|c| {
-                        EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
-                            id: c.id,
-                            email,
-                            client_id: c.client_id,
-                            workspace_id: c.workspace_id,
-                        })
-                    });
-                r.contacts.insert(from.key().to_string(), c.clone());
-                c
-            }
-        };
+        let contact = cached(&mut r.contacts, from.key().to_string(), async {
+            let contact = store.contact_by_email(from.key()).await.app_err(WHAT)?;
+            Ok(contact.and_then(|c| {
+                EmailAddress::parse(&c.email).ok().map(|email| ContactRule {
+                    id: c.id,
+                    email,
+                    client_id: c.client_id,
+                    workspace_id: c.workspace_id,
+                })
+            }))
+        })
+        .await?;
         contacts.extend(contact);
         if let Some(domain) = routing::sender_domain(from) {
-            let client = match r.clients_by_domain.get(&domain) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = store
-                        .client_by_domain(&domain)
-                        .await
-                        .app_err("routing data")?
-                        .map(|c| client_rule(&c));
-                    r.clients_by_domain.insert(domain, c.clone());
-                    c
-                }
-            };
+            let client = cached(&mut r.clients_by_domain, domain.clone(), async {
+                let client = store.client_by_domain(&domain).await.app_err(WHAT)?;
+                Ok(client.map(|c| client_rule(&c)))
+            })
+            .await?;
             clients.extend(client);
         }
     }
@@ -357,6 +333,24 @@ pub(super) async fn decide_cached(
     r.book.clients = clients;
     r.book.contacts = contacts;
     Ok(routing::decide(envelope, &r.book))
+}
+
+/// The value remembered under `key`, else the one `fetch` finds, remembered from now on.
+async fn cached<K, V>(
+    cache: &mut HashMap<K, V>,
+    key: K,
+    fetch: impl Future<Output = AppResult<V>>,
+) -> AppResult<V>
+where
+    K: Eq + std::hash::Hash,
+    V: Clone,
+{
+    if let Some(v) = cache.get(&key) {
+        return Ok(v.clone());
+    }
+    let v = fetch.await?;
+    cache.insert(key, v.clone());
+    Ok(v)
 }
 
 /// Fills a routed case skeleton with the email's fields, the alias's field mappings, and the
