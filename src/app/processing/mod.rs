@@ -482,7 +482,7 @@ impl App {
             backlog: Some(0),
         };
         if let Err(e) = self.store.set_health(row.id, &h, 0).await {
-            tracing::warn!(credential = row.id, error = %e, "could not record health");
+            tracing::warn!(credential = row.id, error = %format_args!("{e:#}"), "could not record health");
         }
     }
 
@@ -528,7 +528,7 @@ impl App {
         };
         tracing::warn!(credential = row.id, state = %h.state, error, "processing failed");
         if let Err(e) = self.store.set_health(row.id, &h, failures).await {
-            tracing::warn!(credential = row.id, error = %e, "could not record health");
+            tracing::warn!(credential = row.id, error = %format_args!("{e:#}"), "could not record health");
         }
     }
 }

@@ -34,7 +34,7 @@ pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiv
         {
             pruned_at = Some(std::time::Instant::now());
             if let Err(e) = app.prune_originals(opts.keep_originals_days).await {
-                tracing::warn!(error = %e, "pruning original emails failed");
+                tracing::warn!(error = %format_args!("{e:#}"), "pruning original emails failed");
             }
         }
         match app.list_credentials().await {
@@ -52,7 +52,9 @@ pub async fn run_workers(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiv
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "listing credentials for processing failed"),
+            Err(e) => {
+                tracing::warn!(error = %format_args!("{e:#}"), "listing credentials for processing failed")
+            }
         }
         tokio::select! {
             _ = shutdown.changed() => break,
