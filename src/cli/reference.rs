@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::cli_actor;
 use super::output::{advance, print_fields, print_list, print_one, progress_bar};
 use crate::app::{App, ImportError, ImportItem, ImportReport, RecordView, iso_time};
-use crate::domain::{Field, Kind, Record, Spec, Visit, record_specs, visit_records};
+use crate::domain::{Field, Kind, Record, Spec, Visit, record_specs, split_list, visit_records};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FileFormat {
@@ -233,15 +233,6 @@ impl Subcommand for RecordCommand {
     fn has_subcommand(name: &str) -> bool {
         record_specs().iter().any(|s| command_name(s) == name)
     }
-}
-
-/// `a.com, b.com;c.com` → the non-empty parts.
-fn split_list(s: &str) -> Vec<String> {
-    s.split([',', ';', ' '])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Reads an import file into rows, each with the line it starts on.

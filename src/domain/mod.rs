@@ -30,6 +30,7 @@ pub use oauth_app::{
 };
 pub use record::{
     Field, Form, Kind, Record, Spec, UsedBy, Value, Visit, capitalised, key, record_specs,
+    split_list,
 };
 pub use reference::{
     Client, ClientFields, ClientNumber, Contact, ContactFields, EmailDomain, ProjectType,

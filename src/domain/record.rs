@@ -202,6 +202,15 @@ pub fn key(value: &str) -> String {
     value.to_lowercase()
 }
 
+/// A list as people type it (`a.com, b.com;c.com`, one per line…): the parts between commas,
+/// semicolons and white space, without empty ones.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// A field's checked value as stored, and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]

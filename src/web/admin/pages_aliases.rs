@@ -20,7 +20,7 @@ use super::pages_common::{
 };
 use super::session::Admin;
 use crate::app::{AliasView, AppError, CredentialView, RouteRequest, RouteView};
-use crate::domain::{FIELD_MAPPING_NAMES, RawAlias};
+use crate::domain::{FIELD_MAPPING_NAMES, RawAlias, split_list};
 use crate::store::NamedKind;
 use crate::web::SharedApp;
 
@@ -543,14 +543,6 @@ pub struct DryRunQuery {
     cc: String,
     #[serde(default)]
     body: String,
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split([',', ';', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 #[derive(Template)]

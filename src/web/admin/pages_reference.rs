@@ -20,7 +20,7 @@ use super::pages_aliases::Choice;
 use super::pages_common::{FieldErrors, Frame, error_page, optional_id, parse_id, render};
 use super::session::Admin;
 use crate::app::{AppError, RecordView};
-use crate::domain::{Kind, Record, Spec, Visit, visit_records};
+use crate::domain::{Kind, Record, Spec, Visit, split_list, visit_records};
 use crate::web::SharedApp;
 
 type Q = Query<HashMap<String, String>>;
@@ -236,10 +236,7 @@ fn form_of<R: Record>(posted: &HashMap<String, String>) -> Result<R::Raw, AppErr
     for f in R::SPEC.fields {
         let given = posted.get(f.name).map_or("", |s| s.trim());
         let value = match f.kind {
-            Kind::List { .. } => {
-                let parts = given.split([',', ';', ' ', '\n']).map(str::trim);
-                json!(parts.filter(|p| !p.is_empty()).collect::<Vec<_>>())
-            }
+            Kind::List { .. } => json!(split_list(given)),
             Kind::Ref(_) => match optional_id(given) {
                 Ok(id) => json!(id),
                 Err(()) => json!(0),
