@@ -175,7 +175,7 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "tenant",
-            json!({"pattern": LINE, "description": "Microsoft: the directory id (GUID) or domain (not common); other providers ignore it."}),
+            json!({"description": "Microsoft: the directory id (GUID) or domain (not common); other providers ignore it."}),
         ),
         (
             "authorize_url",
@@ -235,8 +235,9 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
     missed
 }
 
-/// What a new OAuth app needs by provider: a custom one has no presets (its endpoints are
-/// given), Microsoft needs the tenant, Google has no client-credentials flow.
+/// What a new OAuth app needs by provider and flow: a custom one has no presets (its endpoints
+/// are given), Microsoft needs the tenant, Google has no client-credentials flow, which needs
+/// the client secret.
 fn oauth_app_rules() -> Value {
     let given = json!({"type": "string", "minLength": 1});
     let provider = |p: &str| json!({"properties": {"provider": {"const": p}}});
@@ -245,7 +246,10 @@ fn oauth_app_rules() -> Value {
         {"if": {"properties": {"provider": {"const": "custom"},
                 "flow": {"not": {"const": "client_credentials"}}}},
          "then": {"required": ["authorize_url"], "properties": {"authorize_url": given}}},
-        {"if": provider("microsoft"), "then": {"required": ["tenant"], "properties": {"tenant": given}}},
+        {"if": provider("microsoft"), "then": {"required": ["tenant"],
+            "properties": {"tenant": {"type": "string", "pattern": LINE_GIVEN}}}},
+        {"if": {"properties": {"flow": {"const": "client_credentials"}}, "required": ["flow"]},
+         "then": {"required": ["client_secret"], "properties": {"client_secret": given}}},
         {"if": provider("google"), "then": {"properties": {"flow": {"not": {"const": "client_credentials"}}}}}
     ])
 }
