@@ -105,7 +105,7 @@ impl Store {
             TOKENS.columns
         );
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let token: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(now_ms())
                 .bind(id)

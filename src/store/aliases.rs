@@ -173,7 +173,7 @@ impl Store {
         refusal: impl FnOnce(&[String]) -> ExceptionEntry,
     ) -> StoreResult<Result<(), Vec<String>>> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1")
                     .bind(id)

@@ -314,7 +314,7 @@ impl Store {
         } = batch;
         let first_key = items.first().map(|i| i.message_key.clone());
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut fresh: HashSet<i64> = HashSet::with_capacity(items.len());
             for chunk in items.chunks(CLAIM_ROWS) {
                 let mut q = sqlx::query_scalar::<_, i64>(sql(format!(

@@ -270,7 +270,7 @@ impl Store {
     ) -> StoreResult<u64> {
         type Found = (i64, String, Vec<u8>, Vec<u8>);
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut found = Vec::new();
             for s in SEALED {
                 let sql = format!(

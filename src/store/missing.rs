@@ -85,7 +85,7 @@ impl Store {
         gone: &[i64],
     ) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "DELETE FROM missing_messages WHERE credential_id = $1 AND folder = $2 \
                  AND exception_id IS NULL AND uidvalidity <> $3",

@@ -87,12 +87,51 @@ pub struct Store {
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => {
+                #[allow(unused_imports)]
+                use $crate::store::BeginWrite as _;
+                $body
+            }
+            $crate::store::Backend::Postgres($pool) => {
+                #[allow(unused_imports)]
+                use $crate::store::BeginWrite as _;
+                $body
+            }
         }
     };
 }
 pub(crate) use with_pool;
+
+/// Every transaction of the store starts with `begin_write`. On SQLite that is `BEGIN
+/// IMMEDIATE`: the write lock is taken first, waiting up to the busy timeout, because a deferred
+/// transaction that reads and then writes is refused at once ("database is locked") when another
+/// connection writes meanwhile, without waiting.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
+    {
+        self.begin()
+    }
+}
 
 /// Now, in unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -214,7 +253,7 @@ impl Store {
                 if done.is_some() {
                     continue;
                 }
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 for statement in schema::statements(sql, dialect) {
                     sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                         .execute(&mut *tx)

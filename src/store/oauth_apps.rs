@@ -124,7 +124,7 @@ impl Store {
             columns = columns.sealed(&CLIENT_SECRET, Some(s));
         }
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if sign_out {
                 sqlx::query(
                     "UPDATE credentials SET refresh_key_id = '', refresh_nonce = NULL, \
@@ -144,7 +144,7 @@ impl Store {
     /// Deletes an app no credential uses; else a conflict naming them, and nothing changes.
     pub async fn delete_oauth_app(&self, id: i64, audit: AuditEntry) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let users: Vec<String> = sqlx::query_scalar(
                 "SELECT configuration_name FROM credentials WHERE oauth_app_id = $1 ORDER BY name_key",
             )

@@ -136,7 +136,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE cases SET subject = $1, issue = $2, issue_html = $3, sender = $4, \
                  sender_name = $5, recipients = $6, sent_at = $7 WHERE id = $8",
@@ -191,7 +191,7 @@ impl Store {
     /// go, originals deleted).
     pub async fn prune_originals(&self, cutoff_ms: i64) -> StoreResult<(u64, u64)> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let cases = sqlx::query(
                 "UPDATE cases SET original_sha256 = NULL WHERE original_sha256 IS NOT NULL AND created_at < $1",
             )

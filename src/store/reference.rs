@@ -302,7 +302,7 @@ impl Store {
         let total = records.len() as u64;
         let lists = lists(spec);
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(records.len());
             for (done, values) in records.iter().enumerate() {
                 let columns = columns(spec, values).created_by(&audit.actor);
@@ -333,7 +333,7 @@ impl Store {
         let columns = columns(spec, values).updated_by(&audit.actor);
         let lists = lists(spec);
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done =
                 update_row!(&mut *tx, spec.table, &columns, id).map_err(|e| on_unique(spec, e))?;
             if done.rows_affected() == 0 {
@@ -359,7 +359,7 @@ impl Store {
         let users = users(spec);
         let lists = lists(spec);
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let title: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(find))
                 .bind(id)
                 .fetch_optional(&mut *tx)

@@ -311,7 +311,7 @@ impl Store {
         then: impl FnOnce(i64) -> Columns,
     ) -> StoreResult<i64> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id = insert_row!(&mut *tx, table.name, &columns)
                 .map_err(|e| unique_conflict(e, table.conflicts))?;
             let later = then(id);
@@ -334,7 +334,7 @@ impl Store {
         audit: AuditEntry,
     ) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = update_row!(&mut *tx, table.name, &columns, id)
                 .map_err(|e| unique_conflict(e, table.conflicts))?;
             commit_change!(tx, done, &audit.target(id));
@@ -352,7 +352,7 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = format!("DELETE FROM {} WHERE id = $1", table.name);
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .execute(&mut *tx)

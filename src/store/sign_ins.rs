@@ -95,7 +95,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE credentials SET refresh_key_id = $1, refresh_nonce = $2, \
                  refresh_sealed = $3, health_state = $4, failing_since = NULL, \

@@ -15,6 +15,7 @@ mod browser;
 mod case_values;
 mod cli;
 mod connection_test;
+mod concurrent_writes;
 mod connection_test_fakes;
 mod crash;
 mod credentials;
