@@ -426,12 +426,23 @@ fn alias_ids(admin: &Admin, cid: &str, aid: &str) -> Result<(i64, i64), ErrorPag
     Ok((cid, path_id(admin, aid, "alias", &credential_back(cid))?))
 }
 
+/// The alias of a path with its credential's id and page (where its pages lead back to), or
+/// the page that says why not.
+async fn alias_at(
+    app: &SharedApp,
+    admin: &Admin,
+    (cid, aid): (String, String),
+) -> Result<(i64, AliasView, String), ErrorPage> {
+    let (cid, aid) = alias_ids(admin, &cid, &aid)?;
+    let back = credential_back(cid);
+    let alias = alias_of(app, cid, aid).await.or_page(admin, &back)?;
+    Ok((cid, alias, back))
+}
+
 /// Where a saved alias leads: its credential's alias list.
 fn saved(cid: i64) -> Response {
-    Redirect::to(&format!(
-        "/admin/email-integration/{cid}?flash=saved#aliases"
-    ))
-    .into_response()
+    let to = format!("/admin/email-integration/{cid}?flash=saved#aliases");
+    Redirect::to(&to).into_response()
 }
 
 async fn new_form(State(app): State<SharedApp>, admin: Admin, Path(cid): Path<String>) -> Page {
@@ -447,16 +458,11 @@ async fn new_submit(
 ) -> Page {
     let cid = credential_id(&admin, &cid)?;
     let raw = form.to_raw();
-    Ok(
-        match app.create_alias(&admin.session.actor, cid, &raw).await {
-            Ok(_) => saved(cid),
-            Err(e) => {
-                let errors = FieldErrors::from_app(e, "email_alias")
-                    .or_page(&admin, &credential_back(cid))?;
-                form_page(&app, &admin, cid, None, Some(form.values()), errors).await
-            }
-        },
-    )
+    let Err(e) = app.create_alias(&admin.session.actor, cid, &raw).await else {
+        return Ok(saved(cid));
+    };
+    let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &credential_back(cid))?;
+    Ok(form_page(&app, &admin, cid, None, Some(form.values()), errors).await)
 }
 
 async fn edit_form(
@@ -471,22 +477,17 @@ async fn edit_form(
 async fn edit_submit(
     State(app): State<SharedApp>,
     admin: Admin,
-    Path((cid, aid)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     Form(form): Form<AliasForm>,
 ) -> Page {
-    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
-    let back = credential_back(cid);
-    alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
+    let (cid, alias, back) = alias_at(&app, &admin, ids).await?;
     let raw = form.to_raw();
-    Ok(
-        match app.update_alias(&admin.session.actor, aid, &raw).await {
-            Ok(_) => saved(cid),
-            Err(e) => {
-                let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &back)?;
-                form_page(&app, &admin, cid, Some(aid), Some(form.values()), errors).await
-            }
-        },
-    )
+    let Err(e) = app.update_alias(&admin.session.actor, alias.id, &raw).await else {
+        return Ok(saved(cid));
+    };
+    let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &back)?;
+    let values = Some(form.values());
+    Ok(form_page(&app, &admin, cid, Some(alias.id), values, errors).await)
 }
 
 #[derive(Template)]
@@ -500,12 +501,10 @@ struct AliasDeletePage {
 async fn delete_page(
     State(app): State<SharedApp>,
     admin: Admin,
-    Path((cid, aid)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> Page {
-    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
-    let back = credential_back(cid);
+    let (cid, alias, back) = alias_at(&app, &admin, ids).await?;
     let credential = app.get_credential(cid).await.or_page(&admin, &back)?;
-    let alias = alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
     let frame = Frame::of(&admin);
     let page = AliasDeletePage {
         frame,
@@ -518,12 +517,10 @@ async fn delete_page(
 async fn delete_submit(
     State(app): State<SharedApp>,
     admin: Admin,
-    Path((cid, aid)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> Page {
-    let (cid, aid) = alias_ids(&admin, &cid, &aid)?;
-    let back = credential_back(cid);
-    alias_of(&app, cid, aid).await.or_page(&admin, &back)?;
-    (app.delete_alias(&admin.session.actor, aid).await).or_page(&admin, &back)?;
+    let (cid, alias, back) = alias_at(&app, &admin, ids).await?;
+    (app.delete_alias(&admin.session.actor, alias.id).await).or_page(&admin, &back)?;
     let to = format!("/admin/email-integration/{cid}?flash=alias-deleted#aliases");
     Ok(Redirect::to(&to).into_response())
 }
