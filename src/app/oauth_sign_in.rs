@@ -115,10 +115,7 @@ impl App {
             return Err(refused("it was started in another admin session."));
         }
         let verifier = self
-            .keys
-            .read()
-            .expect("key ring lock")
-            .open(&p.sealed_verifier, &sign_in_verifier_ad(&key))
+            .open_sealed(&p.sealed_verifier, &sign_in_verifier_ad(&key))
             .map_err(|e| refused(&format!("its stored PKCE verifier cannot be opened ({e}).")))?;
         let row = self.credential_row(p.credential_id).await?;
         let app_id = row

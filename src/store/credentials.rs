@@ -243,7 +243,8 @@ impl Store {
         self.update_audited(&TABLE, id, columns, audit).await
     }
 
-    /// How many secrets each key id has sealed (passwords, refresh tokens, client secrets).
+    /// How many secrets each key id has sealed (passwords, refresh tokens, client secrets, the
+    /// PKCE verifiers of started sign-ins).
     pub async fn sealed_key_counts(&self) -> StoreResult<Vec<(String, i64)>> {
         let sql = SEALED
             .iter()
@@ -268,33 +269,47 @@ impl Store {
         mut progress: impl FnMut(u64, u64),
         audit: AuditEntry,
     ) -> StoreResult<u64> {
-        type Found = (i64, String, Vec<u8>, Vec<u8>);
+        type Found = (String, String, Vec<u8>, Vec<u8>);
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut found = Vec::new();
             for s in SEALED {
                 let sql = format!(
-                    "SELECT id, {k}, {n}, {c} FROM {t} WHERE {k} <> '' ORDER BY id",
+                    "SELECT CAST({r} AS TEXT), {k}, {n}, {c} FROM {t} WHERE {k} <> '' ORDER BY {r}",
+                    r = s.row,
                     k = s.key_id,
                     n = s.nonce,
                     c = s.sealed,
                     t = s.table
                 );
                 let rows = sqlx::query_as::<_, Found>(sqlx::AssertSqlSafe(sql));
-                for (id, key_id, nonce, ciphertext) in rows.fetch_all(&mut *tx).await? {
+                for (row, key_id, nonce, ciphertext) in rows.fetch_all(&mut *tx).await? {
                     let old = Sealed {
                         key_id,
                         nonce,
                         ciphertext,
                     };
-                    found.push((s, id, old));
+                    found.push((s, row, old));
                 }
             }
             let total = found.len() as u64;
-            for (i, (s, id, old)) in found.iter().enumerate() {
-                let new = reseal(&(s.ad)(*id), old)?;
-                let columns = Columns::new().sealed(s, Some(&new));
-                update_row!(&mut *tx, s.table, &columns, *id)?;
+            for (i, (s, row, old)) in found.iter().enumerate() {
+                let new = reseal(&(s.ad)(row), old)?;
+                let sql = format!(
+                    "UPDATE {t} SET {k} = $1, {n} = $2, {c} = $3 WHERE CAST({r} AS TEXT) = $4",
+                    t = s.table,
+                    k = s.key_id,
+                    n = s.nonce,
+                    c = s.sealed,
+                    r = s.row
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&new.key_id)
+                    .bind(&new.nonce)
+                    .bind(&new.ciphertext)
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
                 progress(i as u64 + 1, total);
             }
             write_audit!(&mut *tx, &audit)?;
@@ -307,10 +322,12 @@ impl Store {
 /// Where a kind of sealed secret lives, and the associated data that binds it to its row.
 pub(super) struct SealedColumns {
     table: &'static str,
+    /// The column that names the row (read as text: an id or a state hash).
+    row: &'static str,
     key_id: &'static str,
     nonce: &'static str,
     sealed: &'static str,
-    ad: fn(i64) -> String,
+    ad: fn(&str) -> String,
 }
 
 impl Columns {
@@ -328,45 +345,64 @@ impl Columns {
 
 const PASSWORD: SealedColumns = SealedColumns {
     table: TABLE.name,
+    row: "id",
     key_id: "password_key_id",
     nonce: "password_nonce",
     sealed: "password_sealed",
-    ad: password_ad,
+    ad: |id| format!("credential:{id}:password"),
 };
 
 const REFRESH_TOKEN: SealedColumns = SealedColumns {
     table: TABLE.name,
+    row: "id",
     key_id: "refresh_key_id",
     nonce: "refresh_nonce",
     sealed: "refresh_sealed",
-    ad: refresh_token_ad,
+    ad: |id| format!("credential:{id}:refresh_token"),
 };
 
 /// An OAuth app's client secret.
 pub(super) const CLIENT_SECRET: SealedColumns = SealedColumns {
     table: "oauth_apps",
+    row: "id",
     key_id: "secret_key_id",
     nonce: "secret_nonce",
     sealed: "secret_sealed",
-    ad: client_secret_ad,
+    ad: |id| format!("oauth_app:{id}:client_secret"),
+};
+
+/// A started OAuth2 sign-in's PKCE verifier (a row lives 10 minutes, but a key rotation in
+/// that time must not strand it).
+const SIGN_IN_VERIFIER: SealedColumns = SealedColumns {
+    table: "oauth_sign_ins",
+    row: "state_hash",
+    key_id: "verifier_key_id",
+    nonce: "verifier_nonce",
+    sealed: "verifier_sealed",
+    ad: |hash| format!("oauth_sign_in:{hash}:verifier"),
 };
 
 /// Every sealed secret of the database (an empty key id: none stored).
-const SEALED: &[SealedColumns] = &[PASSWORD, REFRESH_TOKEN, CLIENT_SECRET];
+const SEALED: &[SealedColumns] = &[PASSWORD, REFRESH_TOKEN, CLIENT_SECRET, SIGN_IN_VERIFIER];
 
 /// The associated data that binds a sealed password to its credential row.
 pub fn password_ad(id: i64) -> String {
-    format!("credential:{id}:password")
+    (PASSWORD.ad)(&id.to_string())
 }
 
 /// The associated data that binds a sealed refresh token to its credential row.
 pub fn refresh_token_ad(id: i64) -> String {
-    format!("credential:{id}:refresh_token")
+    (REFRESH_TOKEN.ad)(&id.to_string())
 }
 
 /// The associated data that binds a sealed client secret to its OAuth app row.
 pub fn client_secret_ad(id: i64) -> String {
-    format!("oauth_app:{id}:client_secret")
+    (CLIENT_SECRET.ad)(&id.to_string())
+}
+
+/// The associated data that binds a sealed PKCE verifier to its sign-in row.
+pub fn sign_in_verifier_ad(state_hash: &str) -> String {
+    (SIGN_IN_VERIFIER.ad)(state_hash)
 }
 
 impl Store {

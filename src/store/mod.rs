@@ -37,6 +37,7 @@ pub use cases::{
 };
 pub use credentials::{
     CredentialRow, Health, LastTest, client_secret_ad, password_ad, refresh_token_ad,
+    sign_in_verifier_ad,
 };
 pub use exceptions::{ExceptionEntry, ExceptionRow, RetryOf};
 pub use missing::{MissingMessage, MissingUid, PendingMissing};
@@ -44,7 +45,7 @@ pub use oauth_apps::OAuthAppRow;
 pub use originals::{CaseContent, NewOriginal, OriginalStats, StoredOriginal};
 pub use reference::{ClientRow, ContactRow, NamedKind, NamedRow, RecordRow, Stamps};
 pub use sessions::SessionRow;
-pub use sign_ins::{PendingSignIn, sign_in_verifier_ad};
+pub use sign_ins::PendingSignIn;
 
 /// Errors a caller branches on; everything else is `Other`.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
 //! OAuth2 sign-ins under way (`oauth_sign_ins`): one row per started "Sign in with …", keyed by
 //! the SHA-256 of its `state`, with the PKCE verifier sealed to that row (associated data
-//! `oauth_sign_in:{state hash}:verifier`), who started it and when it expires. In the database
-//! rather than in one process's memory, so a restart or another node can finish it; taken with
-//! one `DELETE … RETURNING`, so it is used at most once. Finishing a sign-in stores the refresh
+//! `oauth_sign_in:{state hash}:verifier`, re-sealed by `keys rotate` like every sealed column),
+//! who started it and when it expires. In the database rather than in one process's memory, so
+//! a restart or another node can finish it; taken with one `DELETE … RETURNING`, so it is used
+//! at most once. Finishing a sign-in stores the refresh
 //! token, the credential's health and the audit entry in one transaction.
 
 use sqlx::Row;
@@ -22,11 +23,6 @@ pub struct PendingSignIn {
     pub redirect_uri: String,
     pub sealed_verifier: Sealed,
     pub expires_at: i64,
-}
-
-/// The associated data that binds a sealed PKCE verifier to its sign-in row.
-pub fn sign_in_verifier_ad(state_hash: &str) -> String {
-    format!("oauth_sign_in:{state_hash}:verifier")
 }
 
 impl Store {

@@ -313,3 +313,27 @@ async fn an_access_token_expiring_during_idle_is_renewed_and_mail_keeps_coming()
         "a spent refresh token is never presented again"
     );
 }
+
+#[tokio::test]
+async fn keys_rotated_by_another_process_during_a_sign_in_let_it_finish() {
+    let s = delegated(CLIENT_ID, CLIENT_SECRET).await;
+    let url = crate::oauth_admin::authorization_url(&s.app, s.cred).await;
+    // `keys status` counts the started sign-in's verifier beside the client secret.
+    let status = s.app.app.key_status().await.unwrap();
+    assert_eq!(status.keys.iter().map(|k| k.secrets).sum::<i64>(), 2);
+    // The CLI rotates and retires the old key while the sign-in is under way.
+    let out = s.app.cli(&["keys", "rotate", "--json"], None);
+    let report: Value = serde_json::from_str(&crate::helpers::cli_stdout(&out)).unwrap();
+    assert_eq!(report["resealed"], 2, "{report}");
+    assert_eq!(report["retired_key_ids"].as_array().unwrap().len(), 1);
+    let out = s.app.cli(&["keys", "status", "--json"], None);
+    let status: Value = serde_json::from_str(&crate::helpers::cli_stdout(&out)).unwrap();
+    let keys = status["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "only the new key holds secrets: {status}");
+    assert_eq!(keys[0]["secrets"], 2, "{status}");
+    // The server (which loaded only the old key) finishes the sign-in.
+    let done = call_back(&consent(&url).await).await;
+    assert_eq!(done.status(), 303, "{:?}", done.text().await);
+    let view = s.app.get(&format!("/api/v1/credentials/{}", s.cred)).await;
+    assert_eq!(view.body["has_refresh_token"], true, "{}", view.text);
+}
