@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::pages_common::{FieldErrors, Frame, error_page, flash_text, parse_id, render};
+use super::pages_common::{
+    ErrorPage, FieldErrors, Frame, OrPage, Page, flash_text, path_id, render,
+};
 use super::session::Admin;
 use crate::app::{AppError, CredentialView, OAuthAppView, oauth_app_checklist};
 use crate::domain::{Flow, Provider, RawOAuthApp, Secret};
@@ -25,6 +27,16 @@ use crate::web::SharedApp;
 use crate::web::api_oauth;
 
 const LIST: &str = "/admin/oauth-apps";
+
+/// The OAuth app id of a path, or the not-found page.
+fn app_id(admin: &Admin, raw: &str) -> Result<i64, ErrorPage> {
+    path_id(admin, raw, "OAuth app", LIST)
+}
+
+/// Where a saved OAuth app leads: its page, saying so.
+fn saved(id: i64) -> Response {
+    Redirect::to(&format!("/admin/oauth-apps/{id}?flash=app-saved")).into_response()
+}
 
 pub fn routes() -> super::Routes {
     super::Routes::default()
@@ -104,11 +116,8 @@ pub async fn list(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let items = match app.list_oauth_apps().await {
-        Ok(items) => items,
-        Err(e) => return error_page(&admin, e, "/admin"),
-    };
+) -> Page {
+    let items = app.list_oauth_apps().await.or_page(&admin, "/admin")?;
     let redirect_uri = api_oauth::redirect_uri(&app, peer, &headers);
     let f = Frame::of(&admin);
     let flash = match q.get("flash").map(String::as_str) {
@@ -116,7 +125,7 @@ pub async fn list(
         Some("app-deleted") => Some("OAuth app deleted.".to_string()),
         _ => flash_text(&q),
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         &ListPage {
             frame: Frame { flash, ..f },
@@ -124,7 +133,7 @@ pub async fn list(
             checklists: all_checklists(&redirect_uri),
             redirect_uri,
         },
-    )
+    ))
 }
 
 // ---------------------------------------------------------------- form
@@ -290,24 +299,19 @@ pub async fn new_submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<AppForm>,
-) -> Response {
-    match app
+) -> Page {
+    let e = match app
         .create_oauth_app(&admin.session.actor, &form.to_raw())
         .await
     {
-        Ok(a) => {
-            Redirect::to(&format!("/admin/oauth-apps/{}?flash=app-saved", a.id)).into_response()
-        }
-        Err(e) => match FieldErrors::from_app(e, "name") {
-            Ok(errors) => {
-                let uri = api_oauth::redirect_uri(&app, peer, &headers);
-                let mut p = FormPage::new(&admin, None, form.values(), uri);
-                p.errors = errors;
-                render(p.errors.status(), &p)
-            }
-            Err(e) => error_page(&admin, e, LIST),
-        },
-    }
+        Ok(a) => return Ok(saved(a.id)),
+        Err(e) => e,
+    };
+    let errors = FieldErrors::from_app(e, "name").or_page(&admin, LIST)?;
+    let uri = api_oauth::redirect_uri(&app, peer, &headers);
+    let mut p = FormPage::new(&admin, None, form.values(), uri);
+    p.errors = errors;
+    Ok(render(p.errors.status(), &p))
 }
 
 pub async fn edit_form(
@@ -317,22 +321,18 @@ pub async fn edit_form(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("OAuth app"), LIST);
-    };
-    match app.get_oauth_app(id).await {
-        Ok(a) => {
-            let uri = api_oauth::redirect_uri(&app, peer, &headers);
-            let v = AppValues::from_view(&a);
-            let mut p = FormPage::new(&admin, Some(a), v, uri);
-            if q.get("flash").is_some_and(|f| f == "app-saved") {
-                p.frame.flash = Some("OAuth app saved.".into());
-            }
-            render(StatusCode::OK, &p)
-        }
-        Err(e) => error_page(&admin, e, LIST),
+) -> Page {
+    let a = app
+        .get_oauth_app(app_id(&admin, &id)?)
+        .await
+        .or_page(&admin, LIST)?;
+    let uri = api_oauth::redirect_uri(&app, peer, &headers);
+    let v = AppValues::from_view(&a);
+    let mut p = FormPage::new(&admin, Some(a), v, uri);
+    if q.get("flash").is_some_and(|f| f == "app-saved") {
+        p.frame.flash = Some("OAuth app saved.".into());
     }
+    Ok(render(StatusCode::OK, &p))
 }
 
 pub async fn edit_submit(
@@ -342,32 +342,20 @@ pub async fn edit_submit(
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<AppForm>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("OAuth app"), LIST);
-    };
-    let result = app
+) -> Page {
+    let id = app_id(&admin, &id)?;
+    let Err(e) = app
         .update_oauth_app(&admin.session.actor, id, &form.to_raw())
-        .await;
-    let errors = match result {
-        Ok(_) => {
-            return Redirect::to(&format!("/admin/oauth-apps/{id}?flash=app-saved"))
-                .into_response();
-        }
-        Err(e) => match FieldErrors::from_app(e, "name") {
-            Ok(errors) => errors,
-            Err(e) => return error_page(&admin, e, LIST),
-        },
+        .await
+    else {
+        return Ok(saved(id));
     };
-    match app.get_oauth_app(id).await {
-        Ok(a) => {
-            let uri = api_oauth::redirect_uri(&app, peer, &headers);
-            let mut p = FormPage::new(&admin, Some(a), form.values(), uri);
-            p.errors = errors;
-            render(p.errors.status(), &p)
-        }
-        Err(e) => error_page(&admin, e, LIST),
-    }
+    let errors = FieldErrors::from_app(e, "name").or_page(&admin, LIST)?;
+    let a = app.get_oauth_app(id).await.or_page(&admin, LIST)?;
+    let uri = api_oauth::redirect_uri(&app, peer, &headers);
+    let mut p = FormPage::new(&admin, Some(a), form.values(), uri);
+    p.errors = errors;
+    Ok(render(p.errors.status(), &p))
 }
 
 // ---------------------------------------------------------------- delete
@@ -380,46 +368,37 @@ struct DeletePage {
     error: Option<String>,
 }
 
-async fn delete_answer(app: &SharedApp, admin: &Admin, id: i64, error: Option<String>) -> Response {
-    match app.get_oauth_app(id).await {
-        Ok(a) => {
-            let f = Frame::of(admin);
-            let status = if error.is_some() {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::OK
-            };
-            render(status, &DeletePage { frame: f, a, error })
-        }
-        Err(e) => error_page(admin, e, LIST),
-    }
+/// The confirmation page, with the reason a delete was refused (409) when there is one.
+async fn delete_answer(app: &SharedApp, admin: &Admin, id: i64, error: Option<String>) -> Page {
+    let a = app.get_oauth_app(id).await.or_page(admin, LIST)?;
+    let status = match error {
+        Some(_) => StatusCode::CONFLICT,
+        None => StatusCode::OK,
+    };
+    let frame = Frame::of(admin);
+    Ok(render(status, &DeletePage { frame, a, error }))
 }
 
 pub async fn delete_page(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("OAuth app"), LIST);
-    };
-    delete_answer(&app, &admin, id, None).await
+) -> Page {
+    delete_answer(&app, &admin, app_id(&admin, &id)?, None).await
 }
 
 pub async fn delete_submit(
     State(app): State<SharedApp>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("OAuth app"), LIST);
-    };
+) -> Page {
+    let id = app_id(&admin, &id)?;
     match app.delete_oauth_app(&admin.session.actor, id).await {
-        Ok(()) => Redirect::to("/admin/oauth-apps?flash=app-deleted").into_response(),
+        Ok(()) => Ok(Redirect::to("/admin/oauth-apps?flash=app-deleted").into_response()),
         Err(AppError::Conflict { message, .. }) => {
             delete_answer(&app, &admin, id, Some(message)).await
         }
-        Err(e) => error_page(&admin, e, LIST),
+        Err(e) => Err(e).or_page(&admin, LIST),
     }
 }
 
@@ -459,17 +438,14 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Page {
     const BACK: &str = "/admin/email-integration";
-    let Some(id) = parse_id(&id) else {
-        return error_page(&admin, AppError::NotFound("credential"), BACK);
-    };
+    let id = path_id(&admin, &id, "credential", BACK)?;
     let uri = api_oauth::redirect_uri(&app, peer, &headers);
     let binding = api_oauth::session_binding(&admin);
-    match app.start_sign_in(id, &binding, &uri).await {
-        Ok(start) => continue_to(&admin, &start.authorization_url),
-        Err(e) => error_page(&admin, e, &format!("{BACK}/{id}")),
-    }
+    let start =
+        (app.start_sign_in(id, &binding, &uri).await).or_page(&admin, &format!("{BACK}/{id}"))?;
+    Ok(continue_to(&admin, &start.authorization_url))
 }
 
 #[derive(Template)]
