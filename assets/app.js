@@ -108,6 +108,23 @@
         .catch(function () { /* no guess: the form is filled by hand */ });
     });
   }
+  // A Test Connection result's fix button opens Advanced and puts the cursor in the field
+  // that fixes the failure (a pin button fills in the fingerprint shown).
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest ? e.target.closest("a[data-fix]") : null;
+    if (!link) { return; }
+    var field = document.getElementById(link.getAttribute("data-fix"));
+    if (!field) { return; }
+    e.preventDefault();
+    var details = field.closest("details");
+    if (details) { details.open = true; }
+    if (link.hasAttribute("data-value")) {
+      field.value = link.getAttribute("data-value");
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    field.scrollIntoView({ block: "center" });
+    field.focus();
+  });
   // Delete asks for confirmation before the confirmation page is even needed.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) {

@@ -125,6 +125,9 @@ pub struct ProbeReport {
     pub message: String,
     pub hint: Option<String>,
     pub server_response: Option<String>,
+    /// The credential field that fixes a failure: `ca_bundle` (paste the authority's
+    /// certificate), `pinned_sha256` (pin the certificate shown) or `host`.
+    pub fix_field: Option<String>,
     pub steps: Vec<Step>,
     /// The address connected to.
     pub address: Option<String>,
@@ -161,6 +164,7 @@ pub async fn probe(
         message: String::new(),
         hint: None,
         server_response: None,
+        fix_field: None,
         steps: Vec::new(),
         address: None,
         tls: None,
@@ -182,6 +186,7 @@ pub async fn probe(
             report.message = f.message;
             report.hint = f.hint;
             report.server_response = f.server_response;
+            report.fix_field = f.fix_field.map(str::to_string);
         }
     }
     report.steps = std::mem::take(&mut d.steps.done);

@@ -29,6 +29,8 @@ pub struct Fail {
     pub message: String,
     pub hint: Option<String>,
     pub server_response: Option<String>,
+    /// The credential field that fixes this failure ("ca_bundle", "pinned_sha256", "host").
+    pub fix_field: Option<&'static str>,
 }
 
 impl Fail {
@@ -38,7 +40,14 @@ impl Fail {
             message: message.into(),
             hint: None,
             server_response: None,
+            fix_field: None,
         }
+    }
+
+    /// Names the credential field that fixes this failure.
+    pub fn fix(mut self, field: &'static str) -> Self {
+        self.fix_field = Some(field);
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -72,6 +81,7 @@ impl From<Refusal> for Fail {
             message: r.message,
             hint: r.hint,
             server_response: None,
+            fix_field: None,
         }
     }
 }

@@ -141,8 +141,7 @@ fn describe_certificate_error(e: &CertificateError) -> String {
             "the certificate is not valid yet (check the clocks)".into()
         }
         CertificateError::UnknownIssuer => {
-            "it is signed by an authority that is not trusted here (self-signed or a private CA)"
-                .into()
+            "it is signed by an authority that is not trusted here".into()
         }
         CertificateError::NotValidForName => "it is issued for another name".into(),
         CertificateError::NotValidForNameContext {
@@ -156,7 +155,7 @@ fn describe_certificate_error(e: &CertificateError) -> String {
         CertificateError::BadSignature => "its signature does not verify".into(),
         CertificateError::Revoked => "it has been revoked".into(),
         CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
-            "the server presents a certificate authority's own (self-signed) certificate as its certificate".into()
+            "the server presents an authority's own certificate as its certificate".into()
         }
         other => format!("{other:?}"),
     }
@@ -187,7 +186,7 @@ pub struct Trust {
 struct ProbeVerifier {
     inner: Arc<WebPkiServerVerifier>,
     pinned: Option<Vec<u8>>,
-    seen: Arc<Mutex<Option<CertificateDer<'static>>>>,
+    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
 
 impl ServerCertVerifier for ProbeVerifier {
@@ -199,7 +198,10 @@ impl ServerCertVerifier for ProbeVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        *self.seen.lock().expect("seen certificate") = Some(end_entity.clone().into_owned());
+        *self.seen.lock().expect("seen certificate") = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
         if let Some(pin) = &self.pinned
             && Sha256::digest(end_entity.as_ref()).as_slice() == pin.as_slice()
         {
@@ -246,12 +248,15 @@ impl ServerCertVerifier for ProbeVerifier {
     }
 }
 
-/// A connector for one attempt, and the slot where the presented certificate lands.
+/// A connector for one attempt, and the slot where the presented chain lands.
 pub struct Connector {
     pub connector: tokio_rustls::TlsConnector,
-    pub seen: Arc<Mutex<Option<CertificateDer<'static>>>>,
+    /// The server's certificate, then the intermediates it sent (empty before a handshake).
+    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
     /// Certificates in the CA bundle that could not be used (reported, not fatal).
     pub bundle_problems: Vec<String>,
+    /// How many CA bundle certificates were added to the trust store.
+    bundle_certificates: usize,
 }
 
 impl Connector {
@@ -263,18 +268,19 @@ impl Connector {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         let mut bundle_problems = Vec::new();
+        let mut bundle_certificates = 0;
         if let Some(pem) = &trust.ca_bundle {
-            let mut count = 0;
+            let count = &mut bundle_certificates;
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 match cert {
                     Ok(c) => match roots.add(c) {
-                        Ok(()) => count += 1,
+                        Ok(()) => *count += 1,
                         Err(e) => bundle_problems.push(format!("a CA bundle certificate: {e}")),
                     },
                     Err(e) => bundle_problems.push(format!("the CA bundle: {e}")),
                 }
             }
-            if count == 0 && bundle_problems.is_empty() {
+            if *count == 0 && bundle_problems.is_empty() {
                 bundle_problems.push("the CA bundle holds no certificate".into());
             }
         }
@@ -285,7 +291,7 @@ impl Connector {
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
-        let seen = Arc::new(Mutex::new(None));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let verifier = ProbeVerifier {
             inner,
             pinned,
@@ -301,6 +307,7 @@ impl Connector {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             seen,
             bundle_problems,
+            bundle_certificates,
         })
     }
 
@@ -309,8 +316,13 @@ impl Connector {
         self.seen
             .lock()
             .expect("seen certificate")
-            .as_ref()
+            .first()
             .map(|c| CertificateInfo::from_der(c.as_ref()))
+    }
+
+    /// The chain the server presented in the last handshake: its certificate first.
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.seen.lock().expect("seen certificate").clone()
     }
 }
 
@@ -341,6 +353,74 @@ pub fn describe_session(conn: &rustls::ClientConnection) -> (String, Option<Cert
     (format!("{version}, {suite}"), cert)
 }
 
+/// Why a chain was not trusted, from the certificates the server sent: what fixes it differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Untrusted {
+    /// The certificate signs itself: only a pin can trust it.
+    SelfSigned,
+    /// Signed by an authority that is not in the trust store: its certificate is the fix.
+    PrivateCa { issuer: String },
+    /// Issued by a public-style authority (it says where its issuer is published), but the
+    /// server left out the intermediate certificate.
+    IncompleteChain { issuer: String },
+    /// Anything else (a bad signature, a revoked certificate).
+    Other,
+}
+
+/// The name of a certificate's issuer a person recognises: its common name, else the whole name.
+fn issuer_name(cert: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    cert.issuer()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| cert.issuer().to_string())
+}
+
+/// Tells a self-signed certificate, a private authority and a missing intermediate apart.
+fn why_untrusted(e: &CertificateError, chain: &[CertificateDer<'static>]) -> Untrusted {
+    let is_unknown_issuer = matches!(e, CertificateError::UnknownIssuer);
+    let ca_as_leaf =
+        matches!(e, CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity"));
+    if !is_unknown_issuer && !ca_as_leaf {
+        return Untrusted::Other;
+    }
+    let Some(Ok((_, leaf))) = chain
+        .first()
+        .map(|c| x509_parser::parse_x509_certificate(c))
+    else {
+        return Untrusted::Other;
+    };
+    if ca_as_leaf || leaf.subject().as_raw() == leaf.issuer().as_raw() {
+        return Untrusted::SelfSigned;
+    }
+    // The chain ends at the last certificate sent; its issuer is the one not trusted.
+    let top = chain
+        .iter()
+        .skip(1)
+        .rev()
+        .find_map(|c| x509_parser::parse_x509_certificate(c).ok());
+    match top {
+        Some((_, top)) => Untrusted::PrivateCa {
+            issuer: issuer_name(&top),
+        },
+        None => {
+            let published = leaf.extensions().iter().any(|x| {
+                matches!(
+                    x.parsed_extension(),
+                    x509_parser::extensions::ParsedExtension::AuthorityInfoAccess(_)
+                )
+            });
+            let issuer = issuer_name(&leaf);
+            if published {
+                Untrusted::IncompleteChain { issuer }
+            } else {
+                Untrusted::PrivateCa { issuer }
+            }
+        }
+    }
+}
+
 /// Explains a failed TLS handshake, using what the server sent if it was not TLS.
 pub fn handshake_failure(
     e: &std::io::Error,
@@ -351,54 +431,108 @@ pub fn handshake_failure(
 ) -> Fail {
     let (kind, text) = classify(e);
     let cert = conn.presented();
-    let cert_text = cert.as_ref().map(|c| c.to_string()).unwrap_or_default();
-    let trust_hint = |c: &Option<CertificateInfo>| {
-        let pin = c
-            .as_ref()
-            .map(|c| c.sha256.clone())
-            .unwrap_or_else(|| "the certificate's SHA-256".into());
+    let pin = cert
+        .as_ref()
+        .map(|c| c.sha256.clone())
+        .unwrap_or_else(|| "shown under Certificate".into());
+    let pin_it = format!(
+        "pin exactly this certificate: put its SHA-256 fingerprint ({pin}) into Advanced › Pinned certificate SHA-256"
+    );
+    let bundle_problems = if conn.bundle_problems.is_empty() {
+        String::new()
+    } else {
         format!(
-            "To trust this server, add the certificate of the authority that signed it as the credential's CA bundle, or pin this certificate's SHA-256 fingerprint ({pin}) on this credential. Verification is never turned off."
+            " Problems with the Trusted CA certificates: {}.",
+            conn.bundle_problems.join("; ")
         )
     };
+    let cert_error = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<TlsError>())
+        .and_then(|t| match t {
+            TlsError::InvalidCertificate(c) => Some(c),
+            _ => None,
+        });
     match kind {
-        HandshakeFailure::Expired => Fail::new(
-            Category::CertificateExpired,
-            format!("The certificate of {target} is expired or not yet valid ({text}): {cert_text}."),
-        )
-        .hint("Ask the mail provider to renew the certificate; pinning its SHA-256 fingerprint on this credential trusts exactly this certificate meanwhile."),
-        HandshakeFailure::WrongName => Fail::new(
-            Category::CertificateWrongName,
-            format!("The certificate of {target} is for another name ({text}): {cert_text}."),
-        )
-        .hint(format!(
-            "Enter the host name the certificate is issued for{} or pin this certificate's SHA-256 fingerprint.",
-            cert.as_ref()
-                .filter(|c| !c.names.is_empty())
-                .map(|c| format!(" ({})", c.names.join(", ")))
-                .unwrap_or_default()
-        )),
-        HandshakeFailure::Untrusted => Fail::new(
-            Category::CertificateUntrusted,
-            format!(
-                "The certificate of {target} is not trusted ({text}): {cert_text}.{}",
-                if conn.bundle_problems.is_empty() {
-                    String::new()
-                } else {
-                    format!(" Problems with the CA bundle: {}.", conn.bundle_problems.join("; "))
+        HandshakeFailure::Expired => {
+            let not_yet = matches!(
+                cert_error,
+                Some(CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. })
+            );
+            let message = match (&cert, not_yet) {
+                (Some(c), false) => {
+                    format!("The certificate of {target} expired on {}.", c.not_after)
                 }
-            ),
-        )
-        .hint(if text.contains("self-signed") {
-            // rustls refuses a CA certificate used as the server's own (CaUsedAsEndEntity):
-            // a CA bundle cannot help, only a pin can.
-            format!(
-                "This server presents a self-signed authority certificate as its own; a CA bundle cannot make that valid. Pin this certificate's SHA-256 fingerprint ({}) on this credential, or ask the provider for a properly issued certificate.",
-                cert.as_ref().map(|c| c.sha256.as_str()).unwrap_or("the certificate's SHA-256")
-            )
-        } else {
-            trust_hint(&cert)
-        }),
+                (Some(c), true) => format!(
+                    "The certificate of {target} is not valid before {}.",
+                    c.not_before
+                ),
+                (None, _) => format!("The certificate of {target} is {text}."),
+            };
+            let ask = if not_yet {
+                "Check the clock of this computer and of the mail server"
+            } else {
+                "Ask the mail provider to renew the certificate"
+            };
+            Fail::new(Category::CertificateExpired, message)
+                .hint(format!("{ask}; meanwhile you can {pin_it}."))
+                .fix("pinned_sha256")
+        }
+        HandshakeFailure::WrongName => {
+            let host = target.rsplit_once(':').map(|(h, _)| h).unwrap_or(target);
+            let names = cert
+                .as_ref()
+                .filter(|c| !c.names.is_empty())
+                .map(|c| c.names.join(", "));
+            let message = match &names {
+                Some(n) => {
+                    format!("The certificate of {target} is issued for {n}, not for {host}.")
+                }
+                None => format!("The certificate of {target} is not issued for {host} ({text})."),
+            };
+            Fail::new(Category::CertificateWrongName, message)
+                .hint(match &names {
+                    Some(n) => format!("Enter one of the names the certificate is issued for ({n}) as Host, or {pin_it}."),
+                    None => format!("Enter the name the certificate is issued for as Host, or {pin_it}."),
+                })
+                .fix("host")
+        }
+        HandshakeFailure::Untrusted => {
+            let chain = conn.chain();
+            let why = cert_error
+                .map(|c| why_untrusted(c, &chain))
+                .unwrap_or(Untrusted::Other);
+            let with_bundle = conn.bundle_certificates > 0;
+            match why {
+                Untrusted::SelfSigned => Fail::new(
+                    Category::CertificateUntrusted,
+                    format!("The certificate of {target} is self-signed: no authority vouches for it.{bundle_problems}"),
+                )
+                .hint(format!("If you know this server, {pin_it}. Only this exact certificate is then accepted; verification is never turned off."))
+                .fix("pinned_sha256"),
+                Untrusted::PrivateCa { issuer } => Fail::new(
+                    Category::CertificateUntrusted,
+                    format!(
+                        "The certificate of {target} is signed by “{issuer}”, a private certificate authority that is not {}.{bundle_problems}",
+                        if with_bundle { "among this credential's Trusted CA certificates" } else { "trusted here" }
+                    ),
+                )
+                .hint(format!("Paste the certificate of “{issuer}” (PEM, from -----BEGIN CERTIFICATE-----) into Advanced › Trusted CA certificates; the mail server's administrator can give it to you. Pinning also works ({pin}), but must be redone whenever the server's certificate is renewed."))
+                .fix("ca_bundle"),
+                Untrusted::IncompleteChain { issuer } => Fail::new(
+                    Category::CertificateUntrusted,
+                    format!("{target} sent its certificate without the intermediate certificate of “{issuer}” that links it to a trusted authority.{bundle_problems}"),
+                )
+                .hint(format!("Ask the mail provider to send the full certificate chain. Meanwhile, paste the certificate of “{issuer}” (PEM) into Advanced › Trusted CA certificates."))
+                .fix("ca_bundle"),
+                Untrusted::Other => Fail::new(
+                    Category::CertificateUntrusted,
+                    format!("The certificate of {target} is not trusted: {text}.{bundle_problems}"),
+                )
+                .hint(format!("Ask the mail provider about its certificate, or {pin_it}. Verification is never turned off."))
+                .fix("pinned_sha256"),
+            }
+        }
         HandshakeFailure::NotTls | HandshakeFailure::Other => {
             let shown = wire::printable(seen);
             match wire::classify_first_line(seen) {
@@ -447,4 +581,101 @@ pub async fn speaks_tls(addr: SocketAddr, host: &str, limit: Duration) -> bool {
         }
     };
     tokio::time::timeout(limit, attempt).await.unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa,
+        KeyPair,
+    };
+
+    use super::*;
+
+    fn params(name: &str, ca: bool) -> CertificateParams {
+        let mut p = CertificateParams::new(if ca {
+            vec![]
+        } else {
+            vec!["imap.example.test".to_string()]
+        })
+        .unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        if ca {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        p
+    }
+
+    fn authority(
+        name: &str,
+        parent: Option<&CertifiedIssuer<'static, KeyPair>>,
+    ) -> CertifiedIssuer<'static, KeyPair> {
+        let key = KeyPair::generate().unwrap();
+        match parent {
+            None => CertifiedIssuer::self_signed(params(name, true), key).unwrap(),
+            Some(p) => CertifiedIssuer::signed_by(params(name, true), key, p).unwrap(),
+        }
+    }
+
+    /// Authority Information Access with a caIssuers URL, as public CAs issue them.
+    fn aia() -> CustomExtension {
+        let uri = b"http://ca.example.test/issuer.crt";
+        let mut desc = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+        desc.extend([0x86, uri.len() as u8]);
+        desc.extend(uri);
+        let mut one = vec![0x30, desc.len() as u8];
+        one.extend(desc);
+        let mut all = vec![0x30, one.len() as u8];
+        all.extend(one);
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], all)
+    }
+
+    fn leaf(
+        issuer: &CertifiedIssuer<'static, KeyPair>,
+        published: bool,
+    ) -> CertificateDer<'static> {
+        let mut p = params("imap.example.test", false);
+        if published {
+            p.custom_extensions.push(aia());
+        }
+        p.signed_by(&KeyPair::generate().unwrap(), issuer)
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    fn why(chain: &[CertificateDer<'static>]) -> Untrusted {
+        why_untrusted(&CertificateError::UnknownIssuer, chain)
+    }
+
+    #[test]
+    fn untrusted_chains_are_told_apart() {
+        let root = authority("Company Root", None);
+        let intermediate = authority("Company Issuing CA", Some(&root));
+
+        let key = KeyPair::generate().unwrap();
+        let own = params("imap.example.test", false)
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(why(&[own.der().clone()]), Untrusted::SelfSigned);
+
+        let private = |issuer: &str| Untrusted::PrivateCa {
+            issuer: issuer.into(),
+        };
+        assert_eq!(why(&[leaf(&root, false)]), private("Company Root"));
+        // The chain sent ends at the intermediate: its issuer is the one to trust.
+        let sent = [leaf(&intermediate, false), intermediate.der().clone()];
+        assert_eq!(why(&sent), private("Company Root"));
+        // A leaf that says where its issuer is published, sent alone: a missing intermediate.
+        assert_eq!(
+            why(&[leaf(&intermediate, true)]),
+            Untrusted::IncompleteChain {
+                issuer: "Company Issuing CA".into()
+            }
+        );
+        assert_eq!(
+            why_untrusted(&CertificateError::BadSignature, &[leaf(&root, false)]),
+            Untrusted::Other
+        );
+    }
 }

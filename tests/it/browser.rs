@@ -119,6 +119,11 @@ impl Browser {
         serde_json::from_value(v).unwrap()
     }
 
+    /// Runs a script in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
     /// Waits until `selector`'s text contains `needle`, returning the text.
     pub async fn wait_text(&self, selector: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(40);

@@ -71,10 +71,28 @@ impl TestCa {
     }
 }
 
+/// A server certificate that signs itself (no authority), for `names`.
+pub fn self_signed_leaf(names: &[&str]) -> Leaf {
+    let sans: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut params = CertificateParams::new(sans).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "imap.mailroom.test");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Leaf {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        sha256: hex::encode(Sha256::digest(cert.der().as_ref())),
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct DovecotOptions {
     /// Serve an expired certificate.
     pub expired_certificate: bool,
+    /// Serve a self-signed certificate instead of one the test CA signed.
+    pub self_signed_certificate: bool,
     /// Check OAuth2 tokens (XOAUTH2, OAUTHBEARER) by RFC 7662 introspection.
     pub oauth2: Option<OAuth2Passdb>,
 }
@@ -163,10 +181,12 @@ impl Dovecot {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         let ca = TestCa::new("Mailroom Test CA");
-        let leaf = ca.leaf(
-            &["127.0.0.1", "imap.mailroom.test"],
-            opts.expired_certificate,
-        );
+        let names = ["127.0.0.1", "imap.mailroom.test"];
+        let leaf = if opts.self_signed_certificate {
+            self_signed_leaf(&names)
+        } else {
+            ca.leaf(&names, opts.expired_certificate)
+        };
         std::fs::write(root.join("cert.pem"), &leaf.cert_pem).unwrap();
         std::fs::write(root.join("key.pem"), &leaf.key_pem).unwrap();
         std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();

@@ -13,6 +13,7 @@ mod aliases;
 mod api_basics;
 mod browser;
 mod case_values;
+mod certificates;
 mod cli;
 mod connection_test;
 mod concurrent_writes;
