@@ -228,40 +228,19 @@ impl OAuthAppFields {
             c.finish()?;
             unreachable!("a missing value was collected as an error")
         };
-        let mut tenant = None;
-        let (preset_authorize, preset_token, preset_scopes) = match provider {
-            Provider::Microsoft => match c.take(parse_tenant(raw.tenant.as_deref())) {
-                Some(t) => {
-                    let base = format!("https://login.microsoftonline.com/{t}/oauth2/v2.0");
-                    tenant = Some(t);
-                    let scopes = match flow {
-                        Flow::AuthorizationCode => MICROSOFT_DELEGATED_SCOPES,
-                        Flow::ClientCredentials => MICROSOFT_APP_ONLY_SCOPES,
-                    };
-                    (
-                        Some(format!("{base}/authorize")),
-                        Some(format!("{base}/token")),
-                        Some(scopes),
-                    )
-                }
-                None => (None, None, None),
-            },
-            Provider::Google => {
-                if flow == Flow::ClientCredentials {
-                    c.take::<()>(Err(ValidationError::new(
-                        "flow",
-                        "unsupported",
-                        "Google does not offer the client-credentials flow for IMAP: use authorization_code (a person signs in once).",
-                    )));
-                }
-                (
-                    Some(GOOGLE_AUTHORIZE_URL.to_string()),
-                    Some(GOOGLE_TOKEN_URL.to_string()),
-                    Some(GOOGLE_SCOPES),
-                )
-            }
-            Provider::Custom => (None, None, None),
+        let tenant = match provider {
+            Provider::Microsoft => c.take(parse_tenant(raw.tenant.as_deref())),
+            _ => None,
         };
+        if provider == Provider::Google && flow == Flow::ClientCredentials {
+            c.take::<()>(Err(ValidationError::new(
+                "flow",
+                "unsupported",
+                "Google does not offer the client-credentials flow for IMAP: use authorization_code (a person signs in once).",
+            )));
+        }
+        let (preset_authorize, preset_token, preset_scopes) =
+            presets(provider, flow, tenant.as_deref());
         let token_url = token_url.flatten().or(preset_token);
         let authorize_url = authorize_url.flatten().or(preset_authorize);
         if token_url.is_none() && provider == Provider::Custom {
@@ -316,6 +295,35 @@ impl OAuthAppFields {
     }
 }
 
+/// What a provider's preset gives: authorize URL, token URL, scopes (Microsoft: for `tenant`;
+/// a custom provider: nothing).
+fn presets(
+    provider: Provider,
+    flow: Flow,
+    tenant: Option<&str>,
+) -> (Option<String>, Option<String>, Option<&'static str>) {
+    match (provider, tenant) {
+        (Provider::Microsoft, Some(t)) => {
+            let base = format!("https://login.microsoftonline.com/{t}/oauth2/v2.0");
+            let scopes = match flow {
+                Flow::AuthorizationCode => MICROSOFT_DELEGATED_SCOPES,
+                Flow::ClientCredentials => MICROSOFT_APP_ONLY_SCOPES,
+            };
+            (
+                Some(format!("{base}/authorize")),
+                Some(format!("{base}/token")),
+                Some(scopes),
+            )
+        }
+        (Provider::Google, _) => (
+            Some(GOOGLE_AUTHORIZE_URL.to_string()),
+            Some(GOOGLE_TOKEN_URL.to_string()),
+            Some(GOOGLE_SCOPES),
+        ),
+        (Provider::Microsoft | Provider::Custom, _) => (None, None, None),
+    }
+}
+
 /// A client secret: at most 1,024 bytes; empty means none.
 pub fn parse_client_secret(value: Option<&Secret>) -> Result<Option<Secret>, ValidationError> {
     match value {
@@ -354,30 +362,35 @@ impl OAuthAppEdit {
         Self::checked(fields, secret, false)
     }
 
-    /// An edit laid over `current`: absent fields kept. A change of provider, tenant or flow
-    /// without new endpoints or scopes takes the presets again.
+    /// An edit laid over `current`: absent fields kept. An endpoint or the scopes not given
+    /// and still equal to the current preset follow the preset of the edited provider, tenant
+    /// and flow; a value set by hand stays.
     pub fn patch(
         current: &OAuthAppFields,
         has_secret: bool,
         p: &RawOAuthApp,
     ) -> Result<Self, ValidationErrors> {
-        let moved = p.provider.is_some() || p.tenant.is_some() || p.flow.is_some();
-        let keep = |new: &Option<String>, old: Option<&str>, derived: bool| match new {
-            Some(v) => Some(v.clone()),
-            None if moved && derived => None,
-            None => old.map(str::to_string),
+        let keep =
+            |new: &Option<String>, old: Option<&str>| new.clone().or(old.map(str::to_string));
+        let (authorize, token, scopes) =
+            presets(current.provider, current.flow, current.tenant.as_deref());
+        let unless_preset = |new: &Option<String>, old: Option<&str>, preset: Option<&str>| {
+            keep(new, old.filter(|old| Some(*old) != preset))
         };
-        let custom = current.provider == Provider::Custom;
         let merged = RawOAuthApp {
-            name: keep(&p.name, Some(&current.name), false),
-            provider: keep(&p.provider, Some(current.provider.as_str()), false),
-            flow: keep(&p.flow, Some(current.flow.as_str()), false),
-            client_id: keep(&p.client_id, Some(&current.client_id), false),
+            name: keep(&p.name, Some(&current.name)),
+            provider: keep(&p.provider, Some(current.provider.as_str())),
+            flow: keep(&p.flow, Some(current.flow.as_str())),
+            client_id: keep(&p.client_id, Some(&current.client_id)),
             client_secret: p.client_secret.clone(),
-            tenant: keep(&p.tenant, current.tenant.as_deref(), false),
-            authorize_url: keep(&p.authorize_url, current.authorize_url.as_deref(), !custom),
-            token_url: keep(&p.token_url, Some(&current.token_url), !custom),
-            scopes: keep(&p.scopes, Some(&current.scopes), true),
+            tenant: keep(&p.tenant, current.tenant.as_deref()),
+            authorize_url: unless_preset(
+                &p.authorize_url,
+                current.authorize_url.as_deref(),
+                authorize.as_deref(),
+            ),
+            token_url: unless_preset(&p.token_url, Some(&current.token_url), token.as_deref()),
+            scopes: unless_preset(&p.scopes, Some(&current.scopes), scopes),
         };
         let fields = OAuthAppFields::parse(&merged)?;
         let client_secret = parse_client_secret(p.client_secret.as_ref())?;

@@ -25,6 +25,7 @@ mod limits;
 mod mime_corpus;
 mod oauth;
 mod oauth_admin;
+mod oauth_app_edits;
 mod oauth_apps;
 mod oauth_cli;
 mod oauth_connection_test;
