@@ -132,3 +132,34 @@
     });
   });
 })();
+// Times: <time datetime> elements show the local time, and "3 min ago" for the last day; the
+// exact UTC time stays in the title. The navigation marks the current section.
+(function () {
+  "use strict";
+  function ago(ms) {
+    var s = Math.round(ms / 1000);
+    if (s < 45) { return "just now"; }
+    var m = Math.round(s / 60);
+    if (m < 60) { return m + " min ago"; }
+    var h = Math.round(m / 60);
+    return h + (h === 1 ? " hour ago" : " hours ago");
+  }
+  document.querySelectorAll("time[datetime]").forEach(function (el) {
+    var t = new Date(el.getAttribute("datetime"));
+    if (isNaN(t.getTime())) { return; }
+    var local = t.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+    });
+    var age = Date.now() - t.getTime();
+    el.textContent = age >= 0 && age < 86400000 ? ago(age) : local;
+    el.title = local + " (" + el.getAttribute("datetime") + ")";
+  });
+  var path = window.location.pathname;
+  var best = null;
+  document.querySelectorAll(".topbar nav a[href]").forEach(function (a) {
+    var href = a.getAttribute("href");
+    if ((path === href || path.indexOf(href + "/") === 0) &&
+        (!best || href.length > best.getAttribute("href").length)) { best = a; }
+  });
+  if (best) { best.setAttribute("aria-current", "page"); }
+})();
