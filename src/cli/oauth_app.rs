@@ -4,10 +4,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::output::{print_fields, print_list, print_one, read_password};
+use super::output::{print_fields, print_list, print_one, read_secret};
 use super::{Format, Shown, cli_actor};
 use crate::app::{App, OAuthAppView};
-use crate::domain::RawOAuthApp;
+use crate::domain::{RawOAuthApp, Secret};
 
 #[derive(Debug, Subcommand)]
 pub enum OAuthAppCommand {
@@ -88,6 +88,11 @@ impl AppArgs {
     }
 }
 
+/// The client secret, from standard input (`--client-secret-stdin`) or a prompt.
+fn client_secret(from_stdin: bool) -> anyhow::Result<Secret> {
+    read_secret(from_stdin, "Client secret", "--client-secret-stdin", false)
+}
+
 fn set(b: bool) -> String {
     if b { "set" } else { "not set" }.to_string()
 }
@@ -139,8 +144,7 @@ pub async fn run(app: &App, cmd: OAuthAppCommand) -> anyhow::Result<()> {
         } => {
             let mut raw = fields.into_raw();
             if !no_client_secret {
-                raw.client_secret =
-                    Some(read_password(client_secret_stdin, "Client secret", false)?);
+                raw.client_secret = Some(client_secret(client_secret_stdin)?);
             }
             print_app(&app.create_oauth_app(&actor, &raw).await?, format.json)
         }
@@ -152,8 +156,7 @@ pub async fn run(app: &App, cmd: OAuthAppCommand) -> anyhow::Result<()> {
         } => {
             let mut raw = fields.into_raw();
             if client_secret_stdin || ask_client_secret {
-                raw.client_secret =
-                    Some(read_password(client_secret_stdin, "Client secret", false)?);
+                raw.client_secret = Some(client_secret(client_secret_stdin)?);
             }
             print_app(&app.update_oauth_app(&actor, id, &raw).await?, json)
         }

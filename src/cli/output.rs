@@ -115,16 +115,26 @@ pub fn read_stdin_lines() -> anyhow::Result<Vec<Secret>> {
 
 /// One password: from standard input, or typed at a prompt (twice when `confirm`).
 pub fn read_password(from_stdin: bool, label: &str, confirm: bool) -> anyhow::Result<Secret> {
+    read_secret(from_stdin, label, "--password-stdin", confirm)
+}
+
+/// One secret named `label`: from standard input (the command's flag `stdin_flag`), or typed
+/// at a prompt (twice when `confirm`).
+pub fn read_secret(
+    from_stdin: bool,
+    label: &str,
+    stdin_flag: &str,
+    confirm: bool,
+) -> anyhow::Result<Secret> {
+    let what = label.to_lowercase();
     if from_stdin {
         return read_stdin_lines()?
             .into_iter()
             .next()
-            .context("standard input held no password");
+            .with_context(|| format!("standard input held no {what}"));
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "no terminal to ask for the {label}: pass it on standard input with --password-stdin"
-        );
+        bail!("no terminal to ask for the {what}: pass it on standard input with {stdin_flag}");
     }
     let first = Secret::new(rpassword::prompt_password(format!("{label}: "))?);
     if confirm {

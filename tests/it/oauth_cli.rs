@@ -171,3 +171,38 @@ async fn oauth_apps_and_sign_in_from_the_command_line() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_secret_that_cannot_be_read_names_the_client_secret_flag() {
+    let app = TestApp::spawn().await;
+    let add = [
+        "oauth-app",
+        "add",
+        "--name",
+        "No terminal",
+        "--provider",
+        "google",
+        "--client-id",
+        CLIENT_ID,
+    ];
+    // No terminal to prompt at (standard input is a pipe).
+    let out = app.cli(&add, None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no terminal to ask for the client secret")
+            && err.contains("--client-secret-stdin")
+            && !err.contains("--password-stdin"),
+        "{err}"
+    );
+    // The flag given, but standard input holds nothing.
+    let out = app.cli(&[&add[..], &["--client-secret-stdin"]].concat(), Some(""));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("standard input held no client secret"),
+        "{err}"
+    );
+    let list = cli_stdout(&app.cli(&["oauth-app", "list"], None));
+    assert!(!list.contains("No terminal"), "nothing added: {list}");
+}
