@@ -119,6 +119,15 @@ impl Browser {
         serde_json::from_value(v).unwrap()
     }
 
+    /// Opens `url` of the admin pages, which asks for a sign-in, and signs in as the admin.
+    pub async fn sign_in_at(&self, url: &str) {
+        self.goto(url).await;
+        self.fill("#username", crate::admin_http::ADMIN_USER).await;
+        self.fill("#password", crate::admin_http::ADMIN_PASSWORD)
+            .await;
+        self.click("#sign-in").await;
+    }
+
     /// Runs a script in the page and returns its value.
     pub async fn eval(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.unwrap()

@@ -9,7 +9,7 @@ use crate::dovecot::{Dovecot, PASSWORD, USER};
 use crate::helpers::{TestApp, cli_add_dovecot_credential, contains_bytes, run_cli, with};
 
 /// Form values for the fixture's account over implicit TLS, trusting the test CA.
-fn form(d: &Dovecot, overrides: Value) -> Value {
+pub fn form(d: &Dovecot, overrides: Value) -> Value {
     with(
         json!({
             "mailbox": USER,
@@ -23,7 +23,7 @@ fn form(d: &Dovecot, overrides: Value) -> Value {
     )
 }
 
-async fn test_form(app: &TestApp, body: &Value) -> Value {
+pub async fn test_form(app: &TestApp, body: &Value) -> Value {
     let r = app.post("/api/v1/connection-tests", body).await;
     assert_eq!(r.status, 200, "connection test: {}", r.text);
     r.body

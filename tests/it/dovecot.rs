@@ -30,6 +30,7 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
+#[derive(Clone)]
 pub struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
@@ -93,6 +94,8 @@ pub struct DovecotOptions {
     pub expired_certificate: bool,
     /// Serve a self-signed certificate instead of one the test CA signed.
     pub self_signed_certificate: bool,
+    /// Serve this certificate (its PEM may hold a chain) instead of one the test CA signed.
+    pub certificate: Option<Leaf>,
     /// Check OAuth2 tokens (XOAUTH2, OAUTHBEARER) by RFC 7662 introspection.
     pub oauth2: Option<OAuth2Passdb>,
 }
@@ -182,10 +185,10 @@ impl Dovecot {
         }
         let ca = TestCa::new("Mailroom Test CA");
         let names = ["127.0.0.1", "imap.mailroom.test"];
-        let leaf = if opts.self_signed_certificate {
-            self_signed_leaf(&names)
-        } else {
-            ca.leaf(&names, opts.expired_certificate)
+        let leaf = match &opts.certificate {
+            Some(given) => given.clone(),
+            None if opts.self_signed_certificate => self_signed_leaf(&names),
+            None => ca.leaf(&names, opts.expired_certificate),
         };
         std::fs::write(root.join("cert.pem"), &leaf.cert_pem).unwrap();
         std::fs::write(root.join("key.pem"), &leaf.key_pem).unwrap();
