@@ -248,12 +248,7 @@ impl Store {
     pub async fn sealed_key_counts(&self) -> StoreResult<Vec<(String, i64)>> {
         let sql = SEALED
             .iter()
-            .map(|s| {
-                format!(
-                    "SELECT {} AS k FROM {} WHERE {} <> ''",
-                    s.key_id, s.table, s.key_id
-                )
-            })
+            .map(|s| s.sql("SELECT {k} AS k FROM {t} WHERE {k} <> ''"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let sql = format!("SELECT k, COUNT(*) AS n FROM ({sql}) AS sealed GROUP BY k ORDER BY k");
@@ -274,13 +269,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut found = Vec::new();
             for s in SEALED {
-                let sql = format!(
+                let sql = s.sql(
                     "SELECT CAST({r} AS TEXT), {k}, {n}, {c} FROM {t} WHERE {k} <> '' ORDER BY {r}",
-                    r = s.row,
-                    k = s.key_id,
-                    n = s.nonce,
-                    c = s.sealed,
-                    t = s.table
                 );
                 let rows = sqlx::query_as::<_, Found>(sqlx::AssertSqlSafe(sql));
                 for (row, key_id, nonce, ciphertext) in rows.fetch_all(&mut *tx).await? {
@@ -295,13 +285,8 @@ impl Store {
             let total = found.len() as u64;
             for (i, (s, row, old)) in found.iter().enumerate() {
                 let new = reseal(&(s.ad)(row), old)?;
-                let sql = format!(
+                let sql = s.sql(
                     "UPDATE {t} SET {k} = $1, {n} = $2, {c} = $3 WHERE CAST({r} AS TEXT) = $4",
-                    t = s.table,
-                    k = s.key_id,
-                    n = s.nonce,
-                    c = s.sealed,
-                    r = s.row
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&new.key_id)
@@ -328,6 +313,19 @@ pub(super) struct SealedColumns {
     nonce: &'static str,
     sealed: &'static str,
     ad: fn(&str) -> String,
+}
+
+impl SealedColumns {
+    /// `template` with the names filled in: `{t}` table, `{r}` row, `{k}` key id, `{n}` nonce,
+    /// `{c}` ciphertext.
+    fn sql(&self, template: &str) -> String {
+        template
+            .replace("{t}", self.table)
+            .replace("{r}", self.row)
+            .replace("{k}", self.key_id)
+            .replace("{n}", self.nonce)
+            .replace("{c}", self.sealed)
+    }
 }
 
 impl Columns {
