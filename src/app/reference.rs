@@ -266,7 +266,8 @@ impl App {
             return Err(AppError::Conflict {
                 field: None,
                 message: format!(
-                    "{:?} is the built-in project type, the default of new aliases; it cannot be deleted.",
+                    "{:?} is the built-in project type, the default of aliases given none; it \
+                     cannot be deleted (it may be renamed, and stays the default).",
                     current.0.title()
                 ),
             });
@@ -456,12 +457,11 @@ impl App {
         self.store.get_contact(id).await.app_err("contact")
     }
 
-    /// The project type new aliases get when none is given.
+    /// The project type new aliases get when none is given: the built-in one, found by its
+    /// mark, so it stays the default when renamed.
     pub(crate) async fn default_project_type_id(&self) -> AppResult<Option<i64>> {
-        let found = self
-            .store
-            .find_named(NamedKind::ProjectType, "client service case");
-        Ok(found.await.app_err(ProjectType::SPEC.label)?.map(|r| r.id))
+        let found = self.store.built_in_project_type().await;
+        found.app_err(ProjectType::SPEC.label)
     }
 
     /// Checks that referenced rows exist; one error per missing reference.

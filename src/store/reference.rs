@@ -481,12 +481,16 @@ impl Store {
         self.get_record(kind.spec(), id).await.map(NamedRow::from)
     }
 
-    pub async fn find_named(&self, kind: NamedKind, name: &str) -> StoreResult<Option<NamedRow>> {
-        let Some(field) = kind.spec().field("name") else {
-            return Ok(None);
-        };
-        let found = self.find_record(kind.spec(), field, name).await?;
-        Ok(found.map(NamedRow::from))
+    /// The built-in project type (marked at migration, whatever its name now): the default of
+    /// aliases given none.
+    pub async fn built_in_project_type(&self) -> StoreResult<Option<i64>> {
+        with_pool!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT id FROM project_types WHERE built_in")
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn get_client(&self, id: i64) -> StoreResult<ClientRow> {

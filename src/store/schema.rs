@@ -382,4 +382,22 @@ UPDATE cases SET
 UPDATE cases SET priority = 'Medium' WHERE priority NOT IN ('Low', 'Medium', 'High', 'Urgent')
 "#,
     ),
+    (
+        // The built-in project type (the default of aliases given none) is marked, so it is
+        // found by the mark, not by a name a person may change. It is the row step 0003
+        // inserted (made by 'system' at 0); if that was deleted, a row of its name takes the
+        // mark, else it is made again.
+        "0010_built_in_project_type",
+        r#"
+ALTER TABLE project_types ADD COLUMN built_in BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE project_types SET built_in = TRUE WHERE id =
+    (SELECT MIN(id) FROM project_types WHERE created_by = 'system' AND created_at = 0);
+UPDATE project_types SET built_in = TRUE WHERE name_key = 'client service case'
+    AND NOT EXISTS (SELECT 1 FROM project_types WHERE built_in);
+INSERT INTO project_types (name, name_key, built_in, created_at, created_by, updated_at, updated_by)
+    SELECT 'Client Service Case', 'client service case', TRUE, 0, 'system', 0, 'system'
+    WHERE NOT EXISTS (SELECT 1 FROM project_types WHERE built_in);
+CREATE UNIQUE INDEX project_types_one_built_in ON project_types (built_in) WHERE built_in
+"#,
+    ),
 ];

@@ -231,7 +231,10 @@ async fn aliases_are_added_edited_and_deleted_on_the_credential_page() {
         "name=\"email_alias\" type=\"email\" required value=\"{mailbox}\""
     )));
     assert!(form.contains(&format!("<option value=\"{ws}\" >Payroll</option>")));
-    assert!(form.contains(">Client Service Case</option>"));
+    assert!(
+        form.contains(" selected>Client Service Case</option>"),
+        "{form}"
+    );
     assert!(form.contains(">No Reply</option>"));
     for m in [
         "fm_category",

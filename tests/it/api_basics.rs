@@ -177,44 +177,6 @@ async fn an_empty_patch_changes_no_field() {
     }
 }
 
-/// The built-in project type is the aliases' default: it cannot be deleted.
-#[tokio::test]
-async fn the_built_in_project_type_cannot_be_deleted() {
-    let app = TestApp::spawn().await;
-    let types = app.get("/api/v1/project-types").await.body["items"].clone();
-    let built_in = types
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "Client Service Case")
-        .unwrap()["id"]
-        .clone();
-    let r = app
-        .delete(&format!("/api/v1/project-types/{built_in}"))
-        .await;
-    assert_eq!((r.status, r.error_code()), (409, "conflict"), "{}", r.text);
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Client Service Case")
-    );
-    assert_eq!(
-        app.get(&format!("/api/v1/project-types/{built_in}"))
-            .await
-            .status,
-        200
-    );
-    // Another project type still can be.
-    let other = app
-        .post("/api/v1/project-types", &json!({"name": "Complaint"}))
-        .await;
-    let r = app
-        .delete(&format!("/api/v1/project-types/{}", other.body["id"]))
-        .await;
-    assert_eq!(r.status, 204, "{}", r.text);
-}
-
 /// An import that only repeats values stored records have answers 409, as a create does; one
 /// whose rows are wrong in themselves answers 422. Either way nothing is imported.
 #[tokio::test]

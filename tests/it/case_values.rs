@@ -55,48 +55,14 @@ async fn field_mappings_take_only_case_values() {
     );
 }
 
-/// Runs statements on the app's database, whichever backend it is.
-async fn run_sql(app: &TestApp, statements: &[String]) {
-    match &app.database_url {
-        Some(url) => {
-            let db = sqlx::PgPool::connect(url).await.unwrap();
-            for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(s.as_str()))
-                    .execute(&db)
-                    .await
-                    .unwrap();
-            }
-            db.close().await;
-        }
-        None => {
-            let file = app.data_path().join("mailroom.db");
-            let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-                .await
-                .unwrap();
-            for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(s.as_str()))
-                    .execute(&db)
-                    .await
-                    .unwrap();
-            }
-            db.close().await;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_database_with_free_text_values_still_reads_after_the_migration() {
     let mut app = TestApp::spawn().await;
     let (cred, ws) = setup(&app).await;
-    let a = app
-        .post(
-            &format!("/api/v1/credentials/{cred}/aliases"),
-            &json!({"email_alias": "payroll1@example.com", "workspace_id": ws}),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text);
-    let alias = a.body["id"].as_i64().unwrap();
-    let project_type = a.body["project_type_id"].as_i64().unwrap();
+    let alias = json!({"email_alias": "payroll1@example.com", "workspace_id": ws});
+    let a = app.create_alias(&json!(cred), &alias).await;
+    let alias = a["id"].as_i64().unwrap();
+    let project_type = a["project_type_id"].as_i64().unwrap();
     app.stop().await;
     // As an older version left it: free text in the cases and in an alias's field mappings,
     // and the migration not yet applied.
@@ -108,17 +74,14 @@ async fn a_database_with_free_text_values_still_reads_after_the_migration() {
              '{status}', '{priority}', '{{\"communication_method\":\"Email Integration\"}}', '[]', 1)"
         )
     };
-    run_sql(
-        &app,
-        &[
-            case("a", "in_progress", r#"P1 "now" \ later"#),
-            case("b", "Waiting on client", "HIGH"),
-            format!(
-                r#"UPDATE aliases SET field_mappings = '{{"category":"Payroll","priority":"P1","status":"closed"}}' WHERE id = {alias}"#
-            ),
-            "DELETE FROM schema_migrations WHERE name = '0009_case_status_priority'".into(),
-        ],
-    )
+    app.run_sql(&[
+        case("a", "in_progress", r#"P1 "now" \ later"#),
+        case("b", "Waiting on client", "HIGH"),
+        format!(
+            r#"UPDATE aliases SET field_mappings = '{{"category":"Payroll","priority":"P1","status":"closed"}}' WHERE id = {alias}"#
+        ),
+        "DELETE FROM schema_migrations WHERE name = '0009_case_status_priority'".into(),
+    ])
     .await;
 
     let out = app.cli(&["case", "list", "--json"], None);

@@ -194,6 +194,32 @@ impl TestApp {
         self.data_dir.path().join("data")
     }
 
+    /// Runs statements on the app's database, whichever backend it is.
+    pub async fn run_sql(&self, statements: &[String]) {
+        macro_rules! run {
+            ($connect:expr) => {{
+                let db = $connect.await.unwrap();
+                for s in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(s.as_str()))
+                        .execute(&db)
+                        .await
+                        .unwrap();
+                }
+                db.close().await;
+            }};
+        }
+        match &self.database_url {
+            Some(url) => run!(sqlx::PgPool::connect(url)),
+            None => {
+                let file = self.data_path().join("mailroom.db");
+                run!(sqlx::SqlitePool::connect(&format!(
+                    "sqlite://{}",
+                    file.display()
+                )))
+            }
+        }
+    }
+
     /// Stops the server and closes the database (checkpointing SQLite).
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -287,6 +313,14 @@ impl TestApp {
     pub async fn create_credential(&self, body: &Value) -> Value {
         let r = self.post("/api/v1/credentials", body).await;
         assert_eq!(r.status, 201, "create credential: {}", r.text);
+        r.body
+    }
+
+    /// Adds an alias to credential `credential`; panics unless 201.
+    pub async fn create_alias(&self, credential: &Value, body: &Value) -> Value {
+        let path = format!("/api/v1/credentials/{credential}/aliases");
+        let r = self.post(&path, body).await;
+        assert_eq!(r.status, 201, "create alias: {}", r.text);
         r.body
     }
 }

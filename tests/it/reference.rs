@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, valid_credential};
+use crate::helpers::{Backend, TestApp, cli_stdout, valid_credential};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -20,6 +20,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     deleting_what_is_still_used_is_refused_and_names_the_users,
     bulk_import_is_all_or_nothing,
+    the_built_in_project_type_stays_the_default_when_renamed,
+    the_migration_marks_the_built_in_project_type,
 );
 
 async fn created(app: &TestApp, path: &str, body: Value) -> i64 {
@@ -532,4 +534,129 @@ async fn cli_import_reports_every_bad_line_and_imports_nothing() {
         listed.body["items"][0]["email_domains"],
         json!(["acme.com"])
     );
+}
+
+/// The id of the project type named `name`.
+async fn project_type_named(app: &TestApp, name: &str) -> Value {
+    let types = app.get("/api/v1/project-types").await.body["items"].clone();
+    let found = types.as_array().unwrap().iter().find(|t| t["name"] == name);
+    found.unwrap_or_else(|| panic!("no {name:?} in {types}"))["id"].clone()
+}
+
+/// The built-in project type is the default of aliases given none: it cannot be deleted, and
+/// renamed (say, translated) it stays the default; its old name is free for another type,
+/// which is not the default and can be deleted.
+async fn the_built_in_project_type_stays_the_default_when_renamed(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
+    let built_in = project_type_named(&app, "Client Service Case").await;
+    let path = format!("/api/v1/project-types/{built_in}");
+    let r = app.patch(&path, &json!({"name": "Kundenservice"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let namesake = created(
+        &app,
+        "/api/v1/project-types",
+        json!({"name": "Client Service Case"}),
+    )
+    .await;
+
+    let cred = app.create_credential(&valid_credential(1)).await["id"].clone();
+    let ws = created(&app, "/api/v1/workspaces", json!({"name": "North"})).await;
+    let alias = json!({"email_alias": "payroll1@example.com", "workspace_id": ws});
+    let a = app.create_alias(&cred, &alias).await;
+    assert_eq!(a["project_type_id"], built_in);
+
+    let r = app.delete(&path).await;
+    assert_eq!((r.status, r.error_code()), (409, "conflict"), "{}", r.text);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"Kundenservice\" is the built-in project type")
+            && message.contains("cannot be deleted"),
+        "{message}"
+    );
+    assert_eq!(app.get(&path).await.body["name"], "Kundenservice");
+    let r = app
+        .delete(&format!("/api/v1/project-types/{namesake}"))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+/// A database from before the mark: the row the first version made is marked, whatever it is
+/// called by then; if it was deleted, a row of its name takes the mark, else it is made again.
+async fn the_migration_marks_the_built_in_project_type(backend: Backend) {
+    for before in ["renamed", "deleted, name taken again", "deleted"] {
+        let mut app = TestApp::spawn_on(backend).await;
+        let built_in = project_type_named(&app, "Client Service Case").await;
+        let cred = app.create_credential(&valid_credential(1)).await["id"].clone();
+        let ws = created(&app, "/api/v1/workspaces", json!({"name": "North"})).await;
+        if before == "renamed" {
+            let path = format!("/api/v1/project-types/{built_in}");
+            let r = app.patch(&path, &json!({"name": "Kundenservice"})).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            created(
+                &app,
+                "/api/v1/project-types",
+                json!({"name": "Client Service Case"}),
+            )
+            .await;
+        }
+        app.stop().await;
+        let mut sql = vec![
+            "DROP INDEX project_types_one_built_in".to_string(),
+            "ALTER TABLE project_types DROP COLUMN built_in".into(),
+            "DELETE FROM schema_migrations WHERE name = '0010_built_in_project_type'".into(),
+        ];
+        if before.starts_with("deleted") {
+            sql.push(format!("DELETE FROM project_types WHERE id = {built_in}"));
+        }
+        if before == "deleted, name taken again" {
+            sql.push(
+                "INSERT INTO project_types (name, name_key, created_at, created_by, updated_at, \
+                 updated_by) VALUES ('Client Service Case', 'client service case', 5, 'admin', 5, \
+                 'admin')"
+                    .into(),
+            );
+        }
+        app.run_sql(&sql).await;
+
+        // The CLI migrates the database, then adds an alias with no project type.
+        let (cred, ws) = (cred.to_string(), ws.to_string());
+        let out = app.cli(
+            &[
+                "alias",
+                "add",
+                "--credential",
+                &cred,
+                "--email-alias",
+                "payroll1@example.com",
+                "--workspace",
+                &ws,
+                "--json",
+            ],
+            None,
+        );
+        let alias: Value = serde_json::from_str(&cli_stdout(&out)).unwrap();
+        let out = app.cli(&["project-type", "list", "--json"], None);
+        let types: Value = serde_json::from_str(&cli_stdout(&out)).unwrap();
+        let named = |name: &str| {
+            let found = types.as_array().unwrap().iter().find(|t| t["name"] == name);
+            found.unwrap_or_else(|| panic!("{before}: no {name:?} in {types}"))["id"].clone()
+        };
+        let expected = match before {
+            "renamed" => {
+                assert_eq!(named("Kundenservice"), built_in);
+                built_in.clone()
+            }
+            _ => named("Client Service Case"),
+        };
+        assert_eq!(alias["project_type_id"], expected, "{before}: {alias}");
+        if before == "deleted" {
+            assert_ne!(expected, built_in, "made again: {types}");
+        }
+        let out = app.cli(&["project-type", "delete", &expected.to_string()], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("built-in project type"),
+            "{before}: {stderr}"
+        );
+    }
 }

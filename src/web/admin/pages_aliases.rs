@@ -69,6 +69,8 @@ struct Pickers {
     workspaces: Vec<Choice>,
     project_types: Vec<Choice>,
     clients: Vec<Choice>,
+    /// The built-in project type, preselected for a new alias.
+    default_project_type: Option<i64>,
 }
 
 impl Pickers {
@@ -86,6 +88,7 @@ impl Pickers {
             workspaces: named(app.list_named(NamedKind::Workspace).await?),
             project_types: named(app.list_named(NamedKind::ProjectType).await?),
             clients: app.list_clients().await?.into_iter().map(client).collect(),
+            default_project_type: app.default_project_type_id().await?,
         })
     }
 }
@@ -214,12 +217,6 @@ impl AliasValues {
 
     fn new_for(c: &CredentialView, siblings: &[AliasView], p: &Pickers) -> Self {
         let first = siblings.is_empty();
-        let default_project_type = p
-            .project_types
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case("Client Service Case"))
-            .map(|t| t.id.clone())
-            .unwrap_or_default();
         Self {
             // The first alias of a credential is usually its own mailbox, the default.
             email_alias: if first {
@@ -229,7 +226,9 @@ impl AliasValues {
             },
             is_default: first,
             workspace_id: String::new(),
-            project_type_id: default_project_type,
+            project_type_id: p
+                .default_project_type
+                .map_or_else(String::new, |id| id.to_string()),
             client_id: String::new(),
             always_use_default_workspace: false,
             include_attachments: true,

@@ -116,7 +116,7 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "project_type_id",
-            json!({"minimum": 1, "description": "A project type that exists; default: the built-in Client Service Case."}),
+            json!({"minimum": 1, "description": "A project type that exists; default: the built-in project type (Client Service Case, unless renamed; it cannot be deleted)."}),
         ),
         (
             "client_id",
