@@ -6,6 +6,7 @@ mod helpers;
 mod oauth_server;
 
 mod admin_http;
+mod admin_layout;
 mod admin_pages;
 mod admin_ui;
 mod admin_ui_aliases;
