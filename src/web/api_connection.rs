@@ -30,6 +30,11 @@ pub fn routes() -> OpenApiRouter<SharedApp> {
     request_body = ref("#/components/schemas/ConnectionTestInput"),
     responses(
         (status = 200, description = "The test ran", body = ConnectionTestView),
+        (status = 422, description = "Nothing to test: a field is missing, of the wrong \
+            type, unknown or breaks a rule (`validation_failed`, with `field`, `rule` and every \
+            broken rule in `details`). An OAuth app of the authorization_code flow has no token \
+            before a sign-in: `field` `oauth_app_id`, `rule` `sign_in_required` (save the \
+            credential and use Sign in first).", body = ErrorBody),
         (status = 429, description = "Too many tests: wait for Retry-After seconds", body = ErrorBody,
             headers(("Retry-After" = i64, description = "Seconds to wait"))),
     ))]
@@ -52,6 +57,13 @@ async fn test_form_values(
     request_body = Option<ConnectionOverrides>,
     responses(
         (status = 200, description = "The test ran", body = ConnectionTestView),
+        (status = 422, description = "Nothing to test: an override is of the wrong type, \
+            unknown or breaks a rule (`validation_failed`, with `field`, `rule` and every broken \
+            rule in `details`). Overrides that send the stored password elsewhere without a new \
+            one: code `password_required`. An oauth2 credential tested with other values than its \
+            sign-in was made for (OAuth app, host, port, security, login name or trust), unless \
+            the app is of the client_credentials flow: `field` `oauth_app_id`, `rule` \
+            `sign_in_required` (save and use Sign in first).", body = ErrorBody),
         (status = 429, description = "Too many tests: wait for Retry-After seconds", body = ErrorBody,
             headers(("Retry-After" = i64, description = "Seconds to wait"))),
     ))]

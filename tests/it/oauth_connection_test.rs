@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::admin_pages::Admin;
 use crate::dovecot::{Dovecot, USER};
-use crate::helpers::TestApp;
+use crate::helpers::{Resp, TestApp};
 use crate::oauth_admin::{delegated, sign_in};
 
 const CLIENT_ID: &str = "mailroom-form-test";
@@ -55,6 +55,34 @@ async fn app_only(app: &TestApp, token_url: &str) -> Value {
     created.body["id"].clone()
 }
 
+/// A test refused for want of a sign-in: 422 `validation_failed` with the field and the rule at
+/// the top level, as every validation error, and as the OpenAPI document of the operation on
+/// `path` says.
+async fn sign_in_required(app: &TestApp, path: &str, r: &Resp) {
+    assert_eq!(
+        (r.status, r.error_code(), r.error_field()),
+        (422, "validation_failed", "oauth_app_id"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["error"]["rule"], "sign_in_required", "{}", r.text);
+    assert_eq!(
+        r.rules(),
+        [("oauth_app_id".to_string(), "sign_in_required".to_string())]
+    );
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    let answer = &doc["paths"][format!("/api/v1{path}")]["post"]["responses"]["422"];
+    assert_eq!(
+        answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+        "{answer}"
+    );
+    let said = answer["description"].as_str().unwrap_or("");
+    assert!(
+        said.contains("`field` `oauth_app_id`, `rule` `sign_in_required`"),
+        "{said}"
+    );
+}
+
 #[tokio::test]
 async fn unsaved_oauth2_values_get_a_timed_token_step_where_a_token_may_be_had() {
     let s = delegated(CLIENT_ID, CLIENT_SECRET).await;
@@ -85,12 +113,7 @@ async fn unsaved_oauth2_values_get_a_timed_token_step_where_a_token_may_be_had()
         .app
         .post("/api/v1/connection-tests", &form(&s.d, &delegated_app))
         .await;
-    assert_eq!(r.status, 422, "{}", r.text);
-    assert_eq!(r.error_field(), "oauth_app_id");
-    assert!(
-        r.rules()
-            .contains(&("oauth_app_id".into(), "sign_in_required".into()))
-    );
+    sign_in_required(&s.app, "/connection-tests", &r).await;
     assert!(r.text.contains("Sign in"), "{}", r.text);
     let r = s
         .app
@@ -119,11 +142,7 @@ async fn unsaved_oauth2_values_get_a_timed_token_step_where_a_token_may_be_had()
             &json!({"host": "localhost", "ca_bundle": s.d.ca.cert_pem}),
         )
         .await;
-    assert_eq!(r.status, 422, "{}", r.text);
-    assert!(
-        r.rules()
-            .contains(&("oauth_app_id".into(), "sign_in_required".into()))
-    );
+    sign_in_required(&s.app, "/credentials/{id}/connection-tests", &r).await;
     assert!(r.text.contains("where it was made"), "{}", r.text);
     assert_eq!(s.auth.state.lock().unwrap().grants.len(), asked);
 
