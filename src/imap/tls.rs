@@ -467,7 +467,7 @@ pub fn handshake_failure(
                     "The certificate of {target} is not valid before {}.",
                     c.not_before
                 ),
-                (None, _) => format!("The certificate of {target} is {text}."),
+                (None, _) => format!("The certificate of {target} is not valid now: {text}."),
             };
             let ask = if not_yet {
                 "Check the clock of this computer and of the mail server"
