@@ -222,9 +222,9 @@ async fn a_wrong_name_lists_the_names_of_the_certificate() {
     assert!(text(&report, "hint").contains("as Host"), "{report:#}");
 }
 
-#[tokio::test]
-async fn the_private_ca_button_opens_advanced_with_the_ca_field_focused() {
-    let d = Dovecot::start();
+/// Signs in, fills the New Email Integration form for `d` (no trust added) and runs Test
+/// Connection until its message says `says`.
+async fn tested_in_a_browser(d: &Dovecot, says: &str) -> (Browser, TestApp) {
     let (app, _) = admin_app().await;
     let b = Browser::start().await;
     b.sign_in_at(&format!("{}/admin/email-integration/new", app.base))
@@ -234,32 +234,35 @@ async fn the_private_ca_button_opens_advanced_with_the_ca_field_focused() {
     b.fill("#password", PASSWORD).await;
     b.fill("#host", "127.0.0.1").await;
     b.fill("#port", &d.imaps_port.to_string()).await;
-    b.fill("#configuration_name", "Private CA").await;
-    b.fill("#description", "Signed by a company CA").await;
-
-    b.click("#test-connection").await;
-    b.wait_text("#test-message", "a private certificate authority")
+    b.fill("#configuration_name", "Certificates").await;
+    b.fill("#description", "A server with its own certificate")
         .await;
-    // Said once: the failed step points up instead of repeating the message.
-    b.wait_text(".steps tr.failed", "See above").await;
+    b.click("#test-connection").await;
+    b.wait_text("#test-message", says).await;
     let closed = b
         .eval("return document.querySelector('details.advanced').open;")
         .await;
     assert_eq!(closed, json!(false), "Advanced starts closed");
+    (b, app)
+}
+
+/// Whether Advanced is open, and the id of the focused element.
+async fn advanced_and_focus(b: &Browser) -> Value {
+    b.eval("return [document.querySelector('details.advanced').open, document.activeElement.id];")
+        .await
+}
+
+#[tokio::test]
+async fn the_private_ca_button_opens_advanced_with_the_ca_field_focused() {
+    let d = Dovecot::start();
+    let (b, _app) = tested_in_a_browser(&d, "a private certificate authority").await;
+    // Said once: the failed step points up instead of repeating the message.
+    b.wait_text(".steps tr.failed", "See above").await;
     b.scroll_to("#test-outcome").await;
     b.screenshot("certificate-private-ca").await;
 
     b.click("#fix-ca-bundle").await;
-    let state = b
-        .eval(
-            "return [document.querySelector('details.advanced').open, document.activeElement.id];",
-        )
-        .await;
-    assert_eq!(
-        state,
-        json!([true, "ca_bundle"]),
-        "Advanced open, CA field focused"
-    );
+    assert_eq!(advanced_and_focus(&b).await, json!([true, "ca_bundle"]));
 
     // Pasting the CA there makes the test pass.
     b.css("#ca_bundle")
@@ -267,6 +270,23 @@ async fn the_private_ca_button_opens_advanced_with_the_ca_field_focused() {
         .send_keys(&d.ca.cert_pem)
         .await
         .unwrap();
+    b.click("#test-connection").await;
+    b.wait_text("#test-message", "We were able to connect to your mailbox.")
+        .await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_pin_button_fills_in_the_fingerprint_shown() {
+    let d = Dovecot::start_with(DovecotOptions {
+        self_signed_certificate: true,
+        ..Default::default()
+    });
+    let (b, _app) = tested_in_a_browser(&d, "is self-signed").await;
+    b.click("#fix-pin").await;
+    assert_eq!(advanced_and_focus(&b).await, json!([true, "pinned_sha256"]));
+    let pin = b.css("#pinned_sha256").await.prop("value").await.unwrap();
+    assert_eq!(pin.as_deref(), Some(d.leaf.sha256.as_str()));
     b.click("#test-connection").await;
     b.wait_text("#test-message", "We were able to connect to your mailbox.")
         .await;
