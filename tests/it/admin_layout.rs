@@ -1,5 +1,5 @@
 //! The admin pages' layout in a real browser, at 1280 and 390 px wide: no page scrolls sideways,
-//! no table or card is wider than its box (a wide table scrolls inside its `.table-wrap`, which
+//! no table, card or Test Connection result is wider than its box (a wide table scrolls inside its `.table-wrap`, which
 //! itself stays on screen), times are `<time>` elements with the exact time in their title, the
 //! current section is marked in the navigation, and the alias form ticks "Default Alias" only for
 //! a credential's first alias. Screenshots of every page at both widths land in
@@ -21,7 +21,7 @@ if (doc.scrollWidth > doc.clientWidth) {
   out.push(`page: scrollWidth ${doc.scrollWidth} > clientWidth ${doc.clientWidth}`);
 }
 const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '');
-document.querySelectorAll('table, .card').forEach((e) => {
+document.querySelectorAll('table, .card, .test-result').forEach((e) => {
   const wrap = e.closest('.table-wrap');
   if (e.tagName === 'TABLE' && wrap) {
     const r = wrap.getBoundingClientRect();
@@ -118,6 +118,12 @@ async fn every_admin_page_fits_at_1280_and_390_px() {
         for (name, path) in &pages {
             b.goto(&format!("{}{path}", app.base)).await;
             b.css("main").await;
+            if *name == "credential" {
+                // The Test Connection result, with its steps table, inside the form.
+                b.click("#test-connection").await;
+                b.wait_text("#test-message", "Connected").await;
+                b.scroll_to("#test-outcome").await;
+            }
             let found = b.eval(OVERFLOW).await;
             for p in found.as_array().unwrap() {
                 problems.push(format!("{width} px {path}: {}", p.as_str().unwrap()));
