@@ -124,7 +124,10 @@ async fn update_credential(
 /// Delete a credential
 #[utoipa::path(delete, path = "/credentials/{id}", tag = "credentials", operation_id = "delete_credential",
     params(("id" = i64, Path, description = "The credential's id")),
-    responses((status = 204, description = "Deleted")))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Aliases still belong to the credential: delete or move them first", body = ErrorBody),
+    ))]
 async fn delete_credential(
     State(app): State<SharedApp>,
     Extension(who): Extension<Principal>,

@@ -48,7 +48,7 @@ async fn test_form_values(
 
 /// Test Connection on a stored credential
 ///
-/// With no body (or `{}`) the saved values and password are tested. Overrides are tested
+/// With no body (or `{}`, or `null`) the saved values and password are tested. Overrides are tested
 /// instead of the saved values (not saved); a change of where the password goes needs the
 /// password (422 `password_required`). 200 whatever the outcome.
 #[utoipa::path(post, path = "/credentials/{id}/connection-tests", tag = "credentials",
@@ -85,8 +85,10 @@ async fn test_stored(
     let overrides = if empty {
         ConnectionOverrides::default()
     } else {
-        let JsonBody(o) = JsonBody::<ConnectionOverrides>::from_request(request, &app).await?;
-        o
+        // `null` is "no overrides", as the document's `oneOf [overrides, null]` says.
+        let JsonBody(o) =
+            JsonBody::<Option<ConnectionOverrides>>::from_request(request, &app).await?;
+        o.unwrap_or_default()
     };
     Ok(Json(
         app.test_stored_credential(&who.actor, id, &overrides)

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::SharedApp;
 use super::api::Items;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::{DetectionView, ProviderView};
 use crate::domain::providers::PRESETS_SUMMARY;
 
@@ -40,7 +40,10 @@ async fn list(State(app): State<SharedApp>) -> Json<Items<ProviderView>> {
 /// when nothing is found.
 #[utoipa::path(get, path = "/providers/detect", tag = "providers", operation_id = "detect_provider",
     params(("mailbox" = String, Query, format = Email, description = "The mailbox address")),
-    responses((status = 200, description = "The guess", body = DetectionView)))]
+    responses(
+        (status = 200, description = "The guess", body = DetectionView),
+        (status = 422, description = "`mailbox` is missing or not an address (`validation_failed` naming `mailbox`)", body = ErrorBody),
+    ))]
 async fn detect(
     State(app): State<SharedApp>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,

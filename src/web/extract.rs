@@ -91,6 +91,9 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     typed
 }
 
+/// 2^53: every whole number up to it is exact as a float.
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
+
 /// `993.0` → `993` (a float that is a whole number in the range where floats are exact).
 fn whole_numbers(value: &mut serde_json::Value) {
     use serde_json::Value;
@@ -98,7 +101,7 @@ fn whole_numbers(value: &mut serde_json::Value) {
         Value::Number(n) => {
             if let Some(f) = n.as_f64().filter(|_| n.is_f64())
                 && f.fract() == 0.0
-                && f.abs() <= 9_007_199_254_740_992.0
+                && f.abs() <= MAX_EXACT_FLOAT
             {
                 *n = (f as i64).into();
             }
@@ -130,6 +133,11 @@ fn without_values(message: &str) -> String {
             "a whole number".to_string()
         }
         "f32" | "f64" => "a number".to_string(),
+        "a map" => "a JSON object".to_string(),
+        "a sequence" => "a list".to_string(),
+        other if other.starts_with("struct ") => "a JSON object".to_string(),
+        other if other.starts_with("enum ") => "one of the documented values".to_string(),
+        other if other.starts_with("tuple") => "a list".to_string(),
         other => other.to_string(),
     };
     if let Some(rest) = message.strip_prefix("invalid type: ") {
@@ -137,18 +145,27 @@ fn without_values(message: &str) -> String {
             .split_once(", expected ")
             .unwrap_or((rest, "another type"));
         let got = got.split(['`', '"']).next().unwrap_or(got).trim();
-        let article = if got.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
+        let got = match got {
+            "null" => "null".to_string(),
+            "map" => "a JSON object".to_string(),
+            "sequence" => "a list".to_string(),
+            g if g.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {g}"),
+            g => format!("a {g}"),
         };
-        return format!("expected {}, not {article} {got}", plain(expected));
+        return format!("expected {}, not {got}", plain(expected));
     }
     if let Some(rest) = message.strip_prefix("invalid value: ") {
         let expected = rest
             .split_once(", expected ")
             .map_or("another value", |(_, e)| e);
         return format!("the value is out of range: expected {}", plain(expected));
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        if expected.starts_with("struct ") {
+            return "expected a JSON object, not a list".to_string();
+        }
+        return format!("the list has the wrong number of items: expected {expected}");
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
         let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
@@ -171,15 +188,20 @@ pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::not_found(what))
 }
 
-/// An optional whole-number query parameter; a malformed one is a 400 naming it.
+/// An optional whole-number query parameter: absent is `None`; `40` and `40.0` are 40, as JSON
+/// Schema counts them (and as JSON bodies read them). Anything else, the empty value
+/// (`limit=`) included, is a 400 naming it.
 pub fn query_number(
     q: &std::collections::HashMap<String, String>,
     key: &str,
 ) -> Result<Option<i64>, ApiError> {
     q.get(key)
-        .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse::<i64>().map_err(|_| {
+            let whole = || {
+                let f = v.parse::<f64>().ok()?;
+                (f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT).then_some(f as i64)
+            };
+            v.parse::<i64>().ok().or_else(whole).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",
@@ -281,7 +303,7 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_json, rfc3339_ms, without_values};
+    use super::{parse_json, query_number, rfc3339_ms, without_values};
 
     #[test]
     fn whole_numbers_written_with_a_fraction_are_whole_numbers() {
@@ -349,5 +371,36 @@ mod tests {
             without_values("missing field `name`"),
             "missing field `name`"
         );
+        assert_eq!(
+            without_values("invalid type: null, expected struct ConnectionOverrides"),
+            "expected a JSON object, not null"
+        );
+        assert_eq!(
+            without_values("invalid type: map, expected a sequence"),
+            "expected a list, not a JSON object"
+        );
+        assert_eq!(
+            without_values(
+                "invalid length 0, expected struct ConnectionOverrides with 11 elements"
+            ),
+            "expected a JSON object, not a list"
+        );
+    }
+
+    #[test]
+    fn query_numbers_are_whole_numbers_and_never_empty() {
+        let q = |v: &str| std::collections::HashMap::from([("limit".to_string(), v.to_string())]);
+        assert_eq!(query_number(&q("40"), "limit").unwrap(), Some(40));
+        assert_eq!(query_number(&q("40.0"), "limit").unwrap(), Some(40));
+        assert_eq!(query_number(&q("-3"), "limit").unwrap(), Some(-3));
+        assert_eq!(query_number(&q("40"), "before").unwrap(), None);
+        for bad in ["", "40.5", "x", "NaN", "inf", " 4"] {
+            let e = query_number(&q(bad), "limit").unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_query"),
+                "{bad:?}"
+            );
+        }
     }
 }

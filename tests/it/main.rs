@@ -12,6 +12,7 @@ mod admin_ui;
 mod admin_ui_aliases;
 mod aliases;
 mod api_basics;
+mod api_contract;
 mod browser;
 mod case_values;
 mod certificates;

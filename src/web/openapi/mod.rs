@@ -260,7 +260,8 @@ fn common_answers(op: &mut Value) {
 }
 
 /// For each create (201) operation, links to the operations of the record it made: those on
-/// the path whose GET answers the same schema.
+/// the path whose GET answers the same schema, and on the paths below it with no other
+/// parameter.
 fn created_links(doc: &Value) -> Vec<(String, Value)> {
     let schema_of = |op: &Value, status: &str| {
         op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
@@ -285,9 +286,21 @@ fn created_links(doc: &Value) -> Vec<(String, Value)> {
                     p.ends_with("/{id}") && schema_of(&i["get"], "200").as_deref() == Some(&*made)
                 })
                 .min_by_key(|(p, _)| **p != below);
-            let Some((_, target)) = target else { continue };
+            let Some((target_path, _)) = target else {
+                continue;
+            };
+            // The record's path and those below it that need no other parameter
+            // (`/credentials/{id}/poll`, `…/aliases`).
+            let under = format!("{target_path}/");
+            let reached = paths.iter().filter(|(p, _)| {
+                *p == target_path
+                    || p.strip_prefix(&under)
+                        .is_some_and(|rest| !rest.contains('{'))
+            });
             let mut links = Map::new();
-            for to in target.as_object().into_iter().flat_map(|m| m.values()) {
+            let operations =
+                reached.flat_map(|(_, i)| i.as_object().into_iter().flat_map(|m| m.values()));
+            for to in operations {
                 if let Some(to_id) = to["operationId"].as_str() {
                     links.insert(
                         to_id.to_string(),

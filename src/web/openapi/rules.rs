@@ -54,11 +54,8 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "host",
-            text(
-                LINE_GIVEN,
-                253,
-                "A DNS name or IP literal alone (no scheme, no port).",
-            ),
+            json!({"pattern": host_pattern(), "maxLength": 253, "description":
+                "A DNS name (letters, digits and hyphens in dot-separated labels; the last label not all digits) or an IPv4 or IPv6 address (brackets allowed), alone: no scheme, no port."}),
         ),
         (
             "mailbox",
@@ -79,7 +76,7 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ("auth_method", json!({"enum": ["password", "oauth2", null]})),
         (
             "oauth_app_id",
-            json!({"minimum": 1, "description": "It must exist; such a credential has no password."}),
+            json!({"description": "With auth_method oauth2: an OAuth app that exists (id ≥ 1); such a credential has no password. Ignored with auth_method password."}),
         ),
         (
             "password",
@@ -175,7 +172,7 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
         ),
         (
             "tenant",
-            json!({"description": "Microsoft: the directory id (GUID) or domain (not common); other providers ignore it."}),
+            json!({"description": "Microsoft: the directory id (GUID) or domain (letters, digits, `.` and `-`; not common, organizations or consumers); other providers ignore it."}),
         ),
         (
             "authorize_url",
@@ -185,7 +182,10 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
             "token_url",
             json!({"format": "uri", "maxLength": limits::MAX_OAUTH_TEXT_CHARS, "description": "https (http only to loopback)."}),
         ),
-        ("scopes", json!({"maxLength": limits::MAX_OAUTH_TEXT_CHARS})),
+        (
+            "scopes",
+            json!({"pattern": LINE, "maxLength": limits::MAX_OAUTH_TEXT_CHARS, "description": "Space-separated; one line, no control characters."}),
+        ),
     ];
     for schema in ["OAuthAppPatch", "OAuthAppInput"] {
         for (field, rule) in &oauth {
@@ -224,6 +224,8 @@ pub(super) fn limits_and_rules(schemas: &mut Value) -> Vec<String> {
     for (schema, rules) in [
         ("OAuthAppInput", oauth_app_rules()),
         ("CredentialInput", credential_rules()),
+        ("ConnectionTestInput", credential_rules()),
+        ("CredentialPatch", json!([oauth_app_id_rule()])),
     ] {
         match schemas.get_mut(schema).and_then(Value::as_object_mut) {
             Some(input) => {
@@ -247,16 +249,68 @@ fn oauth_app_rules() -> Value {
                 "flow": {"not": {"const": "client_credentials"}}}},
          "then": {"required": ["authorize_url"], "properties": {"authorize_url": given}}},
         {"if": provider("microsoft"), "then": {"required": ["tenant"],
-            "properties": {"tenant": {"type": "string", "pattern": LINE_GIVEN}}}},
+            "properties": {"tenant": tenant_rule()}}},
         {"if": {"properties": {"flow": {"const": "client_credentials"}}, "required": ["flow"]},
          "then": {"required": ["client_secret"], "properties": {"client_secret": given}}},
         {"if": provider("google"), "then": {"properties": {"flow": {"not": {"const": "client_credentials"}}}}}
     ])
 }
 
-/// A new credential signs in with a password, or through an OAuth app (`auth_method` oauth2).
+/// Microsoft's tenant as `domain::oauth_app` reads it: trimmed, letters, digits, `.` and `-`,
+/// at most 200 characters, and not one of the shared endpoints.
+fn tenant_rule() -> Value {
+    let word = |w: &str| -> String {
+        w.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c))
+            .collect()
+    };
+    let shared = ["common", "organizations", "consumers"].map(word).join("|");
+    json!({"type": "string", "maxLength": 200, "pattern": "^[ \\t\\n\\r]*[A-Za-z0-9.-]+[ \\t\\n\\r]*$",
+        "not": {"pattern": format!("^[ \\t\\n\\r]*(?:{shared})[ \\t\\n\\r]*$")}})
+}
+
+/// `domain::Host::parse`'s rule: (after trimming) an IPv4 address, an IPv6 address bare or in
+/// brackets, or a DNS name of letter-digit-hyphen labels (no hyphen first, last, or third and
+/// fourth) whose last label starts with a letter. Internationalised names, which the server
+/// also takes, and punycode labels (`xn--`) are left out.
+pub(super) fn host_pattern() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    let ipv4 = format!("(?:{octet}\\.){{3}}{octet}");
+    let h = "[0-9A-Fa-f]{1,4}";
+    let ipv6 = [
+        format!("(?:{h}:){{7}}{h}"),
+        format!("(?:{h}:){{1,7}}:"),
+        format!("(?:{h}:){{1,6}}:{h}"),
+        format!("(?:{h}:){{1,5}}(?::{h}){{1,2}}"),
+        format!("(?:{h}:){{1,4}}(?::{h}){{1,3}}"),
+        format!("(?:{h}:){{1,3}}(?::{h}){{1,4}}"),
+        format!("(?:{h}:){{1,2}}(?::{h}){{1,5}}"),
+        format!("{h}:(?::{h}){{1,6}}"),
+        format!(":(?:(?::{h}){{1,7}}|:)"),
+    ]
+    .join("|");
+    // At most 63 characters; with four or more, the third and fourth are not both hyphens.
+    let (a, y) = ("[A-Za-z0-9]", "[A-Za-z0-9-]");
+    let label = |first: &str| {
+        format!("{first}(?:{y}?{a})?|{first}{y}(?:{a}{y}{{0,59}}{a}|-{a}(?:{y}{{0,58}}{a})?)")
+    };
+    let (label, last) = (label(a), label("[A-Za-z]"));
+    let space = "[ \\t\\n\\r]*";
+    format!("^{space}(?:{ipv4}|{ipv6}|\\[(?:{ipv6})\\]|(?:(?:{label})\\.)*(?:{last})\\.?){space}$")
+}
+
+/// With `auth_method` oauth2 a given `oauth_app_id` is an id (≥ 1); otherwise it is ignored.
+fn oauth_app_id_rule() -> Value {
+    json!({
+        "if": {"properties": {"auth_method": {"const": "oauth2"}}, "required": ["auth_method"]},
+        "then": {"properties": {"oauth_app_id": {"type": ["integer", "null"], "minimum": 1}}}
+    })
+}
+
+/// A new (or tested) credential signs in with a password, or through an OAuth app
+/// (`auth_method` oauth2); `auth_method` absent or null is password, as on the server.
 fn credential_rules() -> Value {
-    json!([{
+    json!([oauth_app_id_rule(), {
         "if": {"properties": {"auth_method": {"const": "oauth2"}}, "required": ["auth_method"]},
         "then": {"required": ["oauth_app_id"], "properties": {"oauth_app_id": {"type": "integer"}}},
         "else": {"required": ["password"], "properties": {"password": {"type": "string", "minLength": 1}}}
@@ -280,6 +334,33 @@ fn merge(schemas: &mut Value, schema: &str, field: &str, rule: &Value, missed: &
             _ => {
                 at.insert(k.clone(), v.clone());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::host_pattern;
+    use crate::domain::Host;
+
+    /// The pattern without `^` and `$` (the generator takes none).
+    fn unanchored(pattern: &str) -> &str {
+        pattern
+            .strip_prefix('^')
+            .and_then(|p| p.strip_suffix('$'))
+            .unwrap()
+    }
+
+    proptest! {
+        /// Every host the document's pattern describes is one the server takes.
+        #[test]
+        fn the_host_pattern_describes_only_hosts_the_server_takes(
+            host in proptest::string::string_regex(unanchored(&host_pattern())).unwrap()
+                .prop_filter("at most 253 characters", |h| h.trim().len() <= 253)
+        ) {
+            prop_assert!(Host::parse(&host).is_ok(), "{host:?}");
         }
     }
 }
