@@ -148,21 +148,24 @@ pub fn classify_first_line(bytes: &[u8]) -> FirstLine {
     }
 }
 
-/// Bytes from a server as one printable line: control and invalid bytes escaped, cut at 300
-/// characters.
+/// Bytes from a server as one printable line: line breaks inside shown as ` ⏎ `, other control
+/// and invalid bytes escaped, cut at 300 characters.
 pub fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_end_matches(['\r', '\n']);
     let mut out = String::new();
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         if out.chars().count() >= 300 {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32 & 0xff));
-        } else {
-            out.push(c);
+        match c {
+            // A line break inside a multi-line answer stays one line, readable.
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => out.push_str(" ⏎ "),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+            c => out.push(c),
         }
     }
     out
@@ -210,5 +213,7 @@ mod tests {
         assert_eq!(quoted(r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
         assert!(quoted("a\nb").is_none());
         assert_eq!(printable(b"a\x01b\r\n"), "a\\x01b");
+        assert_eq!(printable(b"* OK hi\r\n* BYE\r\n"), "* OK hi ⏎ * BYE");
+        assert_eq!(printable(b"a\rb\nc"), "a\\x0db ⏎ c");
     }
 }
