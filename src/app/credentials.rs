@@ -53,6 +53,17 @@ pub struct LastTestView {
     pub message: String,
 }
 
+impl LastTestView {
+    /// The outcome in a few words for a page ("Wrong username or password"), never the code.
+    pub fn title(&self) -> &'static str {
+        match crate::imap::Category::from_code(&self.category) {
+            Some(c) => c.title(),
+            None if self.ok => "Connected",
+            None => "Failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HealthView {
     /// `idle`, `healthy`, `failing`, `paused_auth` or `sign_in_again`.

@@ -84,6 +84,64 @@ impl Category {
         )
     }
 
+    /// Every category, for looking one up by its name.
+    const ALL: [Self; 21] = [
+        Self::Ok,
+        Self::AuthFailed,
+        Self::AuthAppPasswordRequired,
+        Self::AuthOauthRequired,
+        Self::DnsNotFound,
+        Self::ConnectionRefused,
+        Self::Unreachable,
+        Self::Timeout,
+        Self::TlsOnPlainPort,
+        Self::PlainOnTlsPort,
+        Self::StarttlsUnsupported,
+        Self::CertificateExpired,
+        Self::CertificateUntrusted,
+        Self::CertificateWrongName,
+        Self::NotImap,
+        Self::LoginDisabled,
+        Self::BlockedAddress,
+        Self::ProtocolError,
+        Self::TokenFailed,
+        Self::AuthTokenRejected,
+        Self::OauthUnsupported,
+    ];
+
+    /// The category named `code` (its `as_str`), if there is one.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    /// The outcome in a few words, for a person ("Wrong username or password").
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Ok => "Connected",
+            Self::AuthFailed => "Wrong username or password",
+            Self::AuthAppPasswordRequired => "App password needed",
+            Self::AuthOauthRequired => "OAuth2 sign-in needed",
+            Self::DnsNotFound => "Host not found",
+            Self::ConnectionRefused => "Connection refused",
+            Self::Unreachable => "Server unreachable",
+            Self::Timeout => "No answer in time",
+            Self::TlsOnPlainPort | Self::PlainOnTlsPort => {
+                "Security setting does not match the port"
+            }
+            Self::StarttlsUnsupported => "STARTTLS not offered",
+            Self::CertificateExpired => "Certificate expired",
+            Self::CertificateUntrusted => "Certificate not trusted",
+            Self::CertificateWrongName => "Certificate is for another name",
+            Self::NotImap => "Not an IMAP server",
+            Self::LoginDisabled => "Login refused without encryption",
+            Self::BlockedAddress => "Address not allowed",
+            Self::ProtocolError => "Unexpected answer from the server",
+            Self::TokenFailed => "No access token",
+            Self::AuthTokenRejected => "Access token refused",
+            Self::OauthUnsupported => "Server offers no OAuth2 sign-in",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",

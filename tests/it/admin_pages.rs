@@ -846,3 +846,41 @@ async fn retry_on_the_exception_log_turns_unmatched_mail_into_a_case() {
         .unwrap();
     assert_eq!(r.status(), 303, "no download without a session");
 }
+
+#[tokio::test]
+async fn the_last_test_is_shown_in_words_not_as_a_code() {
+    let d = Dovecot::start();
+    let (app, client) = admin_app().await;
+    let created = app
+        .create_credential(&crate::connection_test::form(
+            &d,
+            json!({"configuration_name": "Payroll", "description": "Payroll inbox"}),
+        ))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/v1/credentials/{id}/connection-tests");
+    let admin = Admin::new(&app, client).await;
+
+    // The password changes on the server: the stored one is now wrong.
+    d.set_password("another password entirely");
+    let r = app.post(&path, &json!({})).await;
+    assert_eq!(r.body["category"], "auth_failed", "{}", r.text);
+    for page in [
+        "/admin/email-integration".to_string(),
+        format!("/admin/email-integration/{id}"),
+    ] {
+        let html = admin.open(&page).await;
+        assert!(
+            html.contains("Wrong username or password"),
+            "{page}: {html}"
+        );
+        assert!(!html.contains("auth_failed"), "{page} shows the code");
+    }
+
+    d.set_password(crate::dovecot::PASSWORD);
+    let r = app.post(&path, &json!({})).await;
+    assert_eq!(r.body["category"], "ok", "{}", r.text);
+    let html = admin.open(&format!("/admin/email-integration/{id}")).await;
+    assert!(html.contains("Connected"), "{html}");
+    assert!(!html.contains("Last test</dt><dd>never"), "{html}");
+}
