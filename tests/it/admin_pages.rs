@@ -394,8 +394,14 @@ async fn aliases_are_added_edited_and_deleted_on_the_credential_page() {
         .unwrap();
     assert_eq!(r.status(), 403);
 
-    // The credential cannot be deleted while the alias exists: the refusal names it.
+    // The credential cannot be deleted while the alias exists: its Delete page says so before
+    // asking, offers the aliases instead of a Delete button, and a post is refused naming it.
     let delete_credential = format!("/admin/email-integration/{cred}/delete");
+    let ask = admin.open(&delete_credential).await;
+    assert!(ask.contains("id=\"delete-blocked\""), "{ask}");
+    assert!(ask.contains("still has 1 alias, so it cannot be"), "{ask}");
+    assert!(!ask.contains("id=\"confirm-delete\"") && !ask.contains("cannot be undone"));
+    assert!(ask.contains("id=\"go-to-aliases\""));
     let refused = admin
         .post(&delete_credential, &delete_credential, &[])
         .await;
@@ -413,6 +419,9 @@ async fn aliases_are_added_edited_and_deleted_on_the_credential_page() {
         app.get(&format!("/api/v1/aliases/{alias_id}")).await.status,
         404
     );
+    let ask = admin.open(&delete_credential).await;
+    assert!(ask.contains("id=\"confirm-delete\"") && ask.contains("cannot be undone"));
+    assert!(!ask.contains("id=\"delete-blocked\""));
     let deleted = admin
         .post(&delete_credential, &delete_credential, &[])
         .await;
