@@ -893,3 +893,27 @@ async fn the_last_test_is_shown_in_words_not_as_a_code() {
     assert!(html.contains("Connected"), "{html}");
     assert!(!html.contains("Last test</dt><dd>never"), "{html}");
 }
+
+#[tokio::test]
+async fn enter_in_a_credential_field_saves_rather_than_tests() {
+    // A browser submits a form on Enter through its first submit button.
+    let (app, client) = admin_app().await;
+    let cred = app.create_credential(&valid_credential(1)).await["id"]
+        .as_i64()
+        .unwrap();
+    let admin = Admin::new(&app, client).await;
+    for page in [
+        "/admin/email-integration/new".to_string(),
+        format!("/admin/email-integration/{cred}"),
+    ] {
+        let html = admin.open(&page).await;
+        let form = &html[html.find("id=\"credential-form\"").expect("the form")..];
+        let form = &form[..form.find("</form>").unwrap()];
+        let first = &form[form.find("type=\"submit\"").expect("a submit button")..];
+        let first = &first[..first.find('>').unwrap()];
+        assert!(
+            first.contains("id=\"save\""),
+            "{page}: first submit is {first}"
+        );
+    }
+}

@@ -149,7 +149,7 @@ async fn add_test_change_password_and_delete_in_a_browser() {
     let row = b.text("#credentials tbody tr").await;
     assert!(row.contains("Payroll") && row.contains(USER), "{row}");
     assert!(
-        row.contains(&format!("127.0.0.1:{}", d.imap_port)) && row.contains("ok"),
+        row.contains(&format!("127.0.0.1:{}", d.imap_port)) && row.contains("Connected"),
         "{row}"
     );
     b.screenshot("dashboard").await;

@@ -63,12 +63,13 @@ async fn aliases_on_the_credential_page_in_a_browser() {
         .as_i64()
         .unwrap();
 
-    // Deleting the credential is refused, naming the alias.
+    // The credential's Delete page says it still has an alias before asking, and leads to it.
     b.click("#delete-credential").await;
     b.wait_text("h1", "Delete").await;
-    b.click("#confirm-delete").await;
-    let refusal = b.wait_text("#delete-error", &mailbox).await;
-    assert!(refusal.contains("cannot be deleted"), "{refusal}");
+    let blocked = b.wait_text("#delete-blocked", "still has 1 alias").await;
+    assert!(blocked.contains("cannot be"), "{blocked}");
+    b.click("#go-to-aliases").await;
+    b.wait_text("#alias-list", &mailbox).await;
     assert_eq!(
         app.get(&format!("/api/v1/credentials/{id}")).await.status,
         200
