@@ -373,7 +373,10 @@ async fn aliases_are_added_edited_and_deleted_on_the_credential_page() {
         .await;
     assert_eq!(saved.status, 303, "{}", saved.html);
     let html = admin.follow(&saved).await;
-    assert!(html.contains("Saved."));
+    assert!(
+        html.contains(&format!("Alias {mailbox} saved. It is the default alias")),
+        "says what was saved: {html}"
+    );
     let alias = app.get(&format!("/api/v1/aliases/{alias_id}")).await.body;
     assert_eq!(alias["include_attachments"], false, "unticked box saved");
     assert_eq!(

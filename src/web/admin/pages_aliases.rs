@@ -439,9 +439,26 @@ async fn alias_at(
 }
 
 /// Where a saved alias leads: its credential's alias list.
-fn saved(cid: i64) -> Response {
-    let to = format!("/admin/email-integration/{cid}?flash=saved#aliases");
+fn saved(cid: i64, alias_id: i64) -> Response {
+    let to = format!("/admin/email-integration/{cid}?flash=alias-saved&alias={alias_id}#aliases");
     Redirect::to(&to).into_response()
+}
+
+/// What the credential page says after an alias was saved: which one, and whether it is the
+/// default.
+pub async fn saved_alias_flash(app: &SharedApp, cid: i64, alias_id: Option<&String>) -> String {
+    let alias = match alias_id.and_then(|id| super::pages_common::parse_id(id)) {
+        Some(id) => alias_of(app, cid, id).await.ok(),
+        None => None,
+    };
+    match alias {
+        Some(a) if a.is_default => format!(
+            "Alias {} saved. It is the default alias: it also takes the mail no other alias matches.",
+            a.email_alias
+        ),
+        Some(a) => format!("Alias {} saved.", a.email_alias),
+        None => "Alias saved.".to_string(),
+    }
 }
 
 async fn new_form(State(app): State<SharedApp>, admin: Admin, Path(cid): Path<String>) -> Page {
@@ -457,8 +474,9 @@ async fn new_submit(
 ) -> Page {
     let cid = credential_id(&admin, &cid)?;
     let raw = form.to_raw();
-    let Err(e) = app.create_alias(&admin.session.actor, cid, &raw).await else {
-        return Ok(saved(cid));
+    let e = match app.create_alias(&admin.session.actor, cid, &raw).await {
+        Ok(a) => return Ok(saved(cid, a.id)),
+        Err(e) => e,
     };
     let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &credential_back(cid))?;
     Ok(form_page(&app, &admin, cid, None, Some(form.values()), errors).await)
@@ -482,7 +500,7 @@ async fn edit_submit(
     let (cid, alias, back) = alias_at(&app, &admin, ids).await?;
     let raw = form.to_raw();
     let Err(e) = app.update_alias(&admin.session.actor, alias.id, &raw).await else {
-        return Ok(saved(cid));
+        return Ok(saved(cid, alias.id));
     };
     let errors = FieldErrors::from_app(e, "email_alias").or_page(&admin, &back)?;
     let values = Some(form.values());

@@ -380,7 +380,12 @@ pub async fn details(
     };
     match details_page(&app, &admin, id).await {
         Ok(mut p) => {
-            p.frame.flash = flash_text(&q);
+            p.frame.flash = match q.get("flash").map(String::as_str) {
+                Some("alias-saved") => {
+                    Some(super::pages_aliases::saved_alias_flash(&app, id, q.get("alias")).await)
+                }
+                _ => flash_text(&q),
+            };
             page(StatusCode::OK, &p)
         }
         Err(r) => r,
