@@ -314,6 +314,10 @@ async fn the_form_reports_each_field_error_and_saves_nothing() {
         "the typed password is not sent back"
     );
     assert!(
+        html.contains("id=\"password-retype\"") && html.contains("type it again"),
+        "the form says the password must be typed again"
+    );
+    assert!(
         html.contains("value=\"x\"") || html.contains(">x</textarea>"),
         "other values are kept"
     );
