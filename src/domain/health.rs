@@ -45,6 +45,42 @@ impl HealthState {
         }
     }
 
+    /// The state in a word or two, for a person.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Healthy => "Healthy",
+            Self::Failing => "Failing",
+            Self::PausedAuth => "Paused: login refused",
+            Self::SignInAgain => "Sign in again",
+        }
+    }
+
+    /// What the state means and what to do about it, in a sentence.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::Idle => {
+                "Not polled yet since it was added, changed or resumed; the next poll starts soon."
+            }
+            Self::Healthy => "The last poll reached the mailbox and took in its new mail.",
+            Self::Failing => {
+                "The last poll failed; Mailroom tries again by itself, waiting longer each time. \
+                 Click Test Connection to see which step fails: a wrong password needs Change \
+                 Password, a host that is not found needs Host checked, a certificate the \
+                 Advanced section."
+            }
+            Self::PausedAuth => {
+                "The server refused the login several times, so polls are paused to keep the \
+                 account from being locked. Change Password (or fix the login name), then Test \
+                 Connection: a successful test resumes it."
+            }
+            Self::SignInAgain => {
+                "The OAuth2 sign-in is no longer accepted; nothing is retried. Click Reconnect \
+                 (or fix the OAuth app) to sign in again."
+            }
+        }
+    }
+
     /// Whether the workers leave this credential alone until someone acts.
     pub fn is_paused(self) -> bool {
         matches!(self, Self::PausedAuth | Self::SignInAgain)

@@ -920,3 +920,41 @@ async fn enter_in_a_credential_field_saves_rather_than_tests() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failing_credential_says_why_and_what_to_do() {
+    let d = Dovecot::start();
+    let (app, client) = admin_app().await;
+    let created = app
+        .create_credential(&crate::connection_test::form(
+            &d,
+            json!({"configuration_name": "Payroll", "description": "Payroll inbox"}),
+        ))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let admin = Admin::new(&app, client).await;
+    let page = format!("/admin/email-integration/{id}");
+    let html = admin.open(&page).await;
+    assert!(html.contains("Not polled yet"), "idle is explained: {html}");
+
+    // The password changes on the server; the next poll fails with the server's refusal.
+    d.set_password("another password entirely");
+    let r = app
+        .post(&format!("/api/v1/credentials/{id}/poll"), &json!({}))
+        .await;
+    assert_ne!(r.status, 200, "{}", r.text);
+    let health = app.get(&format!("/api/v1/credentials/{id}")).await.body["health"].clone();
+    assert_eq!(health["state"], "failing", "{health}");
+    let error = health["last_error"].as_str().unwrap().to_string();
+
+    let html = admin.open(&page).await;
+    assert!(html.contains(">Failing</span>"), "{html}");
+    assert!(html.contains("Change"), "says what to do: {html}");
+    assert!(html.contains(&format!("Last error: {error}")), "{html}");
+    assert!(html.contains("Failing since"), "{html}");
+    let list = admin.open("/admin/email-integration").await;
+    assert!(
+        list.contains(">Failing</span>") && list.contains(&error),
+        "{list}"
+    );
+}
