@@ -49,7 +49,8 @@ async fn aliases_on_the_credential_page_in_a_browser() {
     b.fill("#fm_category", "Payroll questions").await;
     b.screenshot("alias-form-new").await;
     b.click("#save-alias").await;
-    b.wait_text(".flash", &format!("Alias {mailbox} saved.")).await;
+    b.wait_text(".flash", &format!("Alias {mailbox} saved."))
+        .await;
     let row = b.wait_text("#alias-list tbody tr", &mailbox).await;
     assert!(
         row.contains("Payroll") && row.contains("Client Service Case") && row.contains("No Reply"),

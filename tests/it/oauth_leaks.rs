@@ -5,7 +5,6 @@
 
 use std::process::{Command, Stdio};
 
-
 use crate::admin_pages::Admin;
 use crate::dovecot::USER;
 use crate::helpers::{TestApp, all_file_bytes, contains_bytes};
