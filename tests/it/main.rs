@@ -5,6 +5,7 @@ mod fake_imap;
 mod helpers;
 mod oauth_server;
 
+mod admin_daily;
 mod admin_http;
 mod admin_layout;
 mod admin_pages;
