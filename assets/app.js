@@ -161,5 +161,15 @@
     if ((path === href || path.indexOf(href + "/") === 0) &&
         (!best || href.length > best.getAttribute("href").length)) { best = a; }
   });
-  if (best) { best.setAttribute("aria-current", "page"); }
+  if (!best) { return; }
+  best.setAttribute("aria-current", "page");
+  // On a narrow screen the navigation is a strip that scrolls sideways: bring the current
+  // section into its middle (without moving the page).
+  for (var el = best.parentElement; el && el !== document.body; el = el.parentElement) {
+    if (el.scrollWidth > el.clientWidth) {
+      var b = best.getBoundingClientRect(), e = el.getBoundingClientRect();
+      el.scrollLeft += (b.left + b.width / 2) - (e.left + e.width / 2);
+      break;
+    }
+  }
 })();

@@ -158,6 +158,18 @@ async fn every_admin_page_fits_at_1280_and_390_px() {
             .eval("return document.querySelector('.topbar nav a[aria-current=page]').getAttribute('href');")
             .await;
         assert_eq!(current, json!(path));
+        // At 390 px the navigation strip scrolls sideways: the current section is in view.
+        let in_view = b
+            .eval(
+                "const r = document.querySelector('.topbar nav a[aria-current=page]')\
+                 .getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth;",
+            )
+            .await;
+        assert_eq!(
+            in_view,
+            json!(true),
+            "{path}: the current section is off screen"
+        );
     }
 
     // "Default Alias" is ticked for a credential's first alias only.
