@@ -176,6 +176,26 @@ async fn retry_on_the_exception_log_turns_unmatched_mail_into_a_case() {
     );
     assert_eq!(app.get("/api/v1/cases").await.body["items"], json!([]));
 
+    // The entry says, in words, that no alias matched its recipients, and offers one for the
+    // first: the New alias form with that address filled in.
+    assert!(
+        row.contains("No alias of this mailbox matches someone-else@example.com"),
+        "{row}"
+    );
+    let offer = format!(
+        "href=\"/admin/email-integration/{cred}/aliases/new?email_alias=someone-else%40example.com\""
+    );
+    assert!(row.contains(&offer), "{row}");
+    let form = admin
+        .open(&format!(
+            "/admin/email-integration/{cred}/aliases/new?email_alias=someone-else%40example.com"
+        ))
+        .await;
+    assert!(
+        form.contains("value=\"someone-else@example.com\""),
+        "the form proposes the address: {form}"
+    );
+
     // Add the default alias through the form, retry: a case, and the outcome says which.
     let new = format!("/admin/email-integration/{cred}/aliases/new");
     let p = admin

@@ -30,8 +30,8 @@ use crate::store::{Batch, CredentialRow, Health, now_ms};
 pub const INBOX: &str = "INBOX";
 /// Domain of the Message-IDs of our own replies (loop protection).
 pub const OWN_MESSAGE_ID_DOMAIN: &str = "mailroom.invalid";
-const MISSING_KEY_INFO: &str =
-    "Email Contains Missing or Invalid Key Information - Workspace ID: # Project Type ID: 0";
+/// The seed's exception text for mail no alias matched (one text, the routing decision's).
+const MISSING_KEY_INFO: &str = crate::domain::routing::MISSING_KEY_INFORMATION;
 
 /// Processing settings, from `MAILROOM_*` variables with these defaults.
 #[derive(Debug, Clone)]

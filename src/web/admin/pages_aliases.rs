@@ -461,9 +461,28 @@ pub async fn saved_alias_flash(app: &SharedApp, cid: i64, alias_id: Option<&Stri
     }
 }
 
-async fn new_form(State(app): State<SharedApp>, admin: Admin, Path(cid): Path<String>) -> Page {
+/// The New alias form; `?email_alias=` proposes an address (the exception log's "Add an alias
+/// for …").
+async fn new_form(
+    State(app): State<SharedApp>,
+    admin: Admin,
+    Path(cid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Page {
     let cid = credential_id(&admin, &cid)?;
-    Ok(form_page(&app, &admin, cid, None, None, FieldErrors::default()).await)
+    let values = match q.get("email_alias") {
+        Some(address) => {
+            let back = credential_back(cid);
+            let credential = app.get_credential(cid).await.or_page(&admin, &back)?;
+            let siblings = app.list_aliases(Some(cid)).await.or_page(&admin, &back)?;
+            let pickers = Pickers::load(&app).await.or_page(&admin, &back)?;
+            let mut v = AliasValues::new_for(&credential, &siblings, &pickers);
+            v.email_alias = address.trim().to_string();
+            Some(v)
+        }
+        None => None,
+    };
+    Ok(form_page(&app, &admin, cid, None, values, FieldErrors::default()).await)
 }
 
 async fn new_submit(

@@ -110,6 +110,38 @@ pub struct ExceptionLine {
     message: String,
     details: Vec<(String, String)>,
     retry: RetryState,
+    /// For mail no alias matched: the credential and the recipients, to offer an alias.
+    unmatched: Option<Unmatched>,
+}
+
+/// Mail that matched no alias of its credential: who it was sent to.
+pub struct Unmatched {
+    credential_id: i64,
+    recipients: String,
+    /// The first recipient, proposed for a new alias.
+    first: String,
+}
+
+impl Unmatched {
+    /// For an entry about unmatched mail with its credential and recipients, else `None`.
+    fn of(r: &crate::app::ExceptionView) -> Option<Self> {
+        if r.message != crate::domain::routing::MISSING_KEY_INFORMATION {
+            return None;
+        }
+        let credential_id = r.credential_id?;
+        let addresses: Vec<String> = ["to", "cc"]
+            .iter()
+            .filter_map(|k| r.details.get(*k)?.as_array())
+            .flatten()
+            .filter_map(|v| crate::domain::EmailAddress::parse_mail(v.as_str()?).ok())
+            .map(|a| a.as_str().to_string())
+            .collect();
+        Some(Self {
+            credential_id,
+            first: addresses.first()?.clone(),
+            recipients: addresses.join(", "),
+        })
+    }
 }
 
 #[derive(Template)]
@@ -156,6 +188,7 @@ async fn exceptions_page(
             None => RetryState::None,
         };
         items.push(ExceptionLine {
+            unmatched: Unmatched::of(&r),
             id: r.id,
             at: r.at,
             credential: r
