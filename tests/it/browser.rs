@@ -86,8 +86,17 @@ impl Browser {
         el.send_keys(text).await.unwrap();
     }
 
+    /// Clicks the element; when the page replaced it between finding and clicking (a stale
+    /// reference), finds it again, a few times.
     pub async fn click(&self, selector: &str) {
-        self.css(selector).await.click().await.unwrap();
+        for _ in 0..5 {
+            match self.css(selector).await.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() => continue,
+                Err(e) => panic!("click on {selector}: {e}"),
+            }
+        }
+        panic!("{selector} went stale five times in a row");
     }
 
     pub async fn text(&self, selector: &str) -> String {
