@@ -440,3 +440,33 @@ async fn every_admin_post_route_refuses_a_form_without_the_sessions_csrf_token()
     let still = app.get(&format!("/api/v1/credentials/{id}")).await;
     assert_eq!(still.body["description"], "Payroll mailbox for new hires");
 }
+
+#[tokio::test]
+async fn every_page_has_a_title_and_the_favicon_it_links_is_served() {
+    let (app, client) = admin_app().await;
+    let login = client
+        .get(format!("{}/admin/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("<title>Sign in · Mailroom</title>"),
+        "{login}"
+    );
+    assert!(
+        login
+            .contains(r#"<link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml">"#),
+        "{login}"
+    );
+    let icon = client
+        .get(format!("{}/admin/static/favicon.svg", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
+}

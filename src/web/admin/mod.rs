@@ -108,24 +108,27 @@ fn all_routes() -> Routes {
         .merge(pages_oauth_apps::routes())
         .route(
             "/admin/static/app.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                    include_str!("../../../assets/app.css"),
-                )
-                    .into_response()
-            }),
+            asset(
+                "text/css; charset=utf-8",
+                include_str!("../../../assets/app.css"),
+            ),
         )
         .route(
             "/admin/static/app.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    include_str!("../../../assets/app.js"),
-                )
-                    .into_response()
-            }),
+            asset(
+                "text/javascript; charset=utf-8",
+                include_str!("../../../assets/app.js"),
+            ),
         )
+        .route(
+            "/admin/static/favicon.svg",
+            asset("image/svg+xml", include_str!("../../../assets/favicon.svg")),
+        )
+}
+
+/// A file built into the binary, served with its content type.
+fn asset(content_type: &'static str, body: &'static str) -> axum::routing::MethodRouter<SharedApp> {
+    get(move || async move { ([(header::CONTENT_TYPE, content_type)], body).into_response() })
 }
 
 /// The admin pages under `/admin`, behind the same-site rule and the CSRF check of every POST.
