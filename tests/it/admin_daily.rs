@@ -10,17 +10,20 @@ use crate::dovecot::{Dovecot, USER};
 use crate::helpers::valid_credential;
 use crate::processing::{connect_mailbox, deliver, email};
 
+/// A credential for the fixture's Dovecot account, with the password that works today.
+async fn payroll_on(app: &crate::helpers::TestApp, d: &Dovecot) -> i64 {
+    let form = crate::connection_test::form(
+        d,
+        json!({"configuration_name": "Payroll", "description": "Payroll inbox"}),
+    );
+    app.create_credential(&form).await["id"].as_i64().unwrap()
+}
+
 #[tokio::test]
 async fn the_last_test_is_shown_in_words_not_as_a_code() {
     let d = Dovecot::start();
     let (app, client) = admin_app().await;
-    let created = app
-        .create_credential(&crate::connection_test::form(
-            &d,
-            json!({"configuration_name": "Payroll", "description": "Payroll inbox"}),
-        ))
-        .await;
-    let id = created["id"].as_i64().unwrap();
+    let id = payroll_on(&app, &d).await;
     let path = format!("/api/v1/credentials/{id}/connection-tests");
     let admin = Admin::new(&app, client).await;
 
@@ -76,13 +79,7 @@ async fn enter_in_a_credential_field_saves_rather_than_tests() {
 async fn a_failing_credential_says_why_and_what_to_do() {
     let d = Dovecot::start();
     let (app, client) = admin_app().await;
-    let created = app
-        .create_credential(&crate::connection_test::form(
-            &d,
-            json!({"configuration_name": "Payroll", "description": "Payroll inbox"}),
-        ))
-        .await;
-    let id = created["id"].as_i64().unwrap();
+    let id = payroll_on(&app, &d).await;
     let admin = Admin::new(&app, client).await;
     let page = format!("/admin/email-integration/{id}");
     let html = admin.open(&page).await;
